@@ -1,0 +1,225 @@
+"""Settings: ``etc/marconi.conf`` (INI) -> typed, validated values.
+
+``OPTIONS`` is the one table of every setting; the loader, the command-line
+overrides and the sample configuration all follow it. Settings are read as
+``config.<group>.<name>``, where the group is the last part of the INI
+section name (``[limits:transport]`` -> ``config.transport``).
+"""
+
+import configparser
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+
+class ConfigError(Exception):
+    """A configuration value or file is unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Option:
+    section: str
+    name: str
+    kind: type  # int, float, str or bool
+    default: object
+    help: str
+    minimum: object = None
+    maximum: object = None
+    choices: tuple = ()
+
+    @property
+    def group(self):
+        return self.section.rsplit(":", 1)[-1]
+
+    def parse(self, raw):
+        """Convert a string from a file or the command line; ConfigError."""
+        where = f"[{self.section}] {self.name}"
+        raw = raw.strip()
+        try:
+            if self.kind is bool:
+                value = _parse_bool(raw)
+            elif self.kind is str:
+                value = raw
+            else:
+                value = self.kind(raw)
+        except ValueError:
+            raise ConfigError(f"{where}: {raw!r} is not a valid {self.kind.__name__}")
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigError(f"{where}: {value} is below the minimum {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise ConfigError(f"{where}: {value} is above the maximum {self.maximum}")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(self.choices)}")
+        return value
+
+
+def _parse_bool(raw):
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+_INT64 = 2**63 - 1
+
+OPTIONS = (
+    # [drivers]: what runs and where.
+    Option("drivers", "storage", str, "sqlite:var/marconi.db",
+           "Storage URI: sqlite:PATH, sqlite::memory: or mongodb://HOST:PORT/DB."),
+    Option("drivers", "http", str, "tcp:8888:interface=127.0.0.1",
+           "Twisted strports endpoint of the HTTP API."),
+    Option("drivers", "line", str, "",
+           "Twisted strports endpoint of the beanstalkd-style TCP endpoint "
+           "(empty: off)."),
+    Option("drivers", "gc_interval", float, 30.0,
+           "Seconds between runs of the job deleting expired messages and claims.",
+           minimum=0.01),
+
+    Option("drivers:storage:sqlite", "synchronous", str, "NORMAL",
+           "SQLite synchronous pragma. NORMAL (WAL) survives a kill -9 of the "
+           "daemon; FULL also survives power loss at the cost of an fsync a write.",
+           choices=("NORMAL", "FULL")),
+    Option("drivers:storage:sqlite", "busy_timeout", float, 5.0,
+           "Seconds a write waits for another process holding the database lock.",
+           minimum=0.0),
+
+    Option("drivers:storage:mongodb", "pool_size", int, 10,
+           "Connections in the txmongo pool.", minimum=1, maximum=1000),
+    Option("drivers:storage:mongodb", "connect_timeout", float, 5.0,
+           "Seconds to wait for a connection to the server.", minimum=0.1),
+    Option("drivers:storage:mongodb", "operation_timeout", float, 10.0,
+           "Seconds before a storage call gives up; the client then gets 503 "
+           "with Retry-After.", minimum=0.1),
+    Option("drivers:storage:mongodb", "write_concern", str, "majority",
+           "Write concern 'w' for every write: a number of members, or majority.",),
+    Option("drivers:storage:mongodb", "journal", bool, True,
+           "Acknowledge writes only once they are in the server's journal (j=true)."),
+    Option("drivers:storage:mongodb", "max_post_retries", int, 1000,
+           "Attempts to post a batch when another producer took the same markers.",
+           minimum=1, maximum=100000),
+
+    Option("drivers:transport:line", "project", str, "",
+           "Project whose queues the line endpoint's tubes are (empty: the global "
+           "namespace, as HTTP requests without X-Project-ID)."),
+    Option("drivers:transport:line", "message_ttl", int, 86400,
+           "ttl in seconds of jobs put over the line endpoint (beanstalkd has none).",
+           minimum=1, maximum=_INT64),
+    Option("drivers:transport:line", "max_job_size", int, 65535,
+           "Largest job body in bytes (beanstalkd's -z); bigger puts get JOB_TOO_BIG.",
+           minimum=1, maximum=2**31 - 1),
+    Option("drivers:transport:line", "max_line_length", int, 224,
+           "Longest command line in bytes, CRLF included (beanstalkd's LINE_BUF_SIZE).",
+           minimum=16, maximum=65536),
+
+    # [limits:transport]: the API's limits (api-v1.md section 1.6).
+    Option("limits:transport", "max_queues_per_page", int, 20,
+           "Largest 'limit' of a queue listing.", minimum=1, maximum=_INT64),
+    Option("limits:transport", "max_messages_per_page", int, 20,
+           "Largest 'limit' of a message listing and most ids in one ?ids= request.",
+           minimum=1, maximum=_INT64),
+    Option("limits:transport", "max_messages_per_claim", int, 20,
+           "Largest 'limit' of a claim.", minimum=1, maximum=_INT64),
+    Option("limits:transport", "max_queue_metadata", int, 65536,
+           "Largest queue metadata document, in bytes (Content-Length).",
+           minimum=1, maximum=_INT64),
+    Option("limits:transport", "max_message_size", int, 262144,
+           "Largest message POST request body, in bytes (Content-Length).",
+           minimum=1, maximum=_INT64),
+    Option("limits:transport", "min_message_ttl", int, 60,
+           "Smallest message ttl, in seconds.", minimum=1, maximum=_INT64),
+    Option("limits:transport", "max_message_ttl", int, 1209600,
+           "Largest message ttl, in seconds.", minimum=1, maximum=_INT64),
+    Option("limits:transport", "min_claim_ttl", int, 60,
+           "Smallest claim ttl, in seconds.", minimum=1, maximum=_INT64),
+    Option("limits:transport", "max_claim_ttl", int, 43200,
+           "Largest claim ttl, in seconds.", minimum=1, maximum=_INT64),
+    Option("limits:transport", "min_claim_grace", int, 60,
+           "Smallest claim grace, in seconds.", minimum=0, maximum=_INT64),
+    Option("limits:transport", "max_claim_grace", int, 43200,
+           "Largest claim grace, in seconds.", minimum=0, maximum=_INT64),
+
+    # [limits:storage]: page sizes used when a request gives no 'limit'.
+    Option("limits:storage", "default_queue_paging", int, 10,
+           "Queues on a page when the request gives no 'limit'.",
+           minimum=1, maximum=_INT64),
+    Option("limits:storage", "default_message_paging", int, 10,
+           "Messages on a page when the request gives no 'limit'.",
+           minimum=1, maximum=_INT64),
+    Option("limits:storage", "default_claim_limit", int, 10,
+           "Messages claimed when the request gives no 'limit'.",
+           minimum=1, maximum=_INT64),
+)
+
+_BY_KEY = {(o.section, o.name): o for o in OPTIONS}
+
+
+def option(section, name):
+    return _BY_KEY[(section, name)]
+
+
+def load(path=None, overrides=()):
+    """
+    Build the settings: defaults, then the INI file at ``path`` (if any), then
+    ``overrides``, a sequence of ``(section, name, raw_string)``.
+
+    @raise ConfigError: unreadable file, unknown section or option, bad value.
+    """
+    raw = {}
+    if path is not None:
+        parser = configparser.ConfigParser(interpolation=None, default_section="DEFAULT")
+        try:
+            with open(path, encoding="utf-8") as f:
+                parser.read_file(f)
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: {e.strerror}")
+        except (configparser.Error, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not a valid INI file ({str(e).splitlines()[0]})")
+        for section in parser.sections():
+            for name, value in parser.items(section, raw=True):
+                if (section, name) not in _BY_KEY:
+                    if name in parser.defaults():
+                        continue
+                    raise ConfigError(f"{path}: unknown option [{section}] {name}")
+                raw[(section, name)] = value
+    for section, name, value in overrides:
+        raw[(section, name)] = value
+
+    groups = {}
+    for opt in OPTIONS:
+        value = opt.default
+        if (opt.section, opt.name) in raw:
+            value = opt.parse(raw[(opt.section, opt.name)])
+        groups.setdefault(opt.group, {})[opt.name] = value
+    config = SimpleNamespace(**{g: SimpleNamespace(**v) for g, v in groups.items()})
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config):
+    t = config.transport
+    for low, high in (("min_message_ttl", "max_message_ttl"),
+                      ("min_claim_ttl", "max_claim_ttl"),
+                      ("min_claim_grace", "max_claim_grace")):
+        if getattr(t, low) > getattr(t, high):
+            raise ConfigError(f"[limits:transport] {low} is above {high}")
+
+
+def sample():
+    """The documented sample configuration (``etc/marconi.conf``)."""
+    lines = ["# marconi_tx configuration. Every option is shown with its default.",
+             "# Command-line flags (--http, --storage, --line, --gc-interval)",
+             "# override the [drivers] values given here.", ""]
+    section = None
+    for opt in OPTIONS:
+        if opt.section != section:
+            if section is not None:
+                lines.append("")
+            section = opt.section
+            lines.append(f"[{section}]")
+        lines.append(f"# {opt.help}")
+        default = opt.default
+        if isinstance(default, bool):
+            default = "true" if default else "false"
+        lines.append(f"{opt.name} = {default}")
+    return "\n".join(lines) + "\n"

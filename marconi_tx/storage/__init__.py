@@ -1,0 +1,25 @@
+"""Storage drivers behind the interfaces of ``storage.interfaces``."""
+
+from marconi_tx.config import ConfigError
+
+
+def driver_from_config(config, clock):
+    """
+    The driver named by ``config.drivers.storage`` (not yet opened).
+
+    @raise ConfigError: an unknown or malformed storage URI.
+    """
+    uri = config.drivers.storage
+    if uri.startswith("sqlite:"):
+        from marconi_tx.storage.sqlite.driver import SqliteDriver
+
+        path = uri[len("sqlite:"):]
+        if not path:
+            raise ConfigError(f"storage URI {uri!r} names no file (use sqlite:PATH or sqlite::memory:)")
+        return SqliteDriver(path, clock, synchronous=config.sqlite.synchronous,
+                            busy_timeout=config.sqlite.busy_timeout)
+    if uri.startswith("mongodb://"):
+        from marconi_tx.storage.mongodb.driver import MongoDriver
+
+        return MongoDriver(uri, clock, config.mongodb)
+    raise ConfigError(f"unknown storage URI {uri!r} (use sqlite:PATH, sqlite::memory: or mongodb://...)")

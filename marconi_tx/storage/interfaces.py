@@ -1,0 +1,198 @@
+"""The storage contract: zope.interface definitions only.
+
+Every method returns a ``Deferred``. Drivers raise the errors of
+``marconi_tx.errors`` through those Deferreds; engine types (ObjectId, sqlite
+rows) never leave a driver. All times are whole seconds from the driver's
+injected ``IReactorTime``.
+
+Names used throughout:
+
+``project``
+    The tenant namespace: a string, or ``None`` for the global namespace
+    (distinct from every named project).
+``queue``
+    A queue name (validated by the transport before it gets here).
+``message``
+    A dict with the keys
+    ``id`` (str: the decimal form of the server-unique, monotonic integer that
+    is also the FIFO marker and the line protocol's job id),
+    ``ttl`` (int, current), ``age`` (int), ``created`` (int, epoch seconds),
+    ``body`` (any JSON value), ``claim_id`` (str or None: the recorded claim,
+    which may have expired), ``claimed`` (bool: under a live claim),
+    ``claim_count`` (int), ``priority`` (int, lower first; HTTP posts get
+    ``DEFAULT_PRIORITY``), ``available_at`` (int, epoch seconds: the end of
+    a delay), ``buried`` (bool).
+``claim``
+    A dict with ``id`` (str), ``ttl`` (int), ``age`` (int, since creation or
+    last renewal), ``expires`` (int, epoch seconds) and ``messages`` (a list
+    of messages).
+"""
+
+from zope.interface import Attribute, Interface
+
+#: Priority given to messages posted without one (beanstalkd's usual default).
+DEFAULT_PRIORITY = 1024
+#: Largest priority: beanstalkd priorities are unsigned 32-bit integers.
+MAX_PRIORITY = 2**32 - 1
+
+
+class IStorageDriver(Interface):
+    """A storage engine: three controllers and the engine-wide operations."""
+
+    queues = Attribute("The IQueueController of this driver.")
+    messages = Attribute("The IMessageController of this driver.")
+    claims = Attribute("The IClaimController of this driver.")
+
+    def open():
+        """
+        Connect and create the schema and indexes (idempotently).
+
+        @return: Deferred firing with None when the driver is ready.
+        """
+
+    def close():
+        """Release connections; Deferred firing with None."""
+
+    def is_alive():
+        """Deferred firing with True if the engine answers, else False."""
+
+    def gc():
+        """
+        Remove expired messages and expired claims.
+
+        Never removes a message before its ``expires`` instant.
+
+        @return: Deferred firing with the number of records removed.
+        """
+
+
+class IQueueController(Interface):
+    def create(project, queue, metadata=None):
+        """
+        Create a queue (idempotent).
+
+        @param metadata: a dict stored as the initial metadata (default {}).
+        @return: Deferred firing with True if created, False if it existed
+            (an existing queue's metadata is left untouched).
+        """
+
+    def exists(project, queue):
+        """Deferred firing with True if the queue exists."""
+
+    def delete(project, queue):
+        """
+        Delete the queue, its metadata, all its messages and claims.
+
+        Idempotent: deleting a missing queue succeeds.
+        """
+
+    def list(project, marker=None, limit=10, detailed=False):
+        """
+        Queues of ``project`` with names strictly greater than ``marker``,
+        ascending by name (byte order), at most ``limit``.
+
+        @return: Deferred firing with a list of dicts ``{"name": str}``, plus
+            ``"metadata": dict`` when ``detailed``.
+        """
+
+    def get_metadata(project, queue):
+        """Deferred firing with the metadata dict; QueueDoesNotExist."""
+
+    def set_metadata(project, queue, metadata):
+        """Replace the metadata with ``metadata``; QueueDoesNotExist."""
+
+    def stats(project, queue):
+        """
+        Deferred firing with ``{"free": int, "claimed": int, "total": int}``
+        plus, when ``total > 0``, ``"oldest"`` and ``"newest"``: each
+        ``{"id": str, "created": int, "age": int}`` (lowest and highest marker,
+        claimed messages included). Buried messages count as claimed.
+        QueueDoesNotExist if the queue is missing.
+        """
+
+
+class IMessageController(Interface):
+    def post(project, queue, messages, client_uuid=None):
+        """
+        Enqueue a batch, all or nothing.
+
+        @param messages: a list of dicts with ``ttl`` (int) and ``body``, and
+            optionally ``delay`` (int seconds, default 0) and ``priority``
+            (int, default DEFAULT_PRIORITY).
+        @param client_uuid: the poster's ``uuid.UUID`` (for echo), or None.
+        @return: Deferred firing with the new message ids in submission order;
+            the batch gets consecutive, increasing markers and becomes visible
+            at once. QueueDoesNotExist if the queue is missing.
+        """
+
+    def list(project, queue, marker=None, limit=10, echo=False,
+             client_uuid=None, include_claimed=False, include_delayed=False):
+        """
+        Messages with a marker greater than ``marker``, oldest first.
+
+        Hides messages under a live claim (unless ``include_claimed``), buried
+        ones (unless ``include_claimed``), those posted by ``client_uuid``
+        (unless ``echo``), delayed ones (unless ``include_delayed``) and
+        expired ones. A malformed marker or a missing queue gives [].
+
+        @return: Deferred firing with a list of messages.
+        """
+
+    def get(project, queue, message_id):
+        """
+        One message, claimed or not; MessageDoesNotExist if the id is
+        malformed, unknown, expired or of another queue.
+        """
+
+    def bulk_get(project, queue, message_ids):
+        """The existing, unexpired messages among ``message_ids`` (malformed
+        and unknown ids skipped); Deferred firing with a list."""
+
+    def delete(project, queue, message_id, claim_id=None):
+        """
+        Delete one message.
+
+        Without ``claim_id``: MessageIsClaimed if it is under a live claim.
+        With ``claim_id``: deleted iff it equals the claim recorded on the
+        message (even if that claim has expired but was not released or
+        replaced); ClaimDoesNotExist if ``claim_id`` is malformed,
+        MessageNotClaimed if no claim is recorded, ClaimMismatch if another is.
+        An unknown or malformed ``message_id`` succeeds silently.
+        """
+
+    def bulk_delete(project, queue, message_ids):
+        """Delete the listed messages regardless of claims; unknown and
+        malformed ids are ignored."""
+
+    def pop(project, queue, limit):
+        """
+        Remove and return up to ``limit`` messages not under a live claim,
+        oldest first; two concurrent pops never return the same message.
+        """
+
+
+class IClaimController(Interface):
+    def create(project, queue, ttl, grace, limit):
+        """
+        Claim up to ``limit`` free messages in marker order, atomically: a
+        message is never held by two live claims. Messages whose life would
+        end before ``now + ttl + grace`` are extended to that instant
+        (``semantics.md`` §3.3).
+
+        @return: Deferred firing with a claim, or None when nothing could be
+            claimed (also for a missing queue).
+        """
+
+    def get(project, queue, claim_id):
+        """A live claim with its live messages; ClaimDoesNotExist otherwise."""
+
+    def update(project, queue, claim_id, ttl, grace=0):
+        """
+        Renew a live claim: it expires ``now + ttl`` (age restarts) and its
+        messages are extended as on creation with ``grace``.
+        ClaimDoesNotExist if the claim is not live.
+        """
+
+    def delete(project, queue, claim_id):
+        """Release a claim: its messages become claimable at once. Always
+        succeeds (unknown, malformed and foreign ids have no effect)."""

@@ -1,0 +1,106 @@
+"""Claims on sqlite.
+
+A claim is a row in ``claims`` plus a tag (``claim_id``, ``claim_expires``)
+on each message it holds. Selection and tagging happen in one ``BEGIN
+IMMEDIATE`` transaction, so two claimers (connections or daemons) never tag
+the same message while a claim on it is live.
+"""
+
+from zope.interface import implementer
+
+from marconi_tx import errors
+from marconi_tx.storage.ids import is_claim_id, new_claim_id
+from marconi_tx.storage.interfaces import IClaimController
+from marconi_tx.storage.sqlite.driver import deferred
+from marconi_tx.storage.sqlite.messages import COLUMNS, to_message
+
+@implementer(IClaimController)
+class ClaimController:
+    def __init__(self, driver):
+        self.driver = driver
+
+    @deferred
+    def create(self, project, queue, ttl, grace, limit):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            qid = self.driver.queue_id(db, project, queue)
+            if qid is None:
+                return None
+            ids = [row[0] for row in db.execute(
+                "SELECT id FROM messages WHERE queue_id=? AND claim_expires<=? "
+                "AND expires>? AND available_at<=? AND NOT buried ORDER BY id LIMIT ?",
+                (qid, now, now, now, limit))]
+            if not ids:
+                return None
+            claim_id = new_claim_id()
+            expires = now + ttl
+            db.execute("INSERT INTO claims (id, queue_id, ttl, expires) VALUES (?,?,?,?)",
+                       (claim_id, qid, ttl, expires))
+            self._tag(db, claim_id, expires, ttl, grace, ids)
+            messages = self._messages(db, claim_id, now)
+        return {"id": claim_id, "ttl": ttl, "age": 0, "expires": expires,
+                "messages": messages}
+
+    @staticmethod
+    def _tag(db, claim_id, expires, ttl, grace, ids):
+        # Messages must outlive the claim by the grace (semantics.md 3.3);
+        # sqlite evaluates every right-hand side on the old row, so the
+        # ttl test sees the old expires.
+        marks = ",".join("?" * len(ids))
+        db.execute(
+            "UPDATE messages SET claim_id=?, claim_expires=?, claim_count=claim_count+1, "
+            "expires=max(expires, ?), ttl=CASE WHEN expires<? THEN ? ELSE ttl END "
+            f"WHERE id IN ({marks})",
+            (claim_id, expires, expires + grace, expires + grace, ttl + grace, *ids))
+
+    @staticmethod
+    def _messages(db, claim_id, now):
+        rows = db.execute(f"SELECT {COLUMNS} FROM messages WHERE claim_id=? "
+                          "AND claim_expires>? AND expires>? ORDER BY id",
+                          (claim_id, now, now))
+        return [to_message(row, now) for row in rows]
+
+    def _live(self, db, project, queue, claim_id, now):
+        """(queue row id, ttl, expires) of a live claim; ClaimDoesNotExist."""
+        if is_claim_id(claim_id):
+            qid = self.driver.queue_id(db, project, queue)
+            row = db.execute("SELECT ttl, expires FROM claims WHERE id=? AND queue_id=? "
+                             "AND expires>?", (claim_id, qid, now)).fetchone()
+            if row is not None:
+                return (qid, *row)
+        raise errors.ClaimDoesNotExist(claim_id, queue)
+
+    @deferred
+    def get(self, project, queue, claim_id):
+        now = self.driver.now()
+        db = self.driver.read()
+        _, ttl, expires = self._live(db, project, queue, claim_id, now)
+        return {"id": claim_id, "ttl": ttl, "age": now - (expires - ttl),
+                "expires": expires, "messages": self._messages(db, claim_id, now)}
+
+    @deferred
+    def update(self, project, queue, claim_id, ttl, grace=0):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            self._live(db, project, queue, claim_id, now)
+            expires = now + ttl
+            db.execute("UPDATE claims SET ttl=?, expires=? WHERE id=?",
+                       (ttl, expires, claim_id))
+            db.execute(
+                "UPDATE messages SET claim_expires=?, expires=max(expires, ?), "
+                "ttl=CASE WHEN expires<? THEN ? ELSE ttl END "
+                "WHERE claim_id=? AND expires>?",
+                (expires, expires + grace, expires + grace, ttl + grace, claim_id, now))
+
+    @deferred
+    def delete(self, project, queue, claim_id):
+        if not is_claim_id(claim_id):
+            return
+        with self.driver.write() as db:
+            qid = self.driver.queue_id(db, project, queue)
+            if qid is None:
+                return
+            if db.execute("DELETE FROM claims WHERE id=? AND queue_id=?",
+                          (claim_id, qid)).rowcount:
+                db.execute("UPDATE messages SET claim_id=NULL, claim_expires=0 "
+                           "WHERE claim_id=?", (claim_id,))

@@ -1,0 +1,165 @@
+"""Messages on sqlite."""
+
+import json
+
+from zope.interface import implementer
+
+from marconi_tx import errors
+from marconi_tx.storage.ids import is_claim_id, parse_message_id
+from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, IMessageController
+from marconi_tx.storage.sqlite.driver import deferred, dump_json
+
+#: The columns every message read selects, in the order ``to_message`` takes.
+COLUMNS = ("id, body, ttl, created, claim_id, claim_expires, claim_count, "
+           "priority, available_at, buried")
+
+
+def to_message(row, now):
+    mid, body, ttl, created, claim_id, claim_expires, claim_count, priority, available_at, buried = row
+    return {
+        "id": str(mid),
+        "ttl": ttl,
+        "age": now - created,
+        "created": created,
+        "body": json.loads(body),
+        "claim_id": claim_id,
+        "claimed": claim_expires > now,
+        "claim_count": claim_count,
+        "priority": priority,
+        "available_at": available_at,
+        "buried": bool(buried),
+    }
+
+
+def parse_ids(message_ids):
+    """The well-formed ids among ``message_ids``, as integers, deduplicated."""
+    return sorted({i for i in map(parse_message_id, message_ids) if i is not None})
+
+
+@implementer(IMessageController)
+class MessageController:
+    def __init__(self, driver):
+        self.driver = driver
+
+    @deferred
+    def post(self, project, queue, messages, client_uuid=None):
+        now = self.driver.now()
+        client = client_uuid.bytes if client_uuid is not None else None
+        with self.driver.write() as db:
+            qid = self.driver.queue_id(db, project, queue)
+            if qid is None:
+                raise errors.QueueDoesNotExist(queue, project)
+            ids = []
+            for m in messages:
+                cursor = db.execute(
+                    "INSERT INTO messages (queue_id, body, ttl, created, expires, "
+                    "client_uuid, priority, available_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (qid, dump_json(m["body"]), m["ttl"], now, now + m["ttl"], client,
+                     m.get("priority", DEFAULT_PRIORITY), now + m.get("delay", 0)))
+                ids.append(str(cursor.lastrowid))
+        return ids
+
+    @deferred
+    def list(self, project, queue, marker=None, limit=10, echo=False,
+             client_uuid=None, include_claimed=False, include_delayed=False):
+        after = 0
+        if marker is not None:
+            after = parse_message_id(marker)
+            if after is None:
+                return []
+        db = self.driver.read()
+        qid = self.driver.queue_id(db, project, queue)
+        if qid is None:
+            return []
+        now = self.driver.now()
+        sql = (f"SELECT {COLUMNS} FROM messages WHERE queue_id=? AND id>? AND expires>?")
+        args = [qid, after, now]
+        if not include_claimed:
+            sql += " AND claim_expires<=? AND NOT buried"
+            args.append(now)
+        if not echo and client_uuid is not None:
+            sql += " AND client_uuid IS NOT ?"
+            args.append(client_uuid.bytes)
+        if not include_delayed:
+            sql += " AND available_at<=?"
+            args.append(now)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        return [to_message(row, now) for row in db.execute(sql, args)]
+
+    @deferred
+    def get(self, project, queue, message_id):
+        mid = parse_message_id(message_id)
+        db = self.driver.read()
+        qid = self.driver.queue_id(db, project, queue)
+        now = self.driver.now()
+        row = None
+        if mid is not None and qid is not None:
+            row = db.execute(f"SELECT {COLUMNS} FROM messages WHERE id=? AND queue_id=? "
+                             "AND expires>?", (mid, qid, now)).fetchone()
+        if row is None:
+            raise errors.MessageDoesNotExist(message_id, queue)
+        return to_message(row, now)
+
+    @deferred
+    def bulk_get(self, project, queue, message_ids):
+        ids = parse_ids(message_ids)
+        db = self.driver.read()
+        qid = self.driver.queue_id(db, project, queue)
+        if not ids or qid is None:
+            return []
+        now = self.driver.now()
+        marks = ",".join("?" * len(ids))
+        rows = db.execute(f"SELECT {COLUMNS} FROM messages WHERE queue_id=? AND expires>? "
+                          f"AND id IN ({marks}) ORDER BY id", (qid, now, *ids))
+        return [to_message(row, now) for row in rows]
+
+    @deferred
+    def delete(self, project, queue, message_id, claim_id=None):
+        mid = parse_message_id(message_id)
+        if claim_id is not None and not is_claim_id(claim_id):
+            raise errors.ClaimDoesNotExist(claim_id, queue)
+        with self.driver.write() as db:
+            qid = self.driver.queue_id(db, project, queue)
+            if mid is None or qid is None:
+                return
+            row = db.execute("SELECT claim_id, claim_expires FROM messages "
+                             "WHERE id=? AND queue_id=?", (mid, qid)).fetchone()
+            if row is None:
+                return
+            recorded, claim_expires = row
+            if claim_id is None:
+                if claim_expires > self.driver.now():
+                    raise errors.MessageIsClaimed(message_id)
+            elif recorded is None:
+                raise errors.MessageNotClaimed(message_id)
+            elif recorded != claim_id:
+                raise errors.ClaimMismatch(message_id)
+            db.execute("DELETE FROM messages WHERE id=?", (mid,))
+
+    @deferred
+    def bulk_delete(self, project, queue, message_ids):
+        ids = parse_ids(message_ids)
+        with self.driver.write() as db:
+            qid = self.driver.queue_id(db, project, queue)
+            if ids and qid is not None:
+                marks = ",".join("?" * len(ids))
+                db.execute(f"DELETE FROM messages WHERE queue_id=? AND id IN ({marks})",
+                           (qid, *ids))
+
+    @deferred
+    def pop(self, project, queue, limit):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            qid = self.driver.queue_id(db, project, queue)
+            if qid is None:
+                return []
+            rows = db.execute(f"SELECT {COLUMNS} FROM messages WHERE queue_id=? "
+                              "AND expires>? AND claim_expires<=? AND NOT buried "
+                              "ORDER BY id LIMIT ?", (qid, now, now, limit)).fetchall()
+            popped = [to_message(row, now) for row in rows]
+            if rows:
+                marks = ",".join("?" * len(rows))
+                db.execute(f"DELETE FROM messages WHERE id IN ({marks})",
+                           [row[0] for row in rows])
+        return popped

@@ -1,0 +1,82 @@
+"""Queues on sqlite."""
+
+import json
+
+from zope.interface import implementer
+
+from marconi_tx import errors
+from marconi_tx.storage.interfaces import IQueueController
+from marconi_tx.storage.sqlite.driver import deferred, dump_json
+
+
+@implementer(IQueueController)
+class QueueController:
+    def __init__(self, driver):
+        self.driver = driver
+
+    @deferred
+    def create(self, project, queue, metadata=None):
+        with self.driver.write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO queues (project, name, metadata, created) "
+                "VALUES (?, ?, ?, ?)",
+                (project or "", queue, dump_json(metadata or {}), self.driver.now()))
+            return cursor.rowcount == 1
+
+    @deferred
+    def exists(self, project, queue):
+        return self.driver.queue_id(self.driver.read(), project, queue) is not None
+
+    @deferred
+    def delete(self, project, queue):
+        with self.driver.write() as db:
+            qid = self.driver.queue_id(db, project, queue)
+            if qid is not None:
+                db.execute("DELETE FROM messages WHERE queue_id=?", (qid,))
+                db.execute("DELETE FROM claims WHERE queue_id=?", (qid,))
+                db.execute("DELETE FROM queues WHERE id=?", (qid,))
+
+    @deferred
+    def list(self, project, marker=None, limit=10, detailed=False):
+        rows = self.driver.read().execute(
+            "SELECT name, metadata FROM queues WHERE project=? AND name>? "
+            "ORDER BY name LIMIT ?", (project or "", marker or "", limit))
+        if detailed:
+            return [{"name": name, "metadata": json.loads(meta)} for name, meta in rows]
+        return [{"name": name} for name, _ in rows]
+
+    @deferred
+    def get_metadata(self, project, queue):
+        row = self.driver.read().execute(
+            "SELECT metadata FROM queues WHERE project=? AND name=?",
+            (project or "", queue)).fetchone()
+        if row is None:
+            raise errors.QueueDoesNotExist(queue, project)
+        return json.loads(row[0])
+
+    @deferred
+    def set_metadata(self, project, queue, metadata):
+        with self.driver.write() as db:
+            cursor = db.execute("UPDATE queues SET metadata=? WHERE project=? AND name=?",
+                                (dump_json(metadata), project or "", queue))
+            if cursor.rowcount == 0:
+                raise errors.QueueDoesNotExist(queue, project)
+
+    @deferred
+    def stats(self, project, queue):
+        db = self.driver.read()
+        qid = self.driver.queue_id(db, project, queue)
+        if qid is None:
+            raise errors.QueueDoesNotExist(queue, project)
+        now = self.driver.now()
+        total, claimed = db.execute(
+            "SELECT count(*), coalesce(sum(claim_expires>? OR buried), 0) FROM messages "
+            "WHERE queue_id=? AND expires>?", (now, qid, now)).fetchone()
+        result = {"free": total - claimed, "claimed": claimed, "total": total}
+        if total:
+            for key, order in (("oldest", "ASC"), ("newest", "DESC")):
+                mid, created = db.execute(
+                    "SELECT id, created FROM messages WHERE queue_id=? AND expires>? "
+                    f"ORDER BY id {order} LIMIT 1", (qid, now)).fetchone()
+                result[key] = {"id": str(mid), "created": created, "age": now - created}
+        return result

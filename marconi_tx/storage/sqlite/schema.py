@@ -1,0 +1,47 @@
+"""The sqlite schema, created idempotently at open.
+
+Message ids come from AUTOINCREMENT, so they are never reused, even after the
+newest message is deleted: an id is the FIFO marker, the line protocol's job
+id, and stays valid for the message's life.
+"""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queues (
+    id       INTEGER PRIMARY KEY,
+    project  TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created  INTEGER NOT NULL,
+    UNIQUE (project, name)
+);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue_id      INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    ttl           INTEGER NOT NULL,
+    created       INTEGER NOT NULL,
+    expires       INTEGER NOT NULL,
+    client_uuid   BLOB,
+    claim_id      TEXT,
+    claim_expires INTEGER NOT NULL DEFAULT 0,
+    claim_count   INTEGER NOT NULL DEFAULT 0,
+    priority      INTEGER NOT NULL,
+    available_at  INTEGER NOT NULL,
+    buried        INTEGER NOT NULL DEFAULT 0
+);
+-- listing and claiming walk a queue in marker order
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue_id, id);
+-- gc deletes what has expired, at the cost of what it deletes
+CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires);
+CREATE INDEX IF NOT EXISTS messages_by_claim ON messages (claim_id)
+    WHERE claim_id IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS claims (
+    id       TEXT PRIMARY KEY,
+    queue_id INTEGER NOT NULL,
+    ttl      INTEGER NOT NULL,
+    expires  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_by_expiry ON claims (expires);
+"""
