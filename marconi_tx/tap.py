@@ -1,0 +1,112 @@
+"""``twistd marconi``: command-line options and the service tree."""
+
+import os
+
+from twisted.application import strports
+from twisted.application.service import MultiService, Service
+from twisted.logger import Logger
+from twisted.python import usage
+
+from marconi_tx import config, storage
+from marconi_tx.jobs import ExpiryService
+from marconi_tx.transport.http.app import build_resource
+from marconi_tx.transport.http.site import make_site
+
+#: Command-line flag -> [drivers] option it overrides.
+_FLAGS = {"http": "http", "storage": "storage", "line": "line", "gc-interval": "gc_interval"}
+
+
+class Options(usage.Options):
+    synopsis = ("[--config FILE] [--http ENDPOINT] [--storage URI] [--line ENDPOINT] "
+                "[--gc-interval SECONDS]")
+    optParameters = [
+        ["config", "c", None, "INI configuration file (etc/marconi.conf documents it)."],
+        ["http", None, None, "strports endpoint of the HTTP API "
+                             "[default: tcp:8888:interface=127.0.0.1]."],
+        ["storage", None, None, "Storage URI: sqlite:PATH, sqlite::memory: or "
+                                "mongodb://HOST:PORT/DB [default: sqlite:var/marconi.db]."],
+        ["line", None, None, "strports endpoint of the beanstalkd-style TCP endpoint "
+                             "[default: off]."],
+        ["gc-interval", None, None, "Seconds between expiry runs [default: 30]."],
+    ]
+
+    def postOptions(self):
+        overrides = [("drivers", name, self[flag])
+                     for flag, name in _FLAGS.items() if self[flag] is not None]
+        try:
+            self.config = config.load(self["config"], overrides)
+            _check_storage(self.config)
+            for name in ("http", "line"):
+                description = getattr(self.config.drivers, name)
+                if description:
+                    _check_endpoint(name, description)
+        except config.ConfigError as e:
+            # One line, no usage dump and no traceback; exit status 1.
+            raise SystemExit(f"marconi: {e}")
+
+
+def _check_storage(cfg):
+    uri = cfg.drivers.storage
+    if uri.startswith("sqlite:") and uri != "sqlite::memory:":
+        folder = os.path.dirname(os.path.abspath(uri[len("sqlite:"):]))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise config.ConfigError(f"storage {uri!r}: cannot create {folder}: {e.strerror}")
+        if not os.access(folder, os.W_OK):
+            raise config.ConfigError(f"storage {uri!r}: {folder} is not writable")
+    storage.driver_from_config(cfg, clock=None)  # rejects unknown URIs
+
+
+def _check_endpoint(name, description):
+    from twisted.internet import endpoints, reactor
+
+    try:
+        endpoints.serverFromString(reactor, description)
+    except (ValueError, TypeError, KeyError) as e:
+        raise config.ConfigError(f"{name} endpoint {description!r} is not valid ({e})")
+
+
+class StorageService(Service):
+    """Opens the driver before the transports listen, closes it last."""
+
+    log = Logger()
+
+    def __init__(self, driver, reactor):
+        self.driver = driver
+        self.reactor = reactor
+
+    def startService(self):
+        super().startService()
+        d = self.driver.open()
+        d.addErrback(self._failed)
+
+    def _failed(self, failure):
+        self.log.critical("Cannot open storage: {error}", error=failure.getErrorMessage())
+        self.reactor.stop()
+
+    def stopService(self):
+        super().stopService()
+        return self.driver.close()
+
+
+def _max_body(cfg):
+    # The largest body any route accepts; claim bodies are tiny.
+    return max(cfg.transport.max_message_size, cfg.transport.max_queue_metadata, 4096)
+
+
+def makeService(options):
+    from twisted.internet import reactor
+
+    cfg = options.config
+    driver = storage.driver_from_config(cfg, reactor)
+    root = MultiService()
+    StorageService(driver, reactor).setServiceParent(root)
+    site = make_site(build_resource(driver, cfg, reactor), _max_body(cfg))
+    strports.service(cfg.drivers.http, site).setServiceParent(root)
+    if cfg.drivers.line:
+        from marconi_tx.transport.line import make_factory
+
+        strports.service(cfg.drivers.line, make_factory(driver, cfg, reactor)).setServiceParent(root)
+    ExpiryService(driver, cfg.drivers.gc_interval, reactor).setServiceParent(root)
+    return root

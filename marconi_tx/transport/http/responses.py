@@ -1,0 +1,73 @@
+"""Writing answers, and the one table mapping domain errors to them."""
+
+import json
+
+from twisted.logger import Logger
+
+from marconi_tx import errors
+
+log = Logger()
+
+JSON_TYPE = b"application/json; charset=utf-8"
+RETRY_AFTER = b"30"
+
+
+def dump(doc):
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def json_body(request, status, doc, content_type=JSON_TYPE, **headers):
+    """Answer ``status`` with the JSON document ``doc``."""
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", content_type)
+    for name, value in headers.items():
+        request.setHeader(name.replace("_", "-").encode("ascii"), value.encode("utf-8"))
+    return dump(doc)
+
+
+def empty(request, status, **headers):
+    """Answer ``status`` with no body (and no Content-Type)."""
+    request.setResponseCode(status)
+    request.defaultContentType = None
+    for name, value in headers.items():
+        request.setHeader(name.replace("_", "-").encode("ascii"), value.encode("utf-8"))
+    return b""
+
+
+def error_body(request, status, title, description=None, **headers):
+    doc = {"title": title}
+    if description:
+        doc["description"] = description
+    return json_body(request, status, doc, **headers)
+
+
+def _unable_to_delete(request, e):
+    return error_body(request, 403, "Unable to delete", str(e))
+
+
+def _unavailable(request, e):
+    return error_body(request, 503, "Service temporarily unavailable",
+                      "Please try again in a few seconds.", Retry_After=RETRY_AFTER.decode())
+
+
+#: Domain error -> answer. The most specific class must come first.
+ERROR_ANSWERS = (
+    (errors.ValidationError, lambda r, e: error_body(r, 400, e.title, e.description)),
+    (errors.DoesNotExist, lambda r, e: empty(r, 404)),
+    (errors.MessageIsClaimed, _unable_to_delete),
+    (errors.MessageNotClaimed, _unable_to_delete),
+    (errors.ClaimMismatch, _unable_to_delete),
+    (errors.StorageUnavailable, _unavailable),
+)
+
+
+def render_error(request, exc):
+    """The answer for an exception raised while handling ``request``."""
+    for kind, answer in ERROR_ANSWERS:
+        if isinstance(exc, kind):
+            return answer(request, exc)
+    # A bug, not the client's fault: log it, never show a traceback.
+    log.failure("Unexpected error handling {method} {uri}",
+                method=request.method, uri=request.uri)
+    return error_body(request, 500, "Internal server error",
+                      "The server failed unexpectedly; the failure was logged.")

@@ -1,0 +1,38 @@
+"""The twisted.web Site of the HTTP API, refusing to buffer huge bodies."""
+
+from io import BytesIO
+
+from twisted.web import server
+
+
+class BoundedBuffer(BytesIO):
+    """A request body buffer that stops storing beyond ``limit`` bytes.
+
+    The excess is read from the connection and dropped, so a huge (or
+    endless chunked) body costs no memory; ``overflowed`` tells the handler,
+    which answers 400.
+    """
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit = limit
+        self.overflowed = False
+
+    def write(self, data):
+        room = self.limit - self.tell()
+        if len(data) > room:
+            self.overflowed = True
+            data = data[:max(room, 0)]
+        return super().write(data)
+
+
+def make_site(resource, max_body):
+    """A Site over ``resource`` whose request bodies keep at most ``max_body`` bytes."""
+
+    class BoundedRequest(server.Request):
+        def gotLength(self, length):
+            self.content = BoundedBuffer(max_body)
+
+    site = server.Site(resource, requestFactory=BoundedRequest)
+    site.noisy = False
+    return site

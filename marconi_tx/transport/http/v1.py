@@ -1,0 +1,294 @@
+"""The Marconi queuing API v1 (``api-v1.md``): one handler per route and method.
+
+Handlers get the request, the checked project (None: global namespace) and
+the path parameters; they return the body bytes after setting status and
+headers, and let domain errors propagate to the one error table
+(``responses.ERROR_ANSWERS``).
+"""
+
+import time
+
+from marconi_tx import errors, validation
+from marconi_tx.transport.http.responses import empty, json_body
+
+PREFIX = "/v1"
+
+
+def query(request, name):
+    """A query parameter as text; None when absent or empty."""
+    values = request.args.get(name.encode("ascii"))
+    if not values or not values[0]:
+        return None
+    try:
+        return values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.ValidationError(f"The value of '{name}' must be UTF-8.",
+                                     title="Invalid query parameter")
+
+
+def client_uuid(request):
+    """The Client-ID header as a ``uuid.UUID``; 400 when missing or malformed."""
+    header = request.getHeader(b"client-id")
+    return validation.client_uuid(None if header is None else header.decode("latin-1"))
+
+
+def request_uri(request):
+    return request.uri.decode("utf-8", "replace")
+
+
+def read_json(request, limit=None):
+    """The parsed JSON body; 400 when missing, too big or malformed."""
+    length = request.getHeader(b"content-length")
+    if length is None:
+        raise errors.ValidationError("A request body with a Content-Length is required.",
+                                     title="Malformed request body")
+    if limit is not None and int(length) > limit:
+        raise errors.ValidationError(f"The request body may not be more than {limit} bytes.",
+                                     title="Request body too large")
+    if getattr(request.content, "overflowed", False):
+        raise errors.ValidationError("The request body is too large.",
+                                     title="Request body too large")
+    request.content.seek(0)
+    return validation.parse_json(request.content.read())
+
+
+def iso8601(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def queue_href(name):
+    return f"{PREFIX}/queues/{name}"
+
+
+def message_doc(queue, message, claim_id=None):
+    href = f"{queue_href(queue)}/messages/{message['id']}"
+    if claim_id is not None:
+        href += f"?claim_id={claim_id}"
+    return {"href": href, "ttl": message["ttl"], "age": message["age"],
+            "body": message["body"]}
+
+
+def next_link(path, marker, request, names):
+    """A ``next`` link repeating the supplied parameters ``names``."""
+    params = [f"marker={marker}"]
+    for name in names:
+        value = query(request, name)
+        if value is not None:
+            params.append(f"{name}={value}")
+    return [{"rel": "next", "href": f"{path}?{'&'.join(params)}"}]
+
+
+class V1API:
+    def __init__(self, driver, config):
+        self.driver = driver
+        self.limits = config.transport
+        self.paging = config.storage
+
+    def routes(self):
+        """(path, {method: handler}) of every v1 route."""
+        q = f"{PREFIX}/queues/<queue_name>"
+        return [
+            (PREFIX, {"GET": self.home}),
+            (f"{PREFIX}/health", {"GET": self.health, "HEAD": self.health_head}),
+            (f"{PREFIX}/queues", {"GET": self.list_queues}),
+            (q, {"PUT": self.create_queue, "GET": self.queue_exists,
+                 "HEAD": self.queue_exists, "DELETE": self.delete_queue}),
+            (f"{q}/metadata", {"GET": self.get_metadata, "PUT": self.set_metadata}),
+            (f"{q}/stats", {"GET": self.stats}),
+            (f"{q}/messages", {"POST": self.post_messages, "GET": self.get_messages,
+                               "DELETE": self.bulk_delete}),
+            (f"{q}/messages/<message_id>", {"GET": self.get_message,
+                                            "DELETE": self.delete_message}),
+            (f"{q}/claims", {"POST": self.create_claim}),
+            (f"{q}/claims/<claim_id>", {"GET": self.get_claim, "PATCH": self.renew_claim,
+                                        "DELETE": self.release_claim}),
+        ]
+
+    # -- home and health ------------------------------------------------------
+
+    async def home(self, request, project):
+        q = f"{PREFIX}/queues/{{queue_name}}"
+        resources = {
+            "rel/queues": (f"{PREFIX}/queues{{?marker,limit,detailed}}",
+                           ["GET"], {"marker": "param/marker", "limit": "param/queue_limit",
+                                     "detailed": "param/detailed"}),
+            "rel/queue": (q, ["GET", "HEAD", "PUT", "DELETE"],
+                          {"queue_name": "param/queue_name"}),
+            "rel/queue-metadata": (f"{q}/metadata", ["GET", "PUT"],
+                                   {"queue_name": "param/queue_name"}),
+            "rel/queue-stats": (f"{q}/stats", ["GET"], {"queue_name": "param/queue_name"}),
+            "rel/messages": (f"{q}/messages{{?marker,limit,echo,include_claimed}}", ["GET"],
+                             {"queue_name": "param/queue_name", "marker": "param/marker",
+                              "limit": "param/messages_limit", "echo": "param/echo",
+                              "include_claimed": "param/include_claimed"}),
+            "rel/post-messages": (f"{q}/messages", ["POST"],
+                                  {"queue_name": "param/queue_name"}),
+            "rel/claim": (f"{q}/claims{{?limit}}", ["POST"],
+                          {"queue_name": "param/queue_name", "limit": "param/claim_limit"}),
+        }
+        doc = {"resources": {
+            rel: {"href-template": template, "href-vars": variables,
+                  "hints": {"allow": allow, "formats": {"application/json": {}}}}
+            for rel, (template, allow, variables) in resources.items()}}
+        return json_body(request, 200, doc, content_type=b"application/json-home",
+                         Cache_Control="max-age=86400")
+
+    async def health(self, request, project):
+        alive = await self.driver.is_alive()
+        return empty(request, 204 if alive else 503)
+
+    async def health_head(self, request, project):
+        return empty(request, 204)
+
+    # -- queues ---------------------------------------------------------------
+
+    async def list_queues(self, request, project):
+        limit = validation.query_int("limit", query(request, "limit"),
+                                     self.paging.default_queue_paging)
+        detailed = validation.query_bool("detailed", query(request, "detailed"))
+        validation.page_limit("limit", limit, self.limits.max_queues_per_page)
+        queues = await self.driver.queues.list(project, query(request, "marker"), limit,
+                                               detailed)
+        location = request_uri(request)
+        if not queues:
+            return empty(request, 204, Content_Location=location)
+        for q in queues:
+            q["href"] = queue_href(q["name"])
+        links = next_link(f"{PREFIX}/queues", queues[-1]["name"], request,
+                          ("limit", "detailed"))
+        return json_body(request, 200, {"queues": queues, "links": links},
+                         Content_Location=location)
+
+    async def create_queue(self, request, project, queue_name):
+        created = await self.driver.queues.create(project, queue_name)
+        return empty(request, 201 if created else 204, Location=queue_href(queue_name))
+
+    async def queue_exists(self, request, project, queue_name):
+        exists = await self.driver.queues.exists(project, queue_name)
+        return empty(request, 204 if exists else 404, Content_Location=request_uri(request))
+
+    async def delete_queue(self, request, project, queue_name):
+        await self.driver.queues.delete(project, queue_name)
+        return empty(request, 204)
+
+    async def get_metadata(self, request, project, queue_name):
+        metadata = await self.driver.queues.get_metadata(project, queue_name)
+        return json_body(request, 200, metadata, Content_Location=request_uri(request))
+
+    async def set_metadata(self, request, project, queue_name):
+        metadata = validation.document_type(
+            read_json(request, self.limits.max_queue_metadata), dict)
+        await self.driver.queues.set_metadata(project, queue_name, metadata)
+        return empty(request, 204, Location=f"{queue_href(queue_name)}/metadata")
+
+    async def stats(self, request, project, queue_name):
+        stats = await self.driver.queues.stats(project, queue_name)
+        doc = {k: stats[k] for k in ("free", "claimed", "total")}
+        for end in ("oldest", "newest"):
+            if end in stats:
+                m = stats[end]
+                doc[end] = {"age": m["age"], "created": iso8601(m["created"]),
+                            "href": f"{queue_href(queue_name)}/messages/{m['id']}"}
+        return json_body(request, 200, {"messages": doc},
+                         Content_Location=request_uri(request))
+
+    # -- messages -------------------------------------------------------------
+
+    async def post_messages(self, request, project, queue_name):
+        client = client_uuid(request)
+        messages = validation.messages(read_json(request, self.limits.max_message_size),
+                                       self.limits)
+        ids = await self.driver.messages.post(project, queue_name, messages, client)
+        base = f"{queue_href(queue_name)}/messages"
+        return json_body(request, 201,
+                         {"partial": False, "resources": [f"{base}/{i}" for i in ids]},
+                         Location=f"{base}?ids={','.join(ids)}")
+
+    async def get_messages(self, request, project, queue_name):
+        ids = query(request, "ids")
+        if ids is not None:
+            return await self._get_by_ids(request, project, queue_name,
+                                          validation.query_ids(ids))
+        client = client_uuid(request)
+        limit = validation.query_int("limit", query(request, "limit"),
+                                     self.paging.default_message_paging)
+        echo = validation.query_bool("echo", query(request, "echo"))
+        include_claimed = validation.query_bool("include_claimed",
+                                                query(request, "include_claimed"))
+        validation.page_limit("limit", limit, self.limits.max_messages_per_page)
+        messages = await self.driver.messages.list(
+            project, queue_name, marker=query(request, "marker"), limit=limit, echo=echo,
+            client_uuid=client, include_claimed=include_claimed)
+        location = request_uri(request)
+        if not messages:
+            return empty(request, 204, Content_Location=location)
+        links = next_link(f"{queue_href(queue_name)}/messages", messages[-1]["id"], request,
+                          ("limit", "echo", "include_claimed"))
+        return json_body(request, 200,
+                         {"messages": [message_doc(queue_name, m) for m in messages],
+                          "links": links},
+                         Content_Location=location)
+
+    def _check_ids(self, ids):
+        validation.page_limit("The number of ids", len(ids), self.limits.max_messages_per_page)
+
+    async def _get_by_ids(self, request, project, queue_name, ids):
+        self._check_ids(ids)
+        messages = await self.driver.messages.bulk_get(project, queue_name, ids)
+        if not messages:
+            return empty(request, 204)
+        return json_body(request, 200, [message_doc(queue_name, m) for m in messages])
+
+    async def bulk_delete(self, request, project, queue_name):
+        ids = validation.query_ids(query(request, "ids"))
+        if not ids:
+            raise errors.ValidationError("The 'ids' query parameter is required.",
+                                         title="Missing query parameter")
+        self._check_ids(ids)
+        await self.driver.messages.bulk_delete(project, queue_name, ids)
+        return empty(request, 204)
+
+    async def get_message(self, request, project, queue_name, message_id):
+        message = await self.driver.messages.get(project, queue_name, message_id)
+        return json_body(request, 200, message_doc(queue_name, message),
+                         Content_Location=request_uri(request))
+
+    async def delete_message(self, request, project, queue_name, message_id):
+        try:
+            await self.driver.messages.delete(project, queue_name, message_id,
+                                              claim_id=query(request, "claim_id"))
+        except errors.ClaimDoesNotExist:
+            pass  # v1 (2014.1): a malformed claim id deletes nothing and says 204
+        return empty(request, 204)
+
+    # -- claims ---------------------------------------------------------------
+
+    async def create_claim(self, request, project, queue_name):
+        limit = validation.query_int("limit", query(request, "limit"),
+                                     self.paging.default_claim_limit)
+        doc = read_json(request)
+        ttl = validation.claim_ttl(doc, self.limits)
+        validation.page_limit("limit", limit, self.limits.max_messages_per_claim)
+        grace = validation.claim_grace(doc, self.limits)
+        claim = await self.driver.claims.create(project, queue_name, ttl, grace, limit)
+        if claim is None:
+            return empty(request, 204)
+        messages = [message_doc(queue_name, m, claim["id"]) for m in claim["messages"]]
+        return json_body(request, 201, messages,
+                         Location=f"{queue_href(queue_name)}/claims/{claim['id']}")
+
+    async def get_claim(self, request, project, queue_name, claim_id):
+        claim = await self.driver.claims.get(project, queue_name, claim_id)
+        doc = {"href": f"{queue_href(queue_name)}/claims/{claim_id}",
+               "ttl": claim["ttl"], "age": claim["age"],
+               "messages": [message_doc(queue_name, m, claim_id) for m in claim["messages"]]}
+        return json_body(request, 200, doc, Content_Location=request_uri(request))
+
+    async def renew_claim(self, request, project, queue_name, claim_id):
+        ttl = validation.claim_ttl(read_json(request), self.limits)
+        await self.driver.claims.update(project, queue_name, claim_id, ttl, grace=0)
+        return empty(request, 204)
+
+    async def release_claim(self, request, project, queue_name, claim_id):
+        await self.driver.claims.delete(project, queue_name, claim_id)
+        return empty(request, 204)

@@ -1,0 +1,164 @@
+"""Limits and input rules shared by every transport.
+
+Each check raises ``marconi_tx.errors.ValidationError`` (a 400 for HTTP) with a
+short title and a description naming the problem. Limits come from
+``config.transport`` (``[limits:transport]``).
+"""
+
+import json
+import re
+import uuid
+
+from marconi_tx.errors import ValidationError
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_QUEUE_NAME = 64
+MAX_PROJECT_ID = 256
+_QUEUE_NAME = re.compile(r"[a-zA-Z0-9_-]+\Z")
+# Only documents with \uD8xx-\uDFxx escapes can hold lone surrogates.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def queue_identification(name, project):
+    """Queue names: 1-64 of [a-zA-Z0-9_-]; project ids: at most 256 characters."""
+    if len(name) > MAX_QUEUE_NAME or not _QUEUE_NAME.match(name):
+        raise ValidationError(
+            f"Queue names may not be more than {MAX_QUEUE_NAME} characters long and "
+            "may contain only ASCII letters, digits, underscores and dashes.",
+            title="Invalid queue identification")
+    if project is not None and len(project) > MAX_PROJECT_ID:
+        raise ValidationError(
+            f"Project ids may not be more than {MAX_PROJECT_ID} characters long.",
+            title="Invalid queue identification")
+
+
+def client_uuid(value):
+    """The ``uuid.UUID`` of a Client-ID header value (None: missing)."""
+    if value is None:
+        raise ValidationError("The Client-ID header is required.", title="Missing header")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationError("Malformed hexadecimal UUID in the Client-ID header.",
+                              title="Malformed header")
+
+
+# -- query parameters --------------------------------------------------------
+
+def query_int(name, raw, default):
+    """An integer query parameter; ``raw`` None or empty means absent."""
+    if not raw:
+        return default
+    if not re.fullmatch(r"[+-]?[0-9]{1,20}", raw):
+        raise ValidationError(f"The value of '{name}' must be an integer.",
+                              title="Invalid query parameter")
+    return int(raw)
+
+
+_TRUE = ("true", "True", "yes", "1")
+_FALSE = ("false", "False", "no", "0")
+
+
+def query_bool(name, raw, default=False):
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValidationError(f"The value of '{name}' must be a boolean (true or false).",
+                          title="Invalid query parameter")
+
+
+def query_ids(raw):
+    """The comma-separated ``ids`` list (empty items dropped)."""
+    return [i for i in raw.split(",") if i] if raw else []
+
+
+def page_limit(name, value, maximum):
+    if not 1 <= value <= maximum:
+        raise ValidationError(f"{name} must be at least 1 and may not be more than {maximum}.")
+    return value
+
+
+# -- JSON documents -----------------------------------------------------------
+
+def _int64(text):
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError("integer outside the signed 64-bit range")
+    return value
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw):
+    """
+    Parse a request body: UTF-8 JSON whose integers fit in signed 64 bits and
+    whose strings are valid Unicode (no lone surrogates).
+    """
+    if not raw:
+        raise ValidationError("The request body is empty; a JSON document was expected.",
+                              title="Malformed JSON")
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_int=_int64, parse_constant=_no_constant)
+        if _SURROGATE_ESCAPE.search(raw):
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError) as e:
+        raise ValidationError(f"The request body could not be parsed: {e}".rstrip(),
+                              title="Malformed JSON")
+    return doc
+
+
+def document_type(doc, kind):
+    if not isinstance(doc, kind):
+        expected = "an object" if kind is dict else "an array"
+        raise ValidationError(f"The JSON document must be {expected}.",
+                              title="Invalid request body")
+    return doc
+
+
+def _integer_field(doc, name, where, low, high, default=None):
+    if name not in doc:
+        if default is not None:
+            return default
+        raise ValidationError(f"Missing '{name}' field{where}.", title="Invalid request body")
+    value = doc[name]
+    if type(value) is not int:
+        raise ValidationError(f"'{name}'{where} must be an integer.",
+                              title="Invalid request body")
+    if not low <= value <= high:
+        raise ValidationError(f"'{name}'{where} must be at least {low} and may not be more "
+                              f"than {high}.", title="Invalid request body")
+    return value
+
+
+def messages(doc, limits):
+    """The message list of a v1 POST: ``[{"ttl": int, "body": any}, ...]``."""
+    document_type(doc, list)
+    if not doc:
+        raise ValidationError("No messages to enqueue.", title="Invalid request body")
+    result = []
+    for index, item in enumerate(doc):
+        where = f" of message {index}"
+        if not isinstance(item, dict):
+            raise ValidationError(f"Message {index} must be a JSON object.",
+                                  title="Invalid request body")
+        if "body" not in item:
+            raise ValidationError(f"Missing 'body' field{where}.", title="Invalid request body")
+        ttl = _integer_field(item, "ttl", where, limits.min_message_ttl, limits.max_message_ttl)
+        result.append({"ttl": ttl, "body": item["body"]})
+    return result
+
+
+def claim_ttl(doc, limits):
+    """The ``ttl`` of a claim create or renew body (a JSON object)."""
+    document_type(doc, dict)
+    return _integer_field(doc, "ttl", "", limits.min_claim_ttl, limits.max_claim_ttl)
+
+
+def claim_grace(doc, limits):
+    """The ``grace`` of a claim create body."""
+    return _integer_field(doc, "grace", "", limits.min_claim_grace, limits.max_claim_grace)
