@@ -86,6 +86,12 @@ class NormalizedPaths(Resource):
         segments = list(request.postpath)
         if len(segments) > 1 and segments[-1] == b"":
             segments.pop()
+        try:
+            for segment in segments:
+                segment.decode("utf-8")
+        except UnicodeDecodeError:
+            return responses.error_body(request, 400, "Malformed URL",
+                                        "The request path must be UTF-8.")
         for index in _LITERAL_SEGMENTS:
             if index < len(segments):
                 segments[index] = segments[index].lower()

@@ -1,0 +1,73 @@
+"""The real twisted.web Site: raw HTTP bytes in, answers out."""
+
+from twisted.internet.testing import StringTransport
+from twisted.trial import unittest
+
+from marconi_tx import config
+from marconi_tx.storage.sqlite.driver import SqliteDriver
+from marconi_tx.transport.http.app import build_resource
+from marconi_tx.transport.http.site import BoundedBuffer, make_site
+from tests.http_support import CLIENT_ID, new_clock
+
+
+class BoundedBufferTests(unittest.SynchronousTestCase):
+    def test_keeps_at_most_limit_bytes(self):
+        """Writes past the limit are dropped and flagged, earlier ones kept."""
+        buffer = BoundedBuffer(5)
+        buffer.write(b"abc")
+        self.assertFalse(buffer.overflowed)
+        buffer.write(b"defgh")
+        buffer.write(b"ijk")
+        self.assertTrue(buffer.overflowed)
+        self.assertEqual(buffer.getvalue(), b"abcde")
+
+
+class SiteTests(unittest.SynchronousTestCase):
+    def setUp(self):
+        self.driver = SqliteDriver(":memory:", new_clock())
+        self.successResultOf(self.driver.open())
+        self.addCleanup(self.driver.close)
+        self.site = make_site(build_resource(self.driver, config.load()), max_body=1000)
+        self.successResultOf(self.driver.queues.create(None, "jobs"))
+
+    def exchange(self, raw):
+        """Feed raw request bytes to a new connection; the raw answer."""
+        channel = self.site.buildProtocol(None)
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(raw)
+        return transport.value()
+
+    def test_chunked_body_refused(self):
+        """A chunked body (no Content-Length) where one is required is 400 and
+        stores nothing."""
+        body = b'[{"ttl": 60, "body": 1}]'
+        answer = self.exchange(
+            b"POST /v1/queues/jobs/messages HTTP/1.1\r\nHost: x\r\n"
+            b"Client-ID: " + CLIENT_ID.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:100])
+        stats = self.successResultOf(self.driver.queues.stats(None, "jobs"))
+        self.assertEqual(stats["total"], 0)
+
+    def test_huge_chunked_body_is_not_buffered(self):
+        """An endless chunked body past the site's limit is discarded as it
+        arrives: the buffer never grows beyond the limit."""
+        channel = self.site.buildProtocol(None)
+        channel.makeConnection(StringTransport())
+        channel.dataReceived(b"PUT /v1/queues/jobs/metadata HTTP/1.1\r\nHost: x\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"x" * 4096
+        for _ in range(100):
+            channel.dataReceived(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        [request] = channel._channel.requests  # the HTTPChannel behind the switcher
+        self.assertTrue(request.content.overflowed)
+        self.assertEqual(len(request.content.getvalue()), 1000)
+
+    def test_oversize_content_length_refused(self):
+        """A body beyond the route's limit by Content-Length is 400."""
+        body = b'[{"ttl": 60, "body": "' + b"x" * 2000 + b'"}]'
+        answer = self.exchange(
+            b"POST /v1/queues/jobs/messages HTTP/1.1\r\nHost: x\r\nClient-ID: "
+            + CLIENT_ID.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:100])
