@@ -28,6 +28,7 @@ class SiteTests(unittest.SynchronousTestCase):
         self.successResultOf(self.driver.open())
         self.addCleanup(self.driver.close)
         self.site = make_site(build_resource(self.driver, config.load()), max_body=1000)
+        self.site.timeOut = None  # no idle-timeout timers left on the global reactor
         self.successResultOf(self.driver.queues.create(None, "jobs"))
 
     def exchange(self, raw):

@@ -18,20 +18,28 @@ def dump(doc):
 
 def json_body(request, status, doc, content_type=JSON_TYPE, **headers):
     """Answer ``status`` with the JSON document ``doc``."""
+    body = dump(doc)
     request.setResponseCode(status)
     request.setHeader(b"Content-Type", content_type)
-    for name, value in headers.items():
-        request.setHeader(name.replace("_", "-").encode("ascii"), value.encode("utf-8"))
-    return dump(doc)
+    request.setHeader(b"Content-Length", b"%d" % len(body))
+    _set_headers(request, headers)
+    return body
 
 
 def empty(request, status, **headers):
     """Answer ``status`` with no body (and no Content-Type)."""
     request.setResponseCode(status)
     request.defaultContentType = None
+    if status != 204:  # a 204 may not carry Content-Length (RFC 9110 8.6)
+        request.setHeader(b"Content-Length", b"0")
+    _set_headers(request, headers)
+    return b""
+
+
+def _set_headers(request, headers):
+    """Set keyword headers: ``Retry_After="30"`` -> ``Retry-After: 30``."""
     for name, value in headers.items():
         request.setHeader(name.replace("_", "-").encode("ascii"), value.encode("utf-8"))
-    return b""
 
 
 def error_body(request, status, title, description=None, **headers):
