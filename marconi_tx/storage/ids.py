@@ -12,8 +12,9 @@ MAX_MESSAGE_ID = 2**63 - 1
 
 def parse_message_id(text):
     """The integer behind a message id or marker, or None if malformed."""
-    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
+    if (not isinstance(text, str) or not text.isascii() or not text.isdigit()
+            or len(text) > 19 or text[0] == "0"):
+        return None  # only the canonical decimal form names a message
     value = int(text)
     return value if 0 < value <= MAX_MESSAGE_ID else None
 

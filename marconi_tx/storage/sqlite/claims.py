@@ -100,7 +100,8 @@ class ClaimController:
             qid = self.driver.queue_id(db, project, queue)
             if qid is None:
                 return
-            if db.execute("DELETE FROM claims WHERE id=? AND queue_id=?",
-                          (claim_id, qid)).rowcount:
-                db.execute("UPDATE messages SET claim_id=NULL, claim_expires=0 "
-                           "WHERE claim_id=?", (claim_id,))
+            db.execute("DELETE FROM claims WHERE id=? AND queue_id=?", (claim_id, qid))
+            # Untag even when gc already dropped the expired claim's row: a
+            # released claim id must no longer delete (semantics.md 2.5).
+            db.execute("UPDATE messages SET claim_id=NULL, claim_expires=0 "
+                       "WHERE claim_id=? AND queue_id=?", (claim_id, qid))

@@ -65,6 +65,15 @@ class QueueController:
     @deferred
     def stats(self, project, queue):
         db = self.driver.read()
+        # One read transaction, so that the counts and oldest/newest come
+        # from one snapshot even while another daemon writes to the file.
+        db.execute("BEGIN")
+        try:
+            return self._stats(db, project, queue)
+        finally:
+            db.execute("COMMIT")
+
+    def _stats(self, db, project, queue):
         qid = self.driver.queue_id(db, project, queue)
         if qid is None:
             raise errors.QueueDoesNotExist(queue, project)

@@ -1,0 +1,185 @@
+"""The sqlite driver: the conformance suite on a file and in memory, plus
+what only sqlite has (the file format, WAL, AUTOINCREMENT, query plans)."""
+
+import sqlite3
+import uuid
+
+from twisted.internet import task
+from twisted.trial import unittest
+
+from marconi_tx.storage.sqlite.driver import SqliteDriver
+from tests.storage_conformance import START, StorageConformanceMixin, ids_of
+
+QUEUE = "fizbit"
+
+
+class SqliteFileConformanceTests(StorageConformanceMixin, unittest.TestCase):
+    """The conformance suite on a fresh sqlite file per test; the second
+    daemon is another connection to the same file."""
+
+    def make_driver(self, clock):
+        self.path = self.mktemp()
+        return SqliteDriver(self.path, clock)
+
+    def make_second_driver(self, clock):
+        return SqliteDriver(self.path, clock)
+
+
+class SqliteMemoryConformanceTests(StorageConformanceMixin, unittest.TestCase):
+    """The conformance suite on a private in-memory database."""
+
+    def make_driver(self, clock):
+        return SqliteDriver(":memory:", clock)
+
+
+class SqliteDriverTests(unittest.TestCase):
+    """Behaviour specific to the sqlite engine."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.clock.advance(START)
+        self.path = self.mktemp()
+        self.driver = SqliteDriver(self.path, self.clock)
+        return self.open(self.driver)
+
+    def open(self, driver):
+        d = driver.open()
+        d.addCallback(lambda _: self.addCleanup(driver.close))
+        return d
+
+    async def reopen(self):
+        """Close the driver and open a new one on the same file."""
+        await self.driver.close()
+        self.driver = SqliteDriver(self.path, self.clock)
+        await self.open(self.driver)
+
+    async def post(self, count, queue=QUEUE, ttl=120, driver=None):
+        batch = [{"ttl": ttl, "body": n} for n in range(count)]
+        return await (driver or self.driver).messages.post(None, queue, batch)
+
+    def rows(self, table):
+        return self.driver.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    async def test_database_survives_reopen(self):
+        """Queues, metadata, messages and claims are all there after the file
+        is closed and opened again."""
+        await self.driver.queues.create(None, QUEUE, {"keep": [1, "two"]})
+        ids = await self.post(3)
+        claim = await self.driver.claims.create(None, QUEUE, 60, 60, 1)
+        await self.reopen()
+        self.assertEqual(await self.driver.queues.get_metadata(None, QUEUE), {"keep": [1, "two"]})
+        listed = await self.driver.messages.list(None, QUEUE, include_claimed=True)
+        self.assertEqual(ids_of(listed), ids)
+        self.assertEqual([m["body"] for m in listed], [0, 1, 2])
+        self.assertEqual(ids_of(await self.driver.claims.get(None, QUEUE, claim["id"])), ids[:1])
+        stats = await self.driver.queues.stats(None, QUEUE)
+        self.assertEqual((stats["free"], stats["claimed"]), (2, 1))
+
+    async def test_wal_mode_on_files(self):
+        """A database file is in WAL mode, for every later connection too; an
+        in-memory database cannot be and is not."""
+        self.assertEqual(self.driver.db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        raw = sqlite3.connect(self.path)
+        self.addCleanup(raw.close)
+        self.assertEqual(raw.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        memory = SqliteDriver(":memory:", self.clock)
+        await self.open(memory)
+        self.assertEqual(memory.db.execute("PRAGMA journal_mode").fetchone()[0], "memory")
+
+    async def test_message_ids_never_reused(self):
+        """Ids keep growing after the newest message is deleted, after its
+        queue is deleted and after a reopen (AUTOINCREMENT)."""
+        await self.driver.queues.create(None, QUEUE)
+        ids = await self.post(3)
+        newest = int(ids[-1])
+        await self.driver.messages.delete(None, QUEUE, ids[-1])
+        [after_delete] = await self.post(1)
+        self.assertGreater(int(after_delete), newest)
+        await self.driver.queues.delete(None, QUEUE)
+        self.assertEqual(self.rows("messages"), 0)
+        await self.driver.queues.create(None, QUEUE)
+        [after_queue_delete] = await self.post(1)
+        self.assertGreater(int(after_queue_delete), int(after_delete))
+        await self.driver.messages.delete(None, QUEUE, after_queue_delete)
+        await self.reopen()
+        [after_reopen] = await self.post(1)
+        self.assertGreater(int(after_reopen), int(after_queue_delete))
+
+    async def test_list_and_claim_use_queue_index(self):
+        """Listing, claiming and popping walk the (queue_id, id) index and
+        claim lookups the claim index: no full scan of messages and no
+        temporary b-tree for ORDER BY."""
+        for queue in (QUEUE, "other"):
+            await self.driver.queues.create(None, queue)
+            ids = await self.post(30, queue)
+        statements = []
+        self.driver.db.set_trace_callback(statements.append)
+        try:
+            await self.driver.messages.list(None, "other", marker=ids[3], limit=5)
+            await self.driver.messages.list(None, "other", limit=5, include_claimed=True,
+                                            client_uuid=uuid.uuid4())
+            claim = await self.driver.claims.create(None, "other", 60, 60, 5)
+            await self.driver.claims.get(None, "other", claim["id"])
+            await self.driver.messages.pop(None, "other", 2)
+            await self.driver.claims.delete(None, "other", claim["id"])
+        finally:
+            self.driver.db.set_trace_callback(None)
+        walks = 0
+        for statement in statements:
+            if not statement.startswith(("SELECT", "UPDATE", "DELETE")):
+                continue
+            plan = " | ".join(row[3] for row in
+                              self.driver.db.execute("EXPLAIN QUERY PLAN " + statement))
+            self.assertNotIn("SCAN messages", plan, statement)
+            self.assertNotIn("TEMP B-TREE", plan, statement)
+            if "FROM messages WHERE queue_id=" in statement and "ORDER BY id" in statement:
+                walks += 1
+                self.assertIn("INDEX messages_by_queue (queue_id=?", plan, statement)
+            if "messages" in statement and "WHERE claim_id=" in statement:
+                self.assertIn("INDEX messages_by_claim (claim_id=?)", plan, statement)
+        self.assertGreaterEqual(walks, 4)
+
+    async def test_gc_removes_only_expired_rows(self):
+        """Expired rows stay (hidden) until gc, which deletes exactly the
+        expired messages and claims and counts them."""
+        await self.driver.queues.create(None, QUEUE)
+        await self.driver.queues.create(None, "other")
+        await self.post(2, ttl=60)
+        [long] = await self.post(1, "other", ttl=300)
+        live = await self.driver.claims.create(None, "other", 60, 60, 1)
+        self.clock.advance(59)
+        self.assertEqual(await self.driver.gc(), 0)
+        self.assertEqual((self.rows("messages"), self.rows("claims")), (3, 1))
+        self.clock.advance(1)
+        self.assertEqual((self.rows("messages"), self.rows("claims")), (3, 1))
+        self.assertEqual(await self.driver.gc(), 3)
+        self.assertEqual((self.rows("messages"), self.rows("claims")), (1, 0))
+        self.assertEqual(self.driver.db.execute("SELECT id FROM messages").fetchone()[0],
+                         int(long))
+        self.assertEqual(live["messages"][0]["id"], long)
+
+    async def test_stats_consistent_while_another_daemon_deletes(self):
+        """Stats read one snapshot: a second daemon deleting every message
+        between stats' statements cannot make it fail or mix states."""
+        await self.driver.queues.create(None, QUEUE)
+        ids = await self.post(3)
+        other = SqliteDriver(self.path, self.clock)
+        await self.open(other)
+        deletes = []
+
+        def delete_midway(statement):
+            # Fires as the oldest-message query starts, after the counts.
+            if "ORDER BY id ASC" in statement and not deletes:
+                deletes.append(other.messages.bulk_delete(None, QUEUE, ids))
+
+        self.driver.db.set_trace_callback(delete_midway)
+        try:
+            stats = await self.driver.queues.stats(None, QUEUE)
+        finally:
+            self.driver.db.set_trace_callback(None)
+        self.assertEqual(len(deletes), 1)
+        await deletes[0]
+        self.assertEqual((stats["total"], stats["oldest"]["id"], stats["newest"]["id"]),
+                         (3, ids[0], ids[-1]))
+        self.assertEqual(await self.driver.queues.stats(None, QUEUE),
+                         {"free": 0, "claimed": 0, "total": 0})
