@@ -196,3 +196,177 @@ class IClaimController(Interface):
     def delete(project, queue, claim_id):
         """Release a claim: its messages become claimable at once. Always
         succeeds (unknown, malformed and foreign ids have no effect)."""
+
+
+# -- The line protocol (a beanstalkd dialect) --------------------------------
+
+#: Time-to-run of jobs that carry none (messages posted over HTTP), seconds.
+DEFAULT_TTR = 60
+
+
+class IQueueEvents(Interface):
+    """
+    The driver's notification hub (``driver.events``): drivers call
+    ``notify`` after every committed change that may make messages of a queue
+    claimable now or at a new instant (a post, a released claim, a released,
+    kicked or timed-out job), so that waiting consumers are woken without
+    polling. Notifications are per process: a daemon does not hear about
+    changes made by another daemon sharing the database.
+    """
+
+    def subscribe(listener):
+        """Call ``listener(project, queue)`` on every notification."""
+
+    def unsubscribe(listener):
+        """Stop calling ``listener`` (no effect if it is not subscribed)."""
+
+    def notify(project, queue):
+        """Tell every listener; a failing listener does not stop the others."""
+
+
+class IJobController(Interface):
+    """
+    Jobs: the line protocol's view of messages (``driver.jobs``).
+
+    A job is a message (same row, same id, same body): its id is the message
+    id as an ``int``. Beyond the message it has a priority, a time-to-run
+    (``ttr``, ``DEFAULT_TTR`` for messages posted over HTTP), the delay last
+    set, and the counters beanstalkd reports. Its state is derived:
+
+    ``reserved``
+        under a live claim (a line-protocol reservation *is* a claim: it
+        hides the message from HTTP claims and listings, and an HTTP claim
+        hides the message from ``reserve``);
+    ``buried``
+        buried (kept until kicked or deleted; hidden from HTTP claims);
+    ``delayed``
+        ``available_at`` is in the future;
+    ``ready``
+        otherwise.
+
+    ``project`` scopes every call: a job of a queue of another project is
+    "not found". Expired messages are not jobs.
+
+    A ``job`` is a dict with ``id`` (int), ``queue`` (str), ``body`` (JSON
+    value, as for messages), ``state`` (str, above), ``priority``, ``ttr``,
+    ``delay``, ``age``, ``created``, ``available_at``, ``claim_id`` (str or
+    None), ``claim_expires`` (int epoch seconds, 0 if never claimed),
+    ``reserves`` (the message's claim count), ``timeouts``, ``releases``,
+    ``buries`` and ``kicks`` (ints).
+
+    Mutations that may make a job claimable call ``driver.events.notify``
+    after they commit.
+    """
+
+    def put(project, queue, body, ttl, priority, delay, ttr):
+        """
+        Post one job, creating the queue if it is missing.
+
+        ``delay`` seconds are rounded up to the driver's clock: the job is
+        never ready before ``now + delay``.
+
+        @return: Deferred firing with the new job id (int).
+        """
+
+    def reserve(project, queues):
+        """
+        Claim the ready job with the lowest ``(priority, id)`` across
+        ``queues`` (names), for the job's ``ttr`` seconds: atomically, with a
+        claim recorded on the message as HTTP claims are (never two live
+        claims on one message), extending the message's life to outlast the
+        claim. The claim id is not one the HTTP claim routes know.
+
+        @return: Deferred firing with the job (``claim_id`` and
+            ``claim_expires`` set; ``claim_expires`` is at least ``ttr``
+            seconds of the driver's clock away), or None if no job is ready.
+        """
+
+    def reserve_job(project, job_id):
+        """
+        Claim one job by id if it is ready, delayed or buried (a delayed or
+        buried job becomes reserved at once).
+
+        @return: Deferred firing with the job as ``reserve`` gives it, or
+            None (unknown, expired, of another project, or reserved).
+        """
+
+    def next_change(project, queues):
+        """
+        The earliest instant (int epoch seconds, after now) at which a job of
+        ``queues`` that is delayed or under a claim may become ready, or None
+        if there is none. Waiting consumers set a timer for it.
+        """
+
+    def touch(project, job_id, claim_id):
+        """
+        Extend the live claim ``claim_id`` on the job to ``ttr`` seconds from
+        now; Deferred firing with True, or False if the job is not under that
+        live claim.
+        """
+
+    def release(project, job_id, claim_id, priority, delay):
+        """
+        End the claim ``claim_id`` on the job, give it ``priority`` and make
+        it ready after ``delay`` seconds (rounded up as for ``put``); counts
+        a release. Deferred firing with False if ``claim_id`` is not the
+        claim recorded on the job.
+        """
+
+    def bury(project, job_id, claim_id, priority):
+        """
+        End the claim ``claim_id`` on the job and bury it with ``priority``
+        (after every job buried before it); counts a bury. Deferred firing
+        with False if ``claim_id`` is not the claim recorded on the job.
+        """
+
+    def abandon(project, job_id, claim_id, timed_out):
+        """
+        End the claim ``claim_id`` on the job without other change (the
+        reserving connection closed, or the time-to-run ran out: then
+        ``timed_out`` is True and a timeout is counted). Deferred firing with
+        False if ``claim_id`` is not the claim recorded on the job.
+        """
+
+    def delete(project, job_id, claim_id=None):
+        """
+        Delete the job. Without ``claim_id`` only if it is not under a live
+        claim; with it, only if it is the claim recorded on the job.
+
+        @return: Deferred firing with the name of the job's queue if it was
+            deleted, else None.
+        """
+
+    def peek(project, job_id):
+        """Deferred firing with the job in any state, or None."""
+
+    def peek_ready(project, queue):
+        """The ready job of ``queue`` that ``reserve`` would take, or None."""
+
+    def peek_delayed(project, queue):
+        """The delayed job of ``queue`` that becomes ready first (lowest
+        ``available_at``, then id), or None."""
+
+    def peek_buried(project, queue):
+        """The job of ``queue`` buried first, or None."""
+
+    def kick(project, queue, bound):
+        """
+        Make up to ``bound`` jobs of ``queue`` ready: the buried ones in
+        burial order if there are any, else the delayed ones in the order they
+        would become ready; counts a kick on each.
+
+        @return: Deferred firing with the number of jobs kicked.
+        """
+
+    def kick_job(project, job_id):
+        """Make one buried or delayed job ready (a kick); Deferred firing
+        with True, or False if the job is in another state or unknown."""
+
+    def counts(project, queue=None):
+        """
+        Jobs by state: a dict with ``urgent`` (ready with priority below
+        1024), ``ready``, ``reserved``, ``delayed``, ``buried`` and
+        ``queues`` (the number of queues counted), for one queue or, with
+        ``queue`` None, every queue of ``project``. A missing queue counts
+        as empty with ``queues`` 0.
+        """

@@ -105,3 +105,5 @@ class ClaimController:
             # released claim id must no longer delete (semantics.md 2.5).
             db.execute("UPDATE messages SET claim_id=NULL, claim_expires=0 "
                        "WHERE claim_id=? AND queue_id=?", (claim_id, qid))
+        # Released messages are claimable again: wake line-protocol consumers.
+        self.driver.events.notify(project, queue)

@@ -48,7 +48,9 @@ def dump_json(value):
 @implementer(IStorageDriver)
 class SqliteDriver:
     def __init__(self, path, clock, synchronous="NORMAL", busy_timeout=5.0):
+        from marconi_tx.storage.events import QueueEvents
         from marconi_tx.storage.sqlite.claims import ClaimController
+        from marconi_tx.storage.sqlite.jobs import JobController
         from marconi_tx.storage.sqlite.messages import MessageController
         from marconi_tx.storage.sqlite.queues import QueueController
 
@@ -60,6 +62,8 @@ class SqliteDriver:
         self.queues = QueueController(self)
         self.messages = MessageController(self)
         self.claims = ClaimController(self)
+        self.jobs = JobController(self)
+        self.events = QueueEvents()
 
     def now(self):
         return int(self.clock.seconds())

@@ -57,6 +57,8 @@ class MessageController:
                     (qid, dump_json(m["body"]), m["ttl"], now, now + m["ttl"], client,
                      m.get("priority", DEFAULT_PRIORITY), now + m.get("delay", 0)))
                 ids.append(str(cursor.lastrowid))
+        # Wakes line-protocol consumers waiting on this queue (after COMMIT).
+        self.driver.events.notify(project, queue)
         return ids
 
     @deferred

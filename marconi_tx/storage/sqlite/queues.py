@@ -64,28 +64,26 @@ class QueueController:
 
     @deferred
     def stats(self, project, queue):
+        # O(queue depth): the counts scan the queue's index (README,
+        # Performance). One read transaction, so the counts and oldest/newest
+        # come from one snapshot even while another daemon writes.
         db = self.driver.read()
-        # One read transaction, so that the counts and oldest/newest come
-        # from one snapshot even while another daemon writes to the file.
+        now = self.driver.now()
         db.execute("BEGIN")
         try:
-            return self._stats(db, project, queue)
+            qid = self.driver.queue_id(db, project, queue)
+            if qid is None:
+                raise errors.QueueDoesNotExist(queue, project)
+            total, claimed = db.execute(
+                "SELECT count(*), coalesce(sum(claim_expires>? OR buried), 0) FROM messages "
+                "WHERE queue_id=? AND expires>?", (now, qid, now)).fetchone()
+            result = {"free": total - claimed, "claimed": claimed, "total": total}
+            if total:
+                for key, order in (("oldest", "ASC"), ("newest", "DESC")):
+                    mid, created = db.execute(
+                        "SELECT id, created FROM messages WHERE queue_id=? AND expires>? "
+                        f"ORDER BY id {order} LIMIT 1", (qid, now)).fetchone()
+                    result[key] = {"id": str(mid), "created": created, "age": now - created}
+            return result
         finally:
             db.execute("COMMIT")
-
-    def _stats(self, db, project, queue):
-        qid = self.driver.queue_id(db, project, queue)
-        if qid is None:
-            raise errors.QueueDoesNotExist(queue, project)
-        now = self.driver.now()
-        total, claimed = db.execute(
-            "SELECT count(*), coalesce(sum(claim_expires>? OR buried), 0) FROM messages "
-            "WHERE queue_id=? AND expires>?", (now, qid, now)).fetchone()
-        result = {"free": total - claimed, "claimed": claimed, "total": total}
-        if total:
-            for key, order in (("oldest", "ASC"), ("newest", "DESC")):
-                mid, created = db.execute(
-                    "SELECT id, created FROM messages WHERE queue_id=? AND expires>? "
-                    f"ORDER BY id {order} LIMIT 1", (qid, now)).fetchone()
-                result[key] = {"id": str(mid), "created": created, "age": now - created}
-        return result

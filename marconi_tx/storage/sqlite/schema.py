@@ -45,3 +45,29 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 CREATE INDEX IF NOT EXISTS claims_by_expiry ON claims (expires);
 """
+
+# The line protocol (storage/sqlite/jobs.py): what beanstalkd keeps per job
+# beyond the message row. Messages posted over HTTP have no row here and take
+# the defaults; the trigger keeps the table in step with every message delete
+# (API, queue delete, pop, gc).
+SCHEMA += """
+CREATE TABLE IF NOT EXISTS jobs (
+    id       INTEGER PRIMARY KEY,
+    ttr      INTEGER NOT NULL,
+    delay    INTEGER NOT NULL DEFAULT 0,
+    timeouts INTEGER NOT NULL DEFAULT 0,
+    releases INTEGER NOT NULL DEFAULT 0,
+    buries   INTEGER NOT NULL DEFAULT 0,
+    kicks    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER IF NOT EXISTS jobs_follow_messages AFTER DELETE ON messages
+BEGIN
+    DELETE FROM jobs WHERE id = old.id;
+END;
+-- reserve and peek-ready take the lowest (priority, id) unburied job
+CREATE INDEX IF NOT EXISTS messages_by_priority ON messages (queue_id, priority, id)
+    WHERE buried = 0;
+-- 'buried' holds the burial order (1, 2, ...) per queue: peek-buried, kick
+CREATE INDEX IF NOT EXISTS messages_buried ON messages (queue_id, buried)
+    WHERE buried > 0;
+"""

@@ -1,0 +1,345 @@
+"""Jobs on sqlite: the line protocol's view of messages (``IJobController``).
+
+A job is a message row plus an optional row in ``jobs`` (time-to-run, the
+last delay, counters), written only when a job needs one: a job put with
+``DEFAULT_TTR`` and no delay has none until it is released, buried, kicked
+or times out. A reservation is a claim tag on the message (``claim_id``,
+``claim_expires``: what hides a message from HTTP claims and listings), set
+in one ``BEGIN IMMEDIATE`` transaction, so a message is never held twice
+whichever transport asks. A reservation has no row in ``claims``: that row
+only serves HTTP requests naming the claim id, which an HTTP client cannot
+know (MongoDB keeps claims in the messages in the same way).
+``messages.buried`` holds the burial order (0: not buried).
+"""
+
+import json
+import math
+
+from zope.interface import implementer
+
+from marconi_tx.storage.ids import MAX_MESSAGE_ID, new_claim_id
+from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
+from marconi_tx.storage.sqlite.driver import deferred, dump_json
+
+#: Priorities below this count as urgent in beanstalkd's statistics.
+URGENT_PRIORITY = 1024
+
+_JOB = ("SELECT m.id, q.name, m.body, m.priority, m.created, m.available_at, "
+        "m.claim_id, m.claim_expires, m.claim_count, m.buried, m.queue_id, "
+        "j.ttr, j.delay, j.timeouts, j.releases, j.buries, j.kicks, m.expires "
+        "FROM messages m JOIN queues q ON q.id = m.queue_id "
+        "LEFT JOIN jobs j ON j.id = m.id "
+        "WHERE m.id=? AND q.project=? AND m.expires>?")
+
+# The ready job reserve takes: walks messages_by_priority (the literal
+# "buried=0" lets sqlite use that partial index).
+_READY = ("SELECT priority, id FROM messages WHERE queue_id=? AND buried=0 "
+          "AND claim_expires<=? AND available_at<=? AND expires>? "
+          "ORDER BY priority, id LIMIT 1")
+_DELAYED = ("SELECT id FROM messages WHERE queue_id=? AND buried=0 AND available_at>? "
+            "AND claim_expires<=? AND expires>? ORDER BY available_at, id LIMIT ?")
+_BURIED = ("SELECT id FROM messages WHERE queue_id=? AND buried>0 AND expires>? "
+           "ORDER BY buried LIMIT ?")
+
+
+def state_of(claim_expires, buried, available_at, now):
+    if claim_expires > now:
+        return "reserved"
+    if buried:
+        return "buried"
+    if available_at > now:
+        return "delayed"
+    return "ready"
+
+
+@implementer(IJobController)
+class JobController:
+    def __init__(self, driver):
+        self.driver = driver
+
+    # -- helpers -----------------------------------------------------------
+
+    def _after(self, seconds):
+        """The whole second at or after ``seconds`` from now: a delay or a
+        time-to-run is never cut short by the clock's granularity."""
+        return math.ceil(self.driver.clock.seconds() + seconds)
+
+    @staticmethod
+    def _valid(job_id):
+        return isinstance(job_id, int) and 0 < job_id <= MAX_MESSAGE_ID
+
+    def _row(self, db, project, job_id, now):
+        if not self._valid(job_id):
+            return None
+        return db.execute(_JOB, (job_id, project or "", now)).fetchone()
+
+    @staticmethod
+    def _job(row, now):
+        (mid, queue, body, priority, created, available_at, claim_id, claim_expires,
+         claim_count, buried, _, ttr, delay, timeouts, releases, buries, kicks, _) = row
+        return {
+            "id": mid, "queue": queue, "body": json.loads(body),
+            "state": state_of(claim_expires, buried, available_at, now),
+            "priority": priority, "ttr": DEFAULT_TTR if ttr is None else ttr,
+            "delay": delay or 0, "age": now - created, "created": created,
+            "available_at": available_at, "claim_id": claim_id,
+            "claim_expires": claim_expires, "reserves": claim_count,
+            "timeouts": timeouts or 0, "releases": releases or 0,
+            "buries": buries or 0, "kicks": kicks or 0,
+        }
+
+    @staticmethod
+    def _count(db, mid, column, delay=None):
+        """Add one to a counter of the job's ``jobs`` row (made if missing)."""
+        db.execute(
+            f"INSERT INTO jobs (id, ttr, {column}) VALUES (?, ?, 1) "
+            f"ON CONFLICT(id) DO UPDATE SET {column} = {column} + 1",
+            (mid, DEFAULT_TTR))
+        if delay is not None:
+            db.execute("UPDATE jobs SET delay=? WHERE id=?", (delay, mid))
+
+    def _qid(self, db, project, queue):
+        return self.driver.queue_id(db, project, queue)
+
+    def _claim(self, db, row, now):
+        """Tag the job of ``row`` with a new claim for its ttr; the job."""
+        job = self._job(row, now)
+        claim_id = new_claim_id()
+        expires = self._after(job["ttr"])
+        sets = ["claim_id=?", "claim_expires=?", "claim_count=claim_count+1"]
+        args = [claim_id, expires]
+        # Only columns that change are set: each indexed column assigned
+        # costs index pages in the commit (the hot path sets none).
+        if job["state"] == "buried":
+            sets.append("buried=0")
+        if job["available_at"] > now:
+            sets.append("available_at=?")
+            args.append(now)
+        if row[17] < expires:
+            # The message outlives its claim (semantics.md 3.3, no grace).
+            sets.append("expires=?, ttl=?")
+            args += [expires, job["ttr"]]
+        db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id=?", (*args, job["id"]))
+        job.update(state="reserved", claim_id=claim_id, claim_expires=expires,
+                   reserves=job["reserves"] + 1, available_at=min(job["available_at"], now))
+        return job
+
+    def _end_claim(self, db, project, job_id, claim_id, now):
+        """The row of the job if ``claim_id`` is the claim recorded on it,
+        with that claim removed; else None."""
+        row = self._row(db, project, job_id, now)
+        if row is None or claim_id is None or row[6] != claim_id:
+            return None
+        db.execute("UPDATE messages SET claim_id=NULL, claim_expires=0 WHERE id=?", (job_id,))
+        return row
+
+    # -- IJobController ----------------------------------------------------
+
+    @deferred
+    def put(self, project, queue, body, ttl, priority, delay, ttr):
+        now = self.driver.now()
+        available_at = self._after(delay) if delay else now
+        with self.driver.write() as db:
+            qid = self._qid(db, project, queue)
+            if qid is None:
+                qid = db.execute("INSERT INTO queues (project, name, metadata, created) "
+                                 "VALUES (?, ?, '{}', ?)", (project or "", queue, now)).lastrowid
+            mid = db.execute(
+                "INSERT INTO messages (queue_id, body, ttl, created, expires, priority, "
+                "available_at) VALUES (?,?,?,?,?,?,?)",
+                (qid, dump_json(body), ttl, now, now + ttl, priority, available_at)).lastrowid
+            if ttr != DEFAULT_TTR or delay:
+                db.execute("INSERT INTO jobs (id, ttr, delay) VALUES (?,?,?)", (mid, ttr, delay))
+        self.driver.events.notify(project, queue)
+        return mid
+
+    @deferred
+    def reserve(self, project, queues):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            best = None
+            for queue in queues:
+                qid = self._qid(db, project, queue)
+                if qid is None:
+                    continue
+                found = db.execute(_READY, (qid, now, now, now)).fetchone()
+                if found is not None and (best is None or found < best):
+                    best = found
+            if best is None:
+                return None
+            return self._claim(db, self._row(db, project, best[1], now), now)
+
+    @deferred
+    def reserve_job(self, project, job_id):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            row = self._row(db, project, job_id, now)
+            if row is None or row[7] > now:
+                return None
+            return self._claim(db, row, now)
+
+    @deferred
+    def next_change(self, project, queues):
+        now = self.driver.now()
+        db = self.driver.read()
+        soonest = None
+        for queue in queues:
+            qid = self._qid(db, project, queue)
+            if qid is None:
+                continue
+            for when, in db.execute(
+                    "SELECT min(available_at) FROM messages WHERE queue_id=? AND buried=0 "
+                    "AND available_at>? AND expires>? UNION ALL "
+                    "SELECT min(claim_expires) FROM messages WHERE queue_id=? "
+                    "AND claim_expires>? AND expires>?", (qid, now, now, qid, now, now)):
+                if when is not None and (soonest is None or when < soonest):
+                    soonest = when
+        return soonest
+
+    @deferred
+    def touch(self, project, job_id, claim_id):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            row = self._row(db, project, job_id, now)
+            if row is None or claim_id is None or row[6] != claim_id or row[7] <= now:
+                return False
+            ttr = DEFAULT_TTR if row[11] is None else row[11]
+            expires = self._after(ttr)
+            db.execute("UPDATE messages SET claim_expires=?, expires=max(expires, ?), "
+                       "ttl=CASE WHEN expires<? THEN ? ELSE ttl END WHERE id=?",
+                       (expires, expires, expires, ttr, job_id))
+            return True
+
+    @deferred
+    def release(self, project, job_id, claim_id, priority, delay):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            row = self._end_claim(db, project, job_id, claim_id, now)
+            if row is None:
+                return False
+            db.execute("UPDATE messages SET priority=?, available_at=? WHERE id=?",
+                       (priority, self._after(delay) if delay else now, job_id))
+            self._count(db, job_id, "releases", delay=delay)
+        self.driver.events.notify(project, row[1])
+        return True
+
+    @deferred
+    def bury(self, project, job_id, claim_id, priority):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            row = self._end_claim(db, project, job_id, claim_id, now)
+            if row is None:
+                return False
+            db.execute(
+                "UPDATE messages SET priority=?, buried=(SELECT coalesce(max(buried), 0) + 1 "
+                "FROM messages WHERE queue_id=? AND buried>0) WHERE id=?",
+                (priority, row[10], job_id))
+            self._count(db, job_id, "buries")
+        return True
+
+    @deferred
+    def abandon(self, project, job_id, claim_id, timed_out):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            row = self._end_claim(db, project, job_id, claim_id, now)
+            if row is None:
+                return False
+            if timed_out:
+                self._count(db, job_id, "timeouts")
+        self.driver.events.notify(project, row[1])
+        return True
+
+    @deferred
+    def delete(self, project, job_id, claim_id=None):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            row = self._row(db, project, job_id, now)
+            if row is None:
+                return None
+            if claim_id is None:
+                if row[7] > now:
+                    return None
+            elif row[6] != claim_id:
+                return None
+            db.execute("DELETE FROM messages WHERE id=?", (job_id,))
+            return row[1]
+
+    @deferred
+    def peek(self, project, job_id):
+        now = self.driver.now()
+        row = self._row(self.driver.read(), project, job_id, now)
+        return None if row is None else self._job(row, now)
+
+    def _peek(self, project, queue, sql, args):
+        now = self.driver.now()
+        db = self.driver.read()
+        qid = self._qid(db, project, queue)
+        if qid is None:
+            return None
+        found = db.execute(sql, (qid, *args(now))).fetchone()
+        if found is None:
+            return None
+        return self._job(self._row(db, project, found[-1], now), now)
+
+    @deferred
+    def peek_ready(self, project, queue):
+        return self._peek(project, queue, _READY, lambda now: (now, now, now))
+
+    @deferred
+    def peek_delayed(self, project, queue):
+        return self._peek(project, queue, _DELAYED, lambda now: (now, now, now, 1))
+
+    @deferred
+    def peek_buried(self, project, queue):
+        return self._peek(project, queue, _BURIED, lambda now: (now, 1))
+
+    @deferred
+    def kick(self, project, queue, bound):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            qid = self._qid(db, project, queue)
+            if qid is None or bound <= 0:
+                return 0
+            ids = [i for i, in db.execute(_BURIED, (qid, now, bound))]
+            if not ids:
+                ids = [i for i, in db.execute(_DELAYED, (qid, now, now, now, bound))]
+            for mid in ids:
+                db.execute("UPDATE messages SET buried=0, available_at=min(available_at, ?) "
+                           "WHERE id=?", (now, mid))
+                self._count(db, mid, "kicks")
+        if ids:
+            self.driver.events.notify(project, queue)
+        return len(ids)
+
+    @deferred
+    def kick_job(self, project, job_id):
+        now = self.driver.now()
+        with self.driver.write() as db:
+            row = self._row(db, project, job_id, now)
+            if row is None or state_of(row[7], row[9], row[5], now) not in ("buried", "delayed"):
+                return False
+            db.execute("UPDATE messages SET buried=0, available_at=min(available_at, ?) "
+                       "WHERE id=?", (now, job_id))
+            self._count(db, job_id, "kicks")
+        self.driver.events.notify(project, row[1])
+        return True
+
+    @deferred
+    def counts(self, project, queue=None):
+        now = self.driver.now()
+        db = self.driver.read()
+        params = {"now": now, "urgent": URGENT_PRIORITY, "project": project or "",
+                  "queue": queue}
+        queues = ("SELECT id FROM queues WHERE project=:project"
+                  + ("" if queue is None else " AND name=:queue"))
+        free = "buried=0 AND claim_expires<=:now"
+        row = db.execute(
+            f"SELECT coalesce(sum({free} AND available_at<=:now AND priority<:urgent), 0), "
+            f"coalesce(sum({free} AND available_at<=:now), 0), "
+            "coalesce(sum(claim_expires>:now), 0), "
+            f"coalesce(sum({free} AND available_at>:now), 0), "
+            "coalesce(sum(buried>0 AND claim_expires<=:now), 0) "
+            f"FROM messages WHERE queue_id IN ({queues}) AND expires>:now", params).fetchone()
+        counted = db.execute(f"SELECT count(*) FROM ({queues})", params).fetchone()[0]
+        keys = ("urgent", "ready", "reserved", "delayed", "buried")
+        return dict(zip(keys, row), queues=counted)
