@@ -16,6 +16,7 @@ setup(
         "twisted>=23.10",
         "klein>=23.5",
         "txmongo>=23.0",
+        "pymongo>=4.6",
         "treq>=23.11",
         "zope.interface>=6.0",
     ],

@@ -1,0 +1,112 @@
+"""Claims on MongoDB.
+
+A claim lives only in the messages it holds (``ci`` claim id, ``ce`` claim
+expiry, ``ct`` claim ttl); there is no claim record, so a claim whose
+messages are all gone is "not found". Creating one selects candidates in
+marker order, then tags them with one conditional ``update_many`` that only
+matches messages free *at update time*: a message a concurrent claimer
+(another connection or daemon) tagged first is skipped, so two live claims
+never share a message. What was won is then read back by claim id.
+"""
+
+from zope.interface import implementer
+
+from marconi_tx import errors
+from marconi_tx.storage.ids import is_claim_id, new_claim_id
+from marconi_tx.storage.interfaces import IClaimController
+from marconi_tx.storage.mongodb import batches
+from marconi_tx.storage.mongodb.driver import storage_call
+from marconi_tx.storage.mongodb.messages import BY_MARKER, TAKE_ROUNDS, free
+from marconi_tx.storage.mongodb.schema import MAX_INT64, later, to_message
+
+
+@implementer(IClaimController)
+class ClaimController:
+    def __init__(self, driver):
+        self.driver = driver
+
+    @storage_call
+    async def create(self, project, queue, ttl, grace, limit):
+        if limit <= 0:
+            return None
+        snapshot = await batches.view(self.driver, project, queue, ordered=True)
+        if snapshot is None:
+            return None
+        messages = self.driver.db.messages
+        now = self.driver.now()
+        claim_id = new_claim_id()
+        expires = later(now, ttl)
+        won = 0
+        for _ in range(TAKE_ROUNDS):
+            wanted = limit - won
+            candidates = await messages.find(
+                {**snapshot.query(now, ordered=True), **free(now), "av": {"$lte": now}},
+                {"_id": 1}, sort=BY_MARKER, limit=wanted)
+            if not candidates:
+                break
+            result = await messages.update_many(
+                {"_id": {"$in": [c["_id"] for c in candidates]}, "q": snapshot.id,
+                 "e": {"$gt": now}, **free(now)},
+                {"$set": {"ci": claim_id, "ce": expires, "ct": ttl}, "$inc": {"cc": 1}})
+            won += result.modified_count
+            if won >= limit or len(candidates) < wanted:
+                break
+        if not won:
+            return None
+        await self._extend(snapshot.id, claim_id, expires, ttl, grace)
+        docs = await messages.find({"q": snapshot.id, "ci": claim_id}, sort=BY_MARKER)
+        return {"id": claim_id, "ttl": ttl, "age": 0, "expires": expires,
+                "messages": [to_message(doc, now) for doc in docs]}
+
+    async def _extend(self, qid, claim_id, expires, ttl, grace):
+        # semantics.md 3.3: a claimed message outlives its claim by the grace.
+        until = later(expires, grace)
+        await self.driver.db.messages.update_many(
+            {"q": qid, "ci": claim_id, "ce": expires, "e": {"$lt": until}},
+            {"$set": {"e": until, "t": min(ttl + grace, MAX_INT64)}})
+
+    async def _queue_id(self, project, queue, claim_id):
+        """The queue record's id; ClaimDoesNotExist for a malformed claim id
+        or a missing queue."""
+        if is_claim_id(claim_id):
+            doc = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
+            if doc is not None:
+                return doc["_id"]
+        raise errors.ClaimDoesNotExist(claim_id, queue)
+
+    @storage_call
+    async def get(self, project, queue, claim_id):
+        qid = await self._queue_id(project, queue, claim_id)
+        now = self.driver.now()
+        docs = await self.driver.db.messages.find(
+            {"q": qid, "ci": claim_id, "ce": {"$gt": now}, "e": {"$gt": now}}, sort=BY_MARKER)
+        if not docs:
+            raise errors.ClaimDoesNotExist(claim_id, queue)
+        ttl, expires = int(docs[0]["ct"]), int(docs[0]["ce"])
+        return {"id": claim_id, "ttl": ttl, "age": now - (expires - ttl),
+                "expires": expires, "messages": [to_message(doc, now) for doc in docs]}
+
+    @storage_call
+    async def update(self, project, queue, claim_id, ttl, grace=0):
+        qid = await self._queue_id(project, queue, claim_id)
+        now = self.driver.now()
+        expires = later(now, ttl)
+        result = await self.driver.db.messages.update_many(
+            {"q": qid, "ci": claim_id, "ce": {"$gt": now}, "e": {"$gt": now}},
+            {"$set": {"ce": expires, "ct": ttl}})
+        if not result.matched_count:
+            raise errors.ClaimDoesNotExist(claim_id, queue)
+        await self._extend(qid, claim_id, expires, ttl, grace)
+
+    @storage_call
+    async def delete(self, project, queue, claim_id):
+        if not is_claim_id(claim_id):
+            return
+        doc = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
+        if doc is not None:
+            result = await self.driver.db.messages.update_many(
+                {"q": doc["_id"], "ci": claim_id},
+                {"$unset": {"ci": ""}, "$set": {"ce": 0}})
+            if result.modified_count:
+                # Released messages are claimable again: wake waiting consumers.
+                self.driver.events.notify(project, queue)

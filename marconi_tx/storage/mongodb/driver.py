@@ -1,0 +1,246 @@
+"""The MongoDB driver: txmongo, one connection pool per daemon.
+
+Several daemons may share one database: every multi-step operation is made
+safe by single-document atomic operations (see ``batches`` for posts and
+``claims`` for claims); no multi-document transactions are used.
+
+Time: logical time (ages, expiry, claim deadlines) comes from ``clock``, as
+for every driver; network time limits use ``reactor`` (the global reactor by
+default), so that tests can drive ``clock`` with ``task.Clock`` while real
+I/O and its timeouts run on the real reactor. txmongo itself always uses the
+global reactor for its connections.
+
+Failures: every call gives up after ``operation_timeout`` seconds; a server
+that cannot be reached, times out or answers with an error becomes
+``errors.StorageUnavailable``. The pool reconnects by itself (every
+``RECONNECT_INTERVAL`` seconds while the server is away).
+"""
+
+import functools
+from types import SimpleNamespace
+
+from bson.errors import InvalidDocument
+from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.uri_parser import parse_uri
+from twisted.internet import defer
+from twisted.internet import error as net_error
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from txmongo import filter as qf
+from txmongo.connection import ConnectionPool
+from txmongo.errors import TimeExceeded
+from zope.interface import implementer
+
+from marconi_tx import errors
+from marconi_tx.config import ConfigError
+from marconi_tx.storage.interfaces import IStorageDriver
+from marconi_tx.storage.mongodb import batches
+from marconi_tx.storage.mongodb.schema import COUNTERS, INDEXES, MESSAGES, QUEUES
+
+#: Database used when the URI names none.
+DEFAULT_DATABASE = "marconi"
+#: Seconds between reconnection attempts while the server is unreachable.
+RECONNECT_INTERVAL = 1.0
+
+#: Exceptions meaning "the engine failed or could not be reached".
+ENGINE_FAILURES = (PyMongoError, TimeExceeded, net_error.ConnectError,
+                   net_error.ConnectionLost, net_error.ConnectionDone, ConnectionError)
+TIMEOUTS = (defer.TimeoutError, net_error.TimeoutError, defer.CancelledError)
+
+
+def storage_call(method):
+    """Run an ``async`` controller method as a Deferred, bounded by
+    ``operation_timeout``, with engine failures as ``StorageUnavailable``."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        return self.driver.call(method(self, *args, **kwargs))
+
+    return wrapper
+
+
+#: Server error code of a document over the BSON size limit.
+OBJECT_TOO_LARGE = 10334
+
+
+def too_large(error):
+    """Whether the server refused a write for the size of a document."""
+    if isinstance(error, BulkWriteError):
+        return any(e.get("code") == OBJECT_TOO_LARGE
+                   for e in (error.details or {}).get("writeErrors", ()))
+    return getattr(error, "code", None) == OBJECT_TOO_LARGE
+
+
+def describe(error):
+    """A short description of an engine error (never the documents it
+    may quote, which can be megabytes)."""
+    if isinstance(error, BulkWriteError):
+        first = ((error.details or {}).get("writeErrors") or [{}])[0]
+        return f"write error {first.get('code')}: {first.get('errmsg', '')}"[:200]
+    return str(error)[:200] or type(error).__name__
+
+
+def parse_write_concern(value):
+    """``write_concern`` setting -> the ``w`` of a MongoDB write concern."""
+    value = value.strip()
+    if value.isdigit():
+        if int(value) == 0:
+            raise ConfigError("[drivers:storage:mongodb] write_concern: 0 (unacknowledged) "
+                              "cannot report failed posts; use 1 or more, or majority")
+        return int(value)
+    if not value:
+        raise ConfigError("[drivers:storage:mongodb] write_concern is empty")
+    return value
+
+
+@implementer(IStorageDriver)
+class MongoDriver:
+    """
+    @param uri: ``mongodb://HOST[:PORT][,HOST...]/[DB][?OPTIONS]``; the
+        database defaults to ``marconi``.
+    @param clock: the ``IReactorTime`` of logical time.
+    @param settings: ``config.mongodb``.
+    @param reactor: the ``IReactorTime`` of network timeouts (default: the
+        global reactor).
+    """
+
+    log = Logger()
+
+    def __init__(self, uri, clock, settings, reactor=None):
+        from marconi_tx.storage.events import QueueEvents
+        from marconi_tx.storage.mongodb.claims import ClaimController
+        from marconi_tx.storage.mongodb.messages import MessageController
+        from marconi_tx.storage.mongodb.queues import QueueController
+
+        try:
+            parsed = parse_uri(uri)
+        except (PyMongoError, ValueError) as e:
+            raise ConfigError(f"storage URI {uri!r}: {e}")
+        options = {k.lower(): v for k, v in parsed["options"].items()}
+        if options.get("readpreference", "primary") != "primary":
+            # Claims, posts and their re-reads must see the primary's state.
+            raise ConfigError(f"storage URI {uri!r}: readPreference must be primary")
+        self.uri = uri
+        self.database = parsed["database"] or DEFAULT_DATABASE
+        self.clock = clock
+        self._reactor = reactor
+        self.settings = settings
+        self.w = parse_write_concern(settings.write_concern)
+        self.pool = None
+        self._db = None
+        self._background = set()
+        self.queues = QueueController(self)
+        self.messages = MessageController(self)
+        self.claims = ClaimController(self)
+        #: Per-process notifications of posts and releases (IQueueEvents).
+        self.events = QueueEvents()
+
+    def now(self):
+        return int(self.clock.seconds())
+
+    @property
+    def reactor(self):
+        """The reactor of network timeouts; the global one is imported only
+        when first needed (start-up builds drivers before twistd picks its
+        reactor)."""
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            self._reactor = reactor
+        return self._reactor
+
+    @property
+    def db(self):
+        """The collections (``queues``, ``messages``, ``counters``)."""
+        if self._db is None:
+            raise errors.StorageUnavailable("the MongoDB driver is not open")
+        return self._db
+
+    def call(self, coroutine, timeout=None):
+        """A Deferred of ``coroutine``, cancelled after ``timeout`` seconds
+        (default ``operation_timeout``); engine failures -> StorageUnavailable."""
+        limit = self.settings.operation_timeout if timeout is None else timeout
+        d = defer.ensureDeferred(coroutine)
+        d.addTimeout(limit, self.reactor)
+
+        def translate(failure):
+            while failure.check(defer.FirstError):  # from gatherResults
+                failure = failure.value.subFailure
+            if failure.check(*TIMEOUTS):
+                raise errors.StorageUnavailable(f"MongoDB did not answer within {limit} s")
+            if failure.check(InvalidDocument) or too_large(failure.value):
+                # Only size can make our documents invalid: bodies and
+                # metadata are stored as JSON text.
+                raise errors.ValidationError(
+                    "a message or metadata does not fit in one MongoDB document "
+                    "(16 MiB)", "Content too large")
+            if failure.check(*ENGINE_FAILURES):
+                raise errors.StorageUnavailable(f"MongoDB: {describe(failure.value)}")
+            return failure
+
+        return d.addErrback(translate)
+
+    def background(self, coroutine):
+        """Run clean-up work nobody waits for (bounded, errors logged)."""
+        d = self.call(coroutine)
+        self._background.add(d)
+
+        def done(result):
+            self._background.discard(d)
+            if isinstance(result, Failure) and not result.check(
+                    errors.StorageUnavailable):
+                self.log.failure("MongoDB background clean-up failed", result)
+
+        d.addBoth(done)
+
+    def open(self):
+        return self.call(self._open(), self.settings.connect_timeout
+                         + self.settings.operation_timeout)
+
+    async def _open(self):
+        if self.pool is None:
+            s = self.settings
+            # retry_delay is txmongo's connect (and handshake) timeout;
+            # config wins over write concern options given in the URI.
+            self.pool = ConnectionPool(
+                self.uri, pool_size=s.pool_size, retry_delay=s.connect_timeout,
+                max_delay=RECONNECT_INTERVAL, w=self.w, j=s.journal,
+                wtimeout=int(s.operation_timeout * 1000))
+            db = self.pool[self.database]
+            self._db = SimpleNamespace(queues=db[QUEUES], messages=db[MESSAGES],
+                                       counters=db[COUNTERS])
+        try:
+            for collection, name, keys, options in INDEXES:
+                await getattr(self._db, collection).create_index(
+                    qf.sort(keys), name=name, **options)
+            await batches.repair_counter(self)
+        except BaseException:
+            await self._disconnect()
+            raise
+
+    async def _disconnect(self):
+        pool, self.pool, self._db = self.pool, None, None
+        if pool is not None:
+            await pool.disconnect()
+
+    def close(self):
+        for d in list(self._background):
+            d.cancel()
+        return defer.ensureDeferred(self._disconnect())
+
+    def is_alive(self):
+        async def ping():
+            await self.pool[self.database].command("ping")
+            return True
+
+        if self.pool is None:
+            return defer.succeed(False)
+        return self.call(ping()).addErrback(lambda _: False)
+
+    def gc(self):
+        return self.call(self._gc())
+
+    async def _gc(self):
+        now = self.now()
+        result = await self.db.messages.delete_many({"e": {"$lte": now}})
+        return result.deleted_count + await batches.collect(self, now)

@@ -1,0 +1,197 @@
+"""Messages on MongoDB.
+
+Posting follows ``batches``. Reads filter expired messages themselves (they
+never wait for ``gc``). Deletes are conditional single-document operations,
+re-read on a miss to tell why, so a concurrent claim is never overridden.
+"""
+
+from twisted.internet import defer
+from txmongo import filter as qf
+from zope.interface import implementer
+
+from marconi_tx import errors
+from marconi_tx.storage.ids import is_claim_id, parse_message_id
+from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, IMessageController
+from marconi_tx.storage.mongodb import batches
+from marconi_tx.storage.mongodb.driver import storage_call
+from marconi_tx.storage.mongodb.schema import dump_json, later, marker, to_message
+
+#: Rounds of select-then-take a pop or claim makes when concurrent consumers
+#: take some of its candidates first.
+TAKE_ROUNDS = 3
+
+BY_MARKER = qf.sort(qf.ASCENDING("_id"))
+
+
+def parse_ids(message_ids):
+    """The well-formed ids among ``message_ids``, as integers, deduplicated."""
+    return sorted({i for i in map(parse_message_id, message_ids) if i is not None})
+
+
+def free(now):
+    """The condition of a message no live claim holds and not buried."""
+    return {"ce": {"$lte": now}, "bu": False}
+
+
+def documents(messages, now, client_uuid=None):
+    """The stored fields of new messages, all but ``_id`` and ``q``."""
+    client = client_uuid.hex if client_uuid is not None else None
+    rows = []
+    for m in messages:
+        row = {"b": dump_json(m["body"]), "t": m["ttl"], "c": now,
+               "e": later(now, m["ttl"]), "cc": 0, "ce": 0,
+               "pr": m.get("priority", DEFAULT_PRIORITY),
+               "av": later(now, m.get("delay", 0)), "bu": False}
+        if client is not None:
+            row["u"] = client
+        rows.append(row)
+    return rows
+
+
+@implementer(IMessageController)
+class MessageController:
+    def __init__(self, driver):
+        self.driver = driver
+
+    @storage_call
+    async def post(self, project, queue, messages, client_uuid=None):
+        rows = documents(messages, self.driver.now(), client_uuid)
+        if not rows:
+            if await self.driver.db.queues.find_one(
+                    {"p": project, "n": queue}, {"_id": 1}) is None:
+                raise errors.QueueDoesNotExist(queue, project)
+            return []
+
+        def build(qid, first):
+            return [{"_id": marker(first + i), "q": qid, **row}
+                    for i, row in enumerate(rows)]
+
+        expiry = max(row["e"] for row in rows)
+        ids = await batches.publish(self.driver, project, queue, len(rows), expiry, build)
+        # Wakes consumers of this process waiting on the queue (after commit).
+        self.driver.events.notify(project, queue)
+        return [str(i) for i in ids]
+
+    @storage_call
+    async def list(self, project, queue, marker=None, limit=10, echo=False,
+                   client_uuid=None, include_claimed=False, include_delayed=False):
+        after = None
+        if marker is not None:
+            after = parse_message_id(marker)
+            if after is None:
+                return []
+        if limit <= 0:
+            return []
+        snapshot = await batches.view(self.driver, project, queue, ordered=True)
+        if snapshot is None:
+            return []
+        now = self.driver.now()
+        query = snapshot.query(now, after, ordered=True)
+        if not include_claimed:
+            query.update(free(now))
+        if not echo and client_uuid is not None:
+            query["u"] = {"$ne": client_uuid.hex}
+        if not include_delayed:
+            query["av"] = {"$lte": now}
+        docs = await self.driver.db.messages.find(query, sort=BY_MARKER, limit=limit)
+        return [to_message(doc, now) for doc in docs]
+
+    @storage_call
+    async def get(self, project, queue, message_id):
+        mid = parse_message_id(message_id)
+        doc = None
+        if mid is not None:
+            snapshot = await batches.view(self.driver, project, queue)
+            if snapshot is not None and snapshot.visible(mid):
+                doc = await self.driver.db.messages.find_one(
+                    {"_id": marker(mid), "q": snapshot.id, "e": {"$gt": self.driver.now()}})
+        if doc is None:
+            raise errors.MessageDoesNotExist(message_id, queue)
+        return to_message(doc, self.driver.now())
+
+    @storage_call
+    async def bulk_get(self, project, queue, message_ids):
+        ids = parse_ids(message_ids)
+        if not ids:
+            return []
+        snapshot = await batches.view(self.driver, project, queue)
+        if snapshot is None:
+            return []
+        ids = [marker(i) for i in ids if snapshot.visible(i)]
+        if not ids:
+            return []
+        now = self.driver.now()
+        docs = await self.driver.db.messages.find(
+            {"_id": {"$in": ids}, "q": snapshot.id, "e": {"$gt": now}}, sort=BY_MARKER)
+        return [to_message(doc, now) for doc in docs]
+
+    @storage_call
+    async def delete(self, project, queue, message_id, claim_id=None):
+        mid = parse_message_id(message_id)
+        if claim_id is not None and not is_claim_id(claim_id):
+            raise errors.ClaimDoesNotExist(claim_id, queue)
+        if mid is None:
+            return
+        record = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
+        if record is None:
+            return
+        where = {"_id": marker(mid), "q": record["_id"]}
+        now = self.driver.now()
+        if claim_id is None:
+            condition = {"ce": {"$lte": now}}
+        else:
+            condition = {"ci": claim_id}
+        # Delete optimistically; on a miss, read why. A concurrent change
+        # (claim, release) can make the answer flip, hence the rounds.
+        for _ in range(TAKE_ROUNDS):
+            result = await self.driver.db.messages.delete_one({**where, **condition})
+            if result.deleted_count:
+                return
+            doc = await self.driver.db.messages.find_one(where, {"ci": 1, "ce": 1})
+            if doc is None:
+                return
+            if claim_id is None:
+                if doc["ce"] > now:
+                    raise errors.MessageIsClaimed(message_id)
+            elif doc.get("ci") is None:
+                raise errors.MessageNotClaimed(message_id)
+            elif doc["ci"] != claim_id:
+                raise errors.ClaimMismatch(message_id)
+        raise errors.StorageUnavailable(
+            f"message {message_id} kept changing while being deleted; retry")
+
+    @storage_call
+    async def bulk_delete(self, project, queue, message_ids):
+        ids = parse_ids(message_ids)
+        if not ids:
+            return
+        record = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
+        if record is not None:
+            await self.driver.db.messages.delete_many(
+                {"q": record["_id"], "_id": {"$in": [marker(i) for i in ids]}})
+
+    @storage_call
+    async def pop(self, project, queue, limit):
+        if limit <= 0:
+            return []
+        snapshot = await batches.view(self.driver, project, queue, ordered=True)
+        if snapshot is None:
+            return []
+        now = self.driver.now()
+        popped = []
+        for _ in range(TAKE_ROUNDS):
+            wanted = limit - len(popped)
+            candidates = await self.driver.db.messages.find(
+                {**snapshot.query(now, ordered=True), **free(now)}, {"_id": 1},
+                sort=BY_MARKER, limit=wanted)
+            # One find-and-delete per message: each is atomic, so two pops
+            # never return the same message, nor a pop a claimed one.
+            taken = await defer.gatherResults([
+                self.driver.db.messages.find_one_and_delete(
+                    {"_id": c["_id"], "q": snapshot.id, "e": {"$gt": now}, **free(now)})
+                for c in candidates], consumeErrors=True)
+            popped.extend(doc for doc in taken if doc is not None)
+            if len(candidates) < wanted or len(popped) == limit:
+                break
+        popped.sort(key=lambda doc: doc["_id"])
+        return [to_message(doc, now) for doc in popped]

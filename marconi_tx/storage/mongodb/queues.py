@@ -1,0 +1,101 @@
+"""Queues on MongoDB.
+
+A queue record's ``_id`` is its generation: messages point at it, so a queue
+deleted and created again under the same name starts empty even if a post
+to the old one was still in flight (its messages point at a record that no
+longer exists and are collected when they expire).
+"""
+
+import json
+
+from bson.objectid import ObjectId
+from pymongo.errors import DuplicateKeyError
+from txmongo import filter as qf
+from zope.interface import implementer
+
+from marconi_tx import errors
+from marconi_tx.storage.interfaces import IQueueController
+from marconi_tx.storage.mongodb import batches
+from marconi_tx.storage.mongodb.driver import storage_call
+from marconi_tx.storage.mongodb.schema import dump_json, marker
+
+
+@implementer(IQueueController)
+class QueueController:
+    def __init__(self, driver):
+        self.driver = driver
+
+    @storage_call
+    async def create(self, project, queue, metadata=None):
+        # Not retried on a lost connection: a retry could see its own
+        # insert and misreport "already existed" (semantics.md 8.3).
+        try:
+            await self.driver.db.queues.insert_one({
+                "_id": ObjectId(), "p": project, "n": queue,
+                "m": dump_json(metadata or {}), "c": self.driver.now(),
+                "top": marker(0), "pend": {}})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @storage_call
+    async def exists(self, project, queue):
+        doc = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
+        return doc is not None
+
+    @storage_call
+    async def delete(self, project, queue):
+        doc = await self.driver.db.queues.find_one_and_delete(
+            {"p": project, "n": queue}, projection={"_id": 1})
+        if doc is not None:
+            await self.driver.db.messages.delete_many({"q": doc["_id"]})
+
+    @storage_call
+    async def list(self, project, marker=None, limit=10, detailed=False):
+        if limit <= 0:
+            return []
+        docs = await self.driver.db.queues.find(
+            {"p": project, "n": {"$gt": marker or ""}}, {"n": 1, "m": 1},
+            sort=qf.sort(qf.ASCENDING("n")), limit=limit)
+        if detailed:
+            return [{"name": d["n"], "metadata": json.loads(d["m"])} for d in docs]
+        return [{"name": d["n"]} for d in docs]
+
+    @storage_call
+    async def get_metadata(self, project, queue):
+        doc = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"m": 1})
+        if doc is None:
+            raise errors.QueueDoesNotExist(queue, project)
+        return json.loads(doc["m"])
+
+    @storage_call
+    async def set_metadata(self, project, queue, metadata):
+        result = await self.driver.db.queues.update_one(
+            {"p": project, "n": queue}, {"$set": {"m": dump_json(metadata)}})
+        if result.matched_count == 0:
+            raise errors.QueueDoesNotExist(queue, project)
+
+    @storage_call
+    async def stats(self, project, queue):
+        snapshot = await batches.view(self.driver, project, queue)
+        if snapshot is None:
+            raise errors.QueueDoesNotExist(queue, project)
+        now = self.driver.now()
+        claimed = {"$or": [{"$gt": ["$ce", now]}, {"$eq": ["$bu", True]}]}
+        rows = await self.driver.db.messages.aggregate([
+            {"$match": snapshot.query(now)},
+            {"$sort": {"_id": 1}},
+            {"$group": {"_id": None, "total": {"$sum": 1},
+                        "claimed": {"$sum": {"$cond": [claimed, 1, 0]}},
+                        "oldest": {"$first": "$_id"}, "oldest_created": {"$first": "$c"},
+                        "newest": {"$last": "$_id"}, "newest_created": {"$last": "$c"}}},
+        ])
+        if not rows:
+            return {"free": 0, "claimed": 0, "total": 0}
+        row = rows[0]
+        total, claimed = int(row["total"]), int(row["claimed"])
+        result = {"free": total - claimed, "claimed": claimed, "total": total}
+        for key in ("oldest", "newest"):
+            created = int(row[f"{key}_created"])
+            result[key] = {"id": str(int(row[key])), "created": created, "age": now - created}
+        return result

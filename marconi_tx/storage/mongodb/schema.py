@@ -1,0 +1,88 @@
+"""Collections, document fields and indexes of the MongoDB driver.
+
+``queues`` (one document per queue)::
+
+    _id   ObjectId   the queue's generation: a re-created queue gets a new
+                     one, so messages of a deleted queue never reappear
+    p     str|null   project (null: the global namespace)
+    n     str        name
+    m     str        metadata, as JSON text
+    c     int        creation time
+    top   int64      highest marker registered for this queue
+    pend  {token: {a, b, s, d, x}}   batches being published (see batches)
+
+``messages`` (one document per message)::
+
+    _id   int64      the message id and FIFO marker, from the global counter
+    q     ObjectId   the queue's generation
+    b     str        body, as JSON text (any JSON survives; nothing in a
+                     body can be mistaken for a query operator)
+    t     int        ttl (current)      c  int  created      e  int  expires
+    u     str        the poster's client UUID (hex), absent if none
+    ci    str        recorded claim id, absent if none (sparse index)
+    ce    int        claim expiry (0: never claimed or released)
+    ct    int        ttl of the claim (for the claim's age)
+    cc    int        claim count        pr int  priority
+    av    int        available at (end of the delay)
+    bu    bool       buried
+
+``counters``: ``{_id: "message_id", v: int64}``, the last id handed out.
+"""
+
+import json
+
+from bson.int64 import Int64
+
+QUEUES = "queues"
+MESSAGES = "messages"
+COUNTERS = "counters"
+MESSAGE_ID_COUNTER = "message_id"
+
+#: Largest value a document integer may hold (semantics.md 1.4).
+MAX_INT64 = 2**63 - 1
+
+#: (collection, index name, keys, options). Created at every open; creating
+#: an existing index with the same definition is a no-op for MongoDB.
+INDEXES = (
+    # one queue per (project, name); creation races are decided here
+    (QUEUES, "queue_name", (("p", 1), ("n", 1)), {"unique": True}),
+    # list, claim and pop walk a queue in marker order
+    (MESSAGES, "queue_marker", (("q", 1), ("_id", 1)), {"unique": True}),
+    # gc deletes what has expired, at the cost of what it deletes
+    (MESSAGES, "expiry", (("e", 1),), {}),
+    # claim reads; only messages with a recorded claim are indexed
+    (MESSAGES, "claim", (("ci", 1),), {"sparse": True}),
+)
+
+
+def later(now, seconds):
+    """``now + seconds``, capped at the largest storable integer."""
+    return min(now + seconds, MAX_INT64)
+
+
+def marker(value):
+    """A marker as stored: always a 64-bit BSON integer."""
+    return Int64(value)
+
+
+def dump_json(value):
+    # ASCII escapes keep lone surrogates (valid JSON, invalid UTF-8) storable.
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+def to_message(doc, now):
+    """A stored message document -> the message dict of ``interfaces``
+    (plain ``int``: BSON's 64-bit integers decode as ``bson.Int64``)."""
+    return {
+        "id": str(int(doc["_id"])),
+        "ttl": int(doc["t"]),
+        "age": now - int(doc["c"]),
+        "created": int(doc["c"]),
+        "body": json.loads(doc["b"]),
+        "claim_id": doc.get("ci"),
+        "claimed": doc["ce"] > now,
+        "claim_count": int(doc["cc"]),
+        "priority": int(doc["pr"]),
+        "available_at": int(doc["av"]),
+        "buried": bool(doc["bu"]),
+    }
