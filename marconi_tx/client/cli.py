@@ -1,0 +1,490 @@
+"""``marconi-cli``: queues, messages and claims from the command line.
+
+    marconi-cli [--url URL] [--project P] [--json] COMMAND ...
+
+``--url`` defaults to ``$MARCONI_URL`` or ``http://127.0.0.1:8888``,
+``--project`` to ``$MARCONI_PROJECT`` (unset: the global namespace). The three
+global options may also follow the command. Output is a table or text by
+default, stable JSON with ``--json``. Exit status: 0 success, 1 an error the
+server reported (or a connection failure), 2 a usage error; errors are one
+line on stderr.
+"""
+
+import argparse
+import functools
+import json
+import os
+import sys
+
+from twisted.internet import defer, task
+
+from marconi_tx import __version__
+from marconi_tx.client.client import DEFAULT_URL, Client
+from marconi_tx.client.errors import MarconiClientError
+from marconi_tx.client.resources import Claim
+from marconi_tx.client.output import ProgressBar, compact, dump_json, table
+
+PROG = "marconi-cli"
+
+#: ttl of posted messages when neither --ttl nor the input gives one.
+DEFAULT_TTL = 3600
+
+#: A person waits: retry for a few seconds at most (0.2 + 0.4 + 0.8 s for a
+#: refused connection, 3 x 2 s when the server asks to retry later).
+CLIENT_RETRIES = dict(retries=3, backoff=0.2, max_backoff=2.0)
+
+#: Widest body shown in a message table (--json shows everything).
+BODY_WIDTH = 60
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line on stderr, exit status 2."""
+
+
+class _Exit(Exception):
+    """argparse finished early (``--help``, ``--version``)."""
+
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that writes to the given stdout and raises instead
+    of exiting, so that ``main`` runs in-process."""
+
+    def __init__(self, *args, stdout=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stdout = stdout
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message}")
+
+    def exit(self, status=0, message=None):
+        if message:
+            self.stdout.write(message)
+        raise _Exit(status)
+
+    def _print_message(self, message, file=None):
+        if message:
+            self.stdout.write(message)
+
+
+def _json_argument(text):
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e}): {text!r}")
+
+
+def _json_object(text):
+    value = _json_argument(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object: {text!r}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _global_options(parser, url, project, json_default):
+    parser.add_argument("--url", default=url, metavar="URL",
+                        help=f"server base URL (default: $MARCONI_URL or {DEFAULT_URL})")
+    parser.add_argument("--project", default=project, metavar="P",
+                        help="project (X-Project-ID; default: $MARCONI_PROJECT, "
+                             "else the global namespace)")
+    parser.add_argument("--json", action="store_true", default=json_default,
+                        help="print stable JSON instead of tables")
+
+
+def build_parser(stdout, environ):
+    """The argument parser; help goes to ``stdout``."""
+    parser_class = functools.partial(_Parser, stdout=stdout)
+    parser = parser_class(
+        prog=PROG, description="Client of a Marconi (queuing) v1 server.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _global_options(parser, environ.get("MARCONI_URL") or DEFAULT_URL,
+                    environ.get("MARCONI_PROJECT") or None, False)
+    # The same options after the command; SUPPRESS keeps the values given
+    # before it when they are absent here.
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, argparse.SUPPRESS, argparse.SUPPRESS, argparse.SUPPRESS)
+
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND",
+                                   required=True, parser_class=parser_class)
+
+    def command(group_parsers, name, handler, help):
+        sub = group_parsers.add_parser(name, help=help, description=help,
+                                       parents=[common])
+        sub.set_defaults(handler=handler)
+        return sub
+
+    queue = groups.add_parser("queue", help="list, create, inspect and delete queues")
+    queues = queue.add_subparsers(dest="command", metavar="ACTION", required=True,
+                                  parser_class=parser_class)
+    command(queues, "list", queue_list, "list the queues (with their metadata)")
+    sub = command(queues, "create", queue_create, "create a queue")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("--metadata", type=_json_object, metavar="JSON",
+                     help="set the queue's metadata to this JSON object")
+    sub = command(queues, "delete", queue_delete, "delete a queue and its messages")
+    sub.add_argument("name", metavar="NAME")
+    sub = command(queues, "exists", queue_exists,
+                  "exit 0 if the queue exists, 1 if it does not")
+    sub.add_argument("name", metavar="NAME")
+    sub = command(queues, "stats", queue_stats, "message counts of a queue")
+    sub.add_argument("name", metavar="NAME")
+    sub = command(queues, "metadata", queue_metadata,
+                  "print a queue's metadata, or replace it with --set")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("--set", type=_json_object, metavar="JSON", dest="new_metadata",
+                     help="replace the metadata with this JSON object")
+
+    message = groups.add_parser("message", help="post, list, get and delete messages")
+    messages = message.add_subparsers(dest="command", metavar="ACTION", required=True,
+                                      parser_class=parser_class)
+    sub = command(messages, "post", message_post,
+                  "post messages (JSON bodies as arguments, or JSON lines from a file)")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("bodies", nargs="*", type=_json_argument, metavar="BODY_JSON",
+                     help="a message body (any JSON value)")
+    sub.add_argument("--file", metavar="PATH|-",
+                     help="JSON lines to post, '-' for stdin: each line a body, or "
+                          'an object {"ttl": N, "body": ...}')
+    sub.add_argument("--ttl", type=int, default=DEFAULT_TTL, metavar="N",
+                     help=f"ttl in seconds of messages that give none (default {DEFAULT_TTL})")
+    sub = command(messages, "list", message_list, "list messages, oldest first")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("--echo", action="store_true",
+                     help="include messages this client posted (not useful from a "
+                          "fresh CLI process: each run has a new Client-ID)")
+    sub.add_argument("--include-claimed", action="store_true",
+                     help="include claimed messages")
+    sub.add_argument("--limit", type=_positive_int, metavar="N",
+                     help="list at most N messages (default: all)")
+    sub = command(messages, "get", message_get, "show messages by id")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("ids", nargs="+", metavar="ID")
+    sub = command(messages, "delete", message_delete,
+                  "delete messages by id (a claimed message needs its --claim)")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("ids", nargs="+", metavar="ID")
+    sub.add_argument("--claim", metavar="CLAIM_ID", dest="claim_id",
+                     help="the claim holding the messages")
+
+    claim = groups.add_parser("claim", help="claim messages, renew and release claims")
+    claims = claim.add_subparsers(dest="command", metavar="ACTION", required=True,
+                                  parser_class=parser_class)
+    sub = command(claims, "create", claim_create, "claim free messages")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("--limit", type=int, default=10, metavar="N",
+                     help="most messages to claim (default 10)")
+    sub.add_argument("--ttl", type=int, default=60, metavar="N",
+                     help="seconds the claim lasts (default 60)")
+    sub.add_argument("--grace", type=int, default=60, metavar="N",
+                     help="extra seconds the claimed messages live (default 60)")
+    sub = command(claims, "get", claim_get, "show a claim and its messages")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("claim_id", metavar="CLAIM_ID")
+    sub = command(claims, "renew", claim_renew,
+                  "renew a claim for --ttl seconds from now (default: its ttl)")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("claim_id", metavar="CLAIM_ID")
+    sub.add_argument("--ttl", type=int, metavar="N")
+    sub.add_argument("--grace", type=int, metavar="N")
+    sub = command(claims, "release", claim_release, "release a claim")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("claim_id", metavar="CLAIM_ID")
+
+    command(groups, "health", health, "check that the server and its storage are up")
+    return parser
+
+
+class Session:
+    """One run of a command: its client, arguments and streams."""
+
+    def __init__(self, client, args, stdin, stdout, stderr):
+        self.client, self.args = client, args
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+
+    def show(self, document, text):
+        """Print ``document`` as JSON with --json, else ``text``."""
+        self.stdout.write((dump_json(document) if self.args.json else text) + "\n")
+
+    def fail(self, message):
+        """One error line on stderr."""
+        self.stderr.write(f"{PROG}: error: {message}\n")
+
+
+def _message_rows(messages):
+    return [(m.id, m.age, m.ttl, compact(m.body, BODY_WIDTH)) for m in messages]
+
+
+def _message_table(messages, empty="no messages"):
+    if not messages:
+        return empty
+    return table(("ID", "AGE", "TTL", "BODY"), _message_rows(messages))
+
+
+def _claim_text(claim):
+    if claim.id is None:
+        return "no messages to claim"
+    head = (f"claim {claim.id} (ttl {claim.ttl} s, age {claim.age} s): "
+            f"{len(claim.messages)} message(s)")
+    return head + "\n" + _message_table(claim.messages)
+
+
+async def queue_list(session):
+    queues = await session.client.queues(detailed=True).collect()
+    document = [{"name": q.name, "href": q.href, "metadata": q.listed_metadata}
+                for q in queues]
+    text = table(("NAME", "METADATA"),
+                 [(q.name, compact(q.listed_metadata or {})) for q in queues]) \
+        if queues else "no queues"
+    session.show(document, text)
+    return 0
+
+
+async def queue_create(session):
+    name = session.args.name
+    created = await session.client.queue(name).create(session.args.metadata)
+    session.show({"name": name, "created": created},
+                 f"created queue {name}" if created else f"queue {name} already exists")
+    return 0
+
+
+async def queue_delete(session):
+    name = session.args.name
+    await session.client.queue(name).delete()
+    session.show({"name": name, "deleted": True}, f"deleted queue {name}")
+    return 0
+
+
+async def queue_exists(session):
+    name = session.args.name
+    exists = await session.client.queue(name).exists()
+    session.show({"name": name, "exists": exists},
+                 f"queue {name} exists" if exists else f"queue {name} does not exist")
+    return 0 if exists else 1
+
+
+async def queue_stats(session):
+    stats = await session.client.queue(session.args.name).stats()
+    counts = stats.get("messages", {})
+    rows = [(key, counts.get(key, "")) for key in ("free", "claimed", "total")]
+    for key in ("oldest", "newest"):
+        if isinstance(counts.get(key), dict):
+            m = counts[key]
+            rows.append((key, f"{m.get('href')} (age {m.get('age')} s, "
+                              f"created {m.get('created')})"))
+    session.show(stats, table(("MESSAGES", ""), rows))
+    return 0
+
+
+async def queue_metadata(session):
+    queue = session.client.queue(session.args.name)
+    if session.args.new_metadata is not None:
+        await queue.set_metadata(session.args.new_metadata)
+        metadata = session.args.new_metadata
+    else:
+        metadata = await queue.metadata()
+    session.show(metadata, dump_json(metadata))
+    return 0
+
+
+def _read_lines(session, path, ttl):
+    """The messages of a JSON-lines file (``-``: stdin)."""
+    try:
+        if path == "-":
+            lines = session.stdin.read().splitlines()
+        else:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text")
+    messages = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as e:
+            raise UsageError(f"{path}:{number}: not valid JSON ({e})")
+        if isinstance(value, dict) and set(value) == {"ttl", "body"}:
+            messages.append(value)
+        else:
+            messages.append({"ttl": ttl, "body": value})
+    return messages
+
+
+async def message_post(session):
+    args = session.args
+    messages = [{"ttl": args.ttl, "body": body} for body in args.bodies]
+    if args.file is not None:
+        messages += _read_lines(session, args.file, args.ttl)
+    if not messages:
+        raise UsageError("nothing to post: give BODY_JSON arguments or --file")
+    bar = None
+    isatty = getattr(session.stderr, "isatty", None)
+    if args.file is not None and isatty is not None and isatty():
+        bar = ProgressBar(session.stderr, f"posting to {args.queue}")
+        bar.update(0, len(messages))
+    try:
+        ids = await session.client.queue(args.queue).post_messages(
+            messages, progress=bar.update if bar else None)
+    except MarconiClientError as e:
+        if bar:
+            bar.finish()
+        posted = getattr(e, "posted_ids", None)
+        if posted:
+            session.stderr.write(f"{PROG}: {len(posted)} of {len(messages)} "
+                                 f"messages were posted before the error\n")
+        raise
+    if bar:
+        bar.finish()
+    session.show({"queue": args.queue, "ids": ids},
+                 f"posted {len(ids)} message(s) to {args.queue}\n" + "\n".join(ids))
+    return 0
+
+
+async def message_list(session):
+    args = session.args
+    messages = await session.client.queue(args.queue).messages(
+        echo=args.echo, include_claimed=args.include_claimed,
+        limit=args.limit).collect()
+    session.show([m.as_dict() for m in messages], _message_table(messages))
+    return 0
+
+
+async def message_get(session):
+    args = session.args
+    messages = await session.client.queue(args.queue).get_messages(args.ids)
+    session.show([m.as_dict() for m in messages], _message_table(messages))
+    found = {m.id for m in messages}
+    missing = [i for i in dict.fromkeys(args.ids) if i not in found]
+    if missing:
+        session.fail(f"no such message(s) in {args.queue}: {', '.join(missing)}")
+        return 1
+    return 0
+
+
+async def message_delete(session):
+    args = session.args
+    queue = session.client.queue(args.queue)
+    ids = list(dict.fromkeys(args.ids))
+    # One DELETE per message, so that a claimed message is only deleted
+    # with its claim id (the bulk delete ignores claims).
+    for message_id in ids:
+        await queue.delete_message(message_id, args.claim_id)
+    session.show({"queue": args.queue, "deleted": ids},
+                 f"deleted {len(ids)} message(s) from {args.queue}")
+    return 0
+
+
+async def claim_create(session):
+    args = session.args
+    claim = await session.client.queue(args.queue).claim(
+        limit=args.limit, ttl=args.ttl, grace=args.grace)
+    session.show(claim.as_dict(), _claim_text(claim))
+    return 0
+
+
+async def claim_get(session):
+    args = session.args
+    claim = await session.client.queue(args.queue).get_claim(args.claim_id)
+    session.show(claim.as_dict(), _claim_text(claim))
+    return 0
+
+
+async def claim_renew(session):
+    args = session.args
+    claim = await session.client.queue(args.queue).get_claim(args.claim_id)
+    await claim.update(ttl=args.ttl, grace=args.grace)
+    session.show(claim.as_dict(), f"renewed claim {claim.id} for {claim.ttl} s")
+    return 0
+
+
+async def claim_release(session):
+    args = session.args
+    await Claim(session.client.queue(args.queue), args.claim_id, None, None, []).release()
+    session.show({"id": args.claim_id, "released": True},
+                 f"released claim {args.claim_id}")
+    return 0
+
+
+async def health(session):
+    healthy = await session.client.health()
+    session.show({"healthy": healthy}, "ok" if healthy else "storage unavailable")
+    return 0 if healthy else 1
+
+
+async def run(reactor, argv, *, treq=None, stdin, stdout, stderr, environ):
+    """Run one command; the exit status."""
+    try:
+        args = build_parser(stdout, environ).parse_args(argv)
+    except _Exit as e:
+        return e.status
+    except UsageError as e:
+        stderr.write(f"{e}\n")
+        return 2
+    try:
+        client = Client(args.url, project=args.project, treq=treq, reactor=reactor,
+                        **CLIENT_RETRIES)
+    except ValueError as e:
+        stderr.write(f"{PROG}: error: --url: {e}\n")
+        return 2
+    session = Session(client, args, stdin, stdout, stderr)
+    try:
+        return await args.handler(session)
+    except UsageError as e:
+        session.fail(str(e))
+        return 2
+    except MarconiClientError as e:
+        session.fail(str(e))
+        return 1
+    except Exception as e:
+        # A bug or a broken stream: still one line, never a traceback.
+        session.fail(f"unexpected {type(e).__name__}: {e}")
+        return 1
+
+
+def main(argv=None, *, treq=None, reactor=None, stdin=None, stdout=None,
+         stderr=None, environ=None):
+    """The ``marconi-cli`` console script.
+
+    Without ``reactor`` it runs the global reactor with L{task.react} and
+    exits the process with the command's status. With a ``reactor`` (tests:
+    a L{task.Clock} beside a L{treq.testing.StubTreq} as ``treq``) it returns
+    a Deferred firing with the exit status instead.
+
+    @param argv: the arguments (default ``sys.argv[1:]``).
+    @param environ: the environment (default ``os.environ``), for
+        ``MARCONI_URL`` and ``MARCONI_PROJECT``.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    streams = dict(stdin=stdin or sys.stdin, stdout=stdout or sys.stdout,
+                   stderr=stderr or sys.stderr)
+    environ = os.environ if environ is None else environ
+    if reactor is not None:
+        return defer.Deferred.fromCoroutine(
+            run(reactor, argv, treq=treq, environ=environ, **streams))
+
+    async def react_main(reactor):
+        status = await run(reactor, argv, treq=treq, environ=environ, **streams)
+        if status:
+            raise SystemExit(status)
+
+    task.react(react_main)
+
+
+if __name__ == "__main__":
+    main()

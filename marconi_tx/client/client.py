@@ -1,0 +1,306 @@
+"""The entry point of the library: a L{Client} for one server and project.
+
+The client sends every request itself (``Client.request``): it adds the
+headers, applies the timeout, retries 503 answers and refused connections
+with bounded exponential backoff, and turns unexpected answers into the
+exceptions of L{marconi_tx.client.errors}.
+"""
+
+import uuid
+from urllib.parse import urlsplit
+
+from twisted.internet import error as network
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
+from twisted.web.client import RequestTransmissionFailed, ResponseFailed
+from twisted.web.http import RESPONSES
+
+from marconi_tx.client import errors
+from marconi_tx.client.http import Reply, boolean, returns_deferred, with_query
+from marconi_tx.client.listing import Listing
+from marconi_tx.client.resources import Queue
+
+DEFAULT_URL = "http://127.0.0.1:8888"
+
+
+class Client:
+    """A connection-less handle on one Marconi v1 server, for one project.
+
+    @ivar url: the server's base URL (without ``/v1``). Server hrefs such as
+        ``/v1/queues/jobs`` are resolved against it.
+    @ivar project: the X-Project-ID sent, or ``None`` for the global
+        namespace (the header is then not sent).
+    @ivar client_id: the Client-ID sent (a UUID string, by default a new
+        one per Client); it is what ``echo`` compares.
+    """
+
+    def __init__(self, url=DEFAULT_URL, project=None, client_id=None, *,
+                 treq=None, reactor=None, retries=3, backoff=0.5,
+                 max_backoff=8.0, timeout=30.0, max_message_size=262144,
+                 max_page_size=20):
+        """
+        @param treq: the treq API to send with (the ``treq`` module by
+            default; tests give a L{treq.testing.StubTreq}).
+        @param reactor: the clock timeouts and backoff sleeps use
+            (the global reactor by default; tests give a
+            L{twisted.internet.task.Clock}).
+        @param retries: how many times a request answered 503, or whose
+            connection was refused, is sent again before the error is raised.
+        @param backoff: seconds before the first retry; each retry waits
+            twice as long as the one before, at most ``max_backoff`` (a
+            ``Retry-After`` header lengthens the wait, within that bound).
+            ``0`` retries at once.
+        @param timeout: seconds an attempt may take until its whole answer
+            has arrived (``None``: no limit); then L{errors.RequestTimeout}.
+        @param max_message_size: the server's ``max_message_size``: the
+            largest message POST body; bigger posts are split.
+        @param max_page_size: the server's per-request maximum of ``limit``
+            and of ``ids`` (``max_messages_per_page`` and
+            ``max_queues_per_page``, both 20 by default).
+        """
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        url = url.rstrip("/")
+        if url.endswith("/v1"):
+            url = url[:-3]
+        self.url = url
+        self.project = project
+        self.client_id = str(client_id) if client_id is not None else str(uuid.uuid4())
+        if treq is None:
+            import treq
+        if reactor is None:
+            from twisted.internet import reactor
+        self._treq = treq
+        self._clock = reactor
+        self.retries = retries
+        self.backoff, self.max_backoff = backoff, max_backoff
+        self.timeout = timeout
+        self.max_message_size = max_message_size
+        self.max_page_size = max_page_size
+
+    def __repr__(self):
+        return f"<Client {self.url!r} project={self.project!r}>"
+
+    # The API.
+
+    def queues(self, marker=None, limit=None, detailed=False):
+        """A L{Listing} of the project's L{Queue}s, sorted by name.
+
+        @param marker: start after the queue of this name.
+        @param limit: most queues to yield (``None``: all).
+        @param detailed: also fetch each queue's metadata, in
+            ``Queue.listed_metadata``.
+        """
+        first = with_query("/v1/queues", marker=marker, limit=self.page_limit(limit),
+                           detailed=boolean(True) if detailed else None)
+
+        def queues(page):
+            items = page.get("queues") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise errors.UnexpectedResponse(f"not a queue page: {page!r:.200}")
+            return [self._listed_queue(item) for item in items]
+
+        return Listing(self, first, queues, limit)
+
+    def _listed_queue(self, item):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise errors.UnexpectedResponse(f"not a queue object: {item!r:.200}")
+        return Queue(self, item["name"], item.get("metadata"), item.get("href"))
+
+    def queue(self, name):
+        """The L{Queue} ``name`` (sends nothing; see L{Queue.exists})."""
+        return Queue(self, name)
+
+    @returns_deferred
+    async def create_queue(self, name, metadata=None):
+        """Create queue ``name`` (no error if it exists) and, if ``metadata``
+        is not ``None``, set its metadata. Fires with the L{Queue}."""
+        queue = Queue(self, name)
+        await queue.create(metadata)
+        return queue
+
+    @returns_deferred
+    async def health(self):
+        """Fires with ``True`` if the server and its storage are up, ``False``
+        if the server answers that its storage is unavailable (503; not
+        retried). L{errors.ConnectionFailed} if it cannot be reached."""
+        reply = await self.request("GET", "/v1/health", expect=(204, 503),
+                                   retry=False)
+        return reply.status == 204
+
+    @returns_deferred
+    async def home(self):
+        """Fires with the API's JSON-home document (a dict)."""
+        reply = await self.request("GET", "/v1")
+        return reply.json_of(dict, "a home document")
+
+    # Helpers of the resource objects.
+
+    def page_limit(self, limit):
+        """The ``limit`` to ask a page with, for at most ``limit`` items."""
+        return None if limit is None else max(1, min(limit, self.max_page_size))
+
+    def chunks(self, ids):
+        """``ids`` in lists of at most ``max_page_size``."""
+        size = self.max_page_size
+        return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+    def resolve(self, href):
+        """The absolute URL of an href: server paths are relative to ``url``."""
+        if href.startswith(("http://", "https://")):
+            return href
+        return self.url + "/" + href.lstrip("/")
+
+    def headers(self, body):
+        headers = {"Accept": ["application/json"], "Client-ID": [self.client_id]}
+        if self.project is not None:
+            headers["X-Project-ID"] = [self.project]
+        if body is not None:
+            headers["Content-Type"] = ["application/json; charset=utf-8"]
+        return headers
+
+    @returns_deferred
+    async def request(self, method, href, *, body=None, expect=(200,),
+                      not_found=errors.NotFound, forbidden=errors.Forbidden,
+                      missing=None, retry=True):
+        """Send one API request and fire with its L{Reply}.
+
+        @param href: a server path such as ``/v1/queues`` (with its query).
+        @param body: the request body, as bytes.
+        @param expect: statuses that are answers; others raise.
+        @param not_found: the exception class for a 404.
+        @param forbidden: the exception class for a 403.
+        @param missing: the error text of a 404 without a body.
+        @param retry: whether 503 answers are retried (refused connections
+            always are).
+        """
+        url = self.resolve(href)
+        attempt = 0
+        while True:
+            try:
+                reply = await self._attempt(method, url, body)
+            except network.ConnectionRefusedError as e:
+                if attempt >= self.retries:
+                    raise errors.ConnectionFailed(
+                        f"cannot connect to {self.url}: connection refused",
+                        method=method, url=url) from e
+                delay = self._delay(attempt, None)
+            else:
+                if reply.status in expect:
+                    return reply
+                if not (reply.status == 503 and retry and attempt < self.retries):
+                    raise self._error(reply, not_found, forbidden, missing)
+                delay = self._delay(attempt, _retry_after(reply))
+            attempt += 1
+            if delay > 0:
+                await deferLater(self._clock, delay, lambda: None)
+
+    def _delay(self, attempt, retry_after):
+        delay = self.backoff * 2 ** attempt
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return min(delay, self.max_backoff)
+
+    def _attempt(self, method, url, body):
+        """One exchange, cut off after ``timeout`` seconds."""
+        exchange = Deferred.fromCoroutine(self._exchange(method, url, body))
+        if not self.timeout:
+            return exchange
+        expired = []
+
+        def expire():
+            expired.append(True)
+            exchange.cancel()
+
+        timer = self._clock.callLater(self.timeout, expire)
+
+        def settle(result):
+            if timer.active():
+                timer.cancel()
+            if expired:
+                raise errors.RequestTimeout(
+                    f"{method} {url}: no complete answer within {self.timeout} s",
+                    method=method, url=url)
+            return result
+
+        return exchange.addBoth(settle)
+
+    async def _exchange(self, method, url, body):
+        try:
+            response = await self._treq.request(
+                method, url, headers=self.headers(body), data=body,
+                allow_redirects=False)
+            content = await self._treq.content(response)
+        except network.ConnectionRefusedError:
+            raise
+        except network.ConnectError as e:
+            raise errors.ConnectionFailed(
+                f"cannot connect to {self.url}: {e}", method=method, url=url) from e
+        except (network.ConnectionLost, network.ConnectionDone) as e:
+            raise errors.ConnectionFailed(
+                f"{method} {url}: connection lost", method=method, url=url) from e
+        except Exception as e:
+            if _is_transport_failure(e):
+                raise errors.ConnectionFailed(
+                    f"{method} {url}: connection failed ({_reason(e)})",
+                    method=method, url=url) from e
+            raise
+        return Reply(response.code, response.headers, content, method, url)
+
+    def _error(self, reply, not_found, forbidden, missing=None):
+        """The exception for an answer that was not expected."""
+        title = description = None
+        if reply.content:
+            try:
+                document = reply.json()
+            except errors.UnexpectedResponse:
+                document = None
+            if isinstance(document, dict):
+                title = _text(document.get("title"))
+                description = _text(document.get("description"))
+        kind = {404: not_found, 403: forbidden}.get(reply.status) or \
+            errors.BY_STATUS.get(reply.status, errors.UnexpectedResponse)
+        detail = ": ".join(part for part in (title, description) if part)
+        if not detail and reply.status == 404 and missing:
+            detail = missing
+        if not detail:
+            phrase = RESPONSES.get(reply.status, b"").decode("ascii", "replace")
+            detail = f"{phrase} ({reply.method} {_path(reply.url)})".lstrip()
+        message = f"{reply.status} {detail}"
+        kwargs = dict(status=reply.status, title=title, description=description,
+                      method=reply.method, url=reply.url)
+        if kind is errors.ServiceUnavailable:
+            return kind(message, retry_after=_retry_after(reply), **kwargs)
+        return kind(message, **kwargs)
+
+
+def _retry_after(reply):
+    value = reply.header(b"Retry-After")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None  # the HTTP-date form: fall back to the backoff
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+def _text(value):
+    return value if isinstance(value, str) and value else None
+
+
+def _path(url):
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _is_transport_failure(e):
+    """Twisted's "the connection broke" failures (the web client wraps the
+    reasons in ResponseFailed and its kin)."""
+    return isinstance(e, (ResponseFailed, RequestTransmissionFailed))
+
+
+def _reason(e):
+    reasons = getattr(e, "reasons", None)
+    if reasons:
+        return reasons[0].getErrorMessage()
+    return str(e) or type(e).__name__
+

@@ -1,0 +1,75 @@
+"""Paged listings: an async iterator that follows the API's ``next`` links.
+
+Twisted code reads these in one of two ways::
+
+    async for queue in client.queues():       # inside an async def
+        ...
+    d = client.queues().collect()              # a Deferred firing with a list
+"""
+
+from twisted.internet.defer import Deferred
+
+
+class Listing:
+    """The items of a paged collection, fetched a page at a time.
+
+    Each page is one GET; a 200 page's ``links`` entry with ``rel`` ``next``
+    gives the following page; a 204 (or a page without a ``next`` link) ends
+    the listing. A listing can be iterated more than once; every iteration
+    starts again from the first page.
+
+    @ivar limit: most items to yield in all (``None``: until the end).
+    """
+
+    def __init__(self, client, first, items, limit=None):
+        """
+        @param client: the L{Client} sending the requests.
+        @param first: path (and query) of the first page.
+        @param items: callable turning a page's JSON document into a list
+            of items.
+        @param limit: most items to yield, or ``None``.
+        """
+        self._client = client
+        self._first = first
+        self._items = items
+        self.limit = limit
+
+    def __aiter__(self):
+        return self._iterate()
+
+    async def _iterate(self):
+        path, seen, count = self._first, set(), 0
+        while path is not None and (self.limit is None or count < self.limit):
+            reply = await self._client.request("GET", path, expect=(200, 204))
+            if reply.status == 204:
+                return
+            document = reply.json()
+            for item in self._items(document):
+                yield item
+                count += 1
+                if self.limit is not None and count >= self.limit:
+                    return
+            # A server repeating a page's own link would loop forever.
+            seen.add(path)
+            path = next_link(document)
+            if path in seen:
+                return
+
+    def collect(self):
+        """A Deferred firing with every item of the listing, as a list."""
+
+        async def gather():
+            return [item async for item in self]
+
+        return Deferred.fromCoroutine(gather())
+
+
+def next_link(document):
+    """The ``href`` of the ``next`` link of a page document, or ``None``."""
+    links = document.get("links") if isinstance(document, dict) else None
+    for link in links or ():
+        if isinstance(link, dict) and link.get("rel") == "next":
+            href = link.get("href")
+            if isinstance(href, str) and href:
+                return href
+    return None

@@ -1,0 +1,69 @@
+"""``marconi-cli`` as a subprocess against the real ``twistd -n marconi``."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.daemon import ROOT, Daemon
+
+CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), "marconi-cli")
+
+
+class CommandLineEndToEndTests(SynchronousTestCase):
+    def setUp(self):
+        self.workdir = os.path.abspath(self.mktemp())
+        database = os.path.join(self.workdir, "queues.db")
+        self.daemon = Daemon(self.workdir, "--storage", f"sqlite:{database}").start()
+        self.addCleanup(self.daemon.stop, signal.SIGKILL)
+
+    def cli(self, *argv, stdin=None, program=(sys.executable, "-m", "marconi_tx.client.cli")):
+        """Run the command; (exit status, stdout, stderr)."""
+        env = dict(os.environ, PYTHONPATH=ROOT, MARCONI_URL=self.daemon.url)
+        env.pop("MARCONI_PROJECT", None)
+        done = subprocess.run([*program, *argv], input=stdin, capture_output=True,
+                              text=True, env=env, cwd=self.workdir, timeout=60)
+        return done.returncode, done.stdout, done.stderr
+
+    def ok(self, *argv, **kwargs):
+        status, out, err = self.cli(*argv, **kwargs)
+        self.assertEqual((status, err), (0, ""), (argv, out))
+        return out
+
+    def test_queue_post_claim_delete(self):
+        """Over real HTTP: create a queue, post (arguments and stdin), claim,
+        delete a claimed message with its claim, read the stats, delete the
+        queue; after the daemon stops the CLI exits 1 with one line."""
+        self.assertIn("created queue jobs",
+                      self.ok("queue", "create", "jobs", program=(CONSOLE_SCRIPT,)))
+        posted = json.loads(self.ok("--json", "message", "post", "jobs", '{"n": 1}',
+                                    '{"n": 2}', "--ttl", "300"))
+        self.assertEqual(len(posted["ids"]), 2)
+        self.ok("message", "post", "jobs", "--file", "-",
+                stdin='{"n": 3}\n{"ttl": 120, "body": {"n": 4}}\n')
+
+        claim = json.loads(self.ok("claim", "create", "jobs", "--limit", "1", "--json"))
+        [message] = claim["messages"]
+        self.assertEqual((message["id"], message["body"]), (posted["ids"][0], {"n": 1}))
+        status, _, err = self.cli("message", "delete", "jobs", message["id"])
+        self.assertEqual(status, 1)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.ok("message", "delete", "jobs", message["id"], "--claim", claim["id"])
+
+        stats = json.loads(self.ok("--json", "queue", "stats", "jobs"))["messages"]
+        self.assertEqual((stats["total"], stats["claimed"]), (3, 0))
+        listed = json.loads(self.ok("message", "list", "jobs", "--json"))
+        self.assertEqual([m["body"]["n"] for m in listed], [2, 3, 4])
+
+        self.ok("queue", "delete", "jobs")
+        self.assertEqual(self.cli("queue", "exists", "jobs")[0], 1)
+
+        self.assertEqual(self.daemon.stop(signal.SIGTERM), -signal.SIGTERM)
+        status, out, err = self.cli("health")
+        self.assertEqual((status, out), (1, ""))
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertIn("refused", err)
+        self.assertNotIn("Traceback", err)
