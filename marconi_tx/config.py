@@ -62,6 +62,9 @@ def _parse_bool(raw):
 
 
 _INT64 = 2**63 - 1
+# Durations are capped far below 2**63 so that now + ttl + grace never
+# overflows a 64-bit timestamp in any engine.
+_MAX_SECONDS = 2**32
 
 OPTIONS = (
     # [drivers]: what runs and where.
@@ -92,7 +95,8 @@ OPTIONS = (
            "Seconds before a storage call gives up; the client then gets 503 "
            "with Retry-After.", minimum=0.1),
     Option("drivers:storage:mongodb", "write_concern", str, "majority",
-           "Write concern 'w' for every write: a number of members, or majority.",),
+           "Write concern 'w' for every write: a number of members (1 or more; 0 is "
+           "refused), or majority."),
     Option("drivers:storage:mongodb", "journal", bool, True,
            "Acknowledge writes only once they are in the server's journal (j=true)."),
     Option("drivers:storage:mongodb", "max_post_retries", int, 1000,
@@ -127,17 +131,17 @@ OPTIONS = (
            "Largest message POST request body, in bytes (Content-Length).",
            minimum=1, maximum=_INT64),
     Option("limits:transport", "min_message_ttl", int, 60,
-           "Smallest message ttl, in seconds.", minimum=1, maximum=_INT64),
+           "Smallest message ttl, in seconds.", minimum=1, maximum=_MAX_SECONDS),
     Option("limits:transport", "max_message_ttl", int, 1209600,
-           "Largest message ttl, in seconds.", minimum=1, maximum=_INT64),
+           "Largest message ttl, in seconds.", minimum=1, maximum=_MAX_SECONDS),
     Option("limits:transport", "min_claim_ttl", int, 60,
-           "Smallest claim ttl, in seconds.", minimum=1, maximum=_INT64),
+           "Smallest claim ttl, in seconds.", minimum=1, maximum=_MAX_SECONDS),
     Option("limits:transport", "max_claim_ttl", int, 43200,
-           "Largest claim ttl, in seconds.", minimum=1, maximum=_INT64),
+           "Largest claim ttl, in seconds.", minimum=1, maximum=_MAX_SECONDS),
     Option("limits:transport", "min_claim_grace", int, 60,
-           "Smallest claim grace, in seconds.", minimum=0, maximum=_INT64),
+           "Smallest claim grace, in seconds.", minimum=0, maximum=_MAX_SECONDS),
     Option("limits:transport", "max_claim_grace", int, 43200,
-           "Largest claim grace, in seconds.", minimum=0, maximum=_INT64),
+           "Largest claim grace, in seconds.", minimum=0, maximum=_MAX_SECONDS),
 
     # [limits:storage]: page sizes used when a request gives no 'limit'.
     Option("limits:storage", "default_queue_paging", int, 10,

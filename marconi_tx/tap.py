@@ -55,7 +55,10 @@ def _check_storage(cfg):
             raise config.ConfigError(f"storage {uri!r}: cannot create {folder}: {e.strerror}")
         if not os.access(folder, os.W_OK):
             raise config.ConfigError(f"storage {uri!r}: {folder} is not writable")
-    storage.driver_from_config(cfg, clock=None)  # rejects unknown URIs
+    driver = storage.driver_from_config(cfg, clock=None)  # rejects unknown URIs
+    if cfg.drivers.line and not hasattr(driver, "jobs"):
+        raise config.ConfigError(f"the line endpoint needs a storage with jobs (sqlite); "
+                                 f"{uri.split(':', 1)[0]} has none yet")
 
 
 def _check_endpoint(name, description):

@@ -83,15 +83,24 @@ def page_limit(name, value, maximum):
 
 # -- JSON documents -----------------------------------------------------------
 
+class _Unacceptable(ValueError):
+    """A value json can parse but the API refuses."""
+
+
+_OUT_OF_RANGE = "an integer is outside the signed 64-bit range"
+
+
 def _int64(text):
+    if len(text) > 20:  # also spares int() Python's 4300-digit limit
+        raise _Unacceptable(_OUT_OF_RANGE)
     value = int(text)
     if not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError("integer outside the signed 64-bit range")
+        raise _Unacceptable(_OUT_OF_RANGE)
     return value
 
 
 def _no_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
+    raise _Unacceptable(f"{name} is not a JSON number")
 
 
 def parse_json(raw):
@@ -103,13 +112,28 @@ def parse_json(raw):
         raise ValidationError("The request body is empty; a JSON document was expected.",
                               title="Malformed JSON")
     try:
-        doc = json.loads(raw.decode("utf-8"), parse_int=_int64, parse_constant=_no_constant)
-        if _SURROGATE_ESCAPE.search(raw):
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _malformed("it is not UTF-8")
+    try:
+        doc = json.loads(text, parse_int=_int64, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise _malformed(f"{e.msg} at line {e.lineno} column {e.colno}")
+    except _Unacceptable as e:
+        raise _malformed(str(e))
+    except RecursionError:
+        raise _malformed("it is nested too deeply")
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
             json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    except (ValueError, UnicodeError, RecursionError) as e:
-        raise ValidationError(f"The request body could not be parsed: {e}".rstrip(),
-                              title="Malformed JSON")
+        except UnicodeEncodeError:
+            raise _malformed("a string holds a lone UTF-16 surrogate")
     return doc
+
+
+def _malformed(reason):
+    return ValidationError(f"The request body is not valid JSON: {reason}.",
+                           title="Malformed JSON")
 
 
 def document_type(doc, kind):
