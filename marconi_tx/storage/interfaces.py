@@ -370,3 +370,10 @@ class IJobController(Interface):
         ``queue`` None, every queue of ``project``. A missing queue counts
         as empty with ``queues`` 0.
         """
+
+
+class ILineStorageDriver(IStorageDriver):
+    """A storage driver that also serves the line protocol."""
+
+    jobs = Attribute("The IJobController of this driver.")
+    events = Attribute("The IQueueEvents hub this driver notifies after changes.")

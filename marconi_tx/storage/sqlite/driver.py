@@ -21,7 +21,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from marconi_tx import errors
-from marconi_tx.storage.interfaces import IStorageDriver
+from marconi_tx.storage.interfaces import ILineStorageDriver
 from marconi_tx.storage.sqlite.schema import SCHEMA
 
 
@@ -45,7 +45,7 @@ def dump_json(value):
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-@implementer(IStorageDriver)
+@implementer(ILineStorageDriver)
 class SqliteDriver:
     def __init__(self, path, clock, synchronous="NORMAL", busy_timeout=5.0):
         from marconi_tx.storage.events import QueueEvents

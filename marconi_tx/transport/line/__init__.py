@@ -1,0 +1,20 @@
+"""The line-protocol TCP endpoint: a beanstalkd 1.12 dialect over storage.
+
+``twistd marconi --line tcp:11300`` (or ``[drivers] line``) serves it beside
+the HTTP API; tubes are the queues of ``[drivers:transport:line] project``
+and jobs are their messages (see ``README.rst``, "The line protocol").
+"""
+
+from marconi_tx.transport.line.server import LineFactory
+
+
+def make_factory(driver, config, clock):
+    """
+    The IProtocolFactory of the endpoint.
+
+    @param driver: an opened (or about to be opened) storage driver with
+        ``jobs`` (IJobController) and ``events`` (IQueueEvents).
+    @param config: the settings of ``marconi_tx.config.load``.
+    @param clock: the IReactorTime every timer and time reading uses.
+    """
+    return LineFactory(driver, config, clock)

@@ -1,0 +1,557 @@
+"""One line-protocol connection: framing, commands, reservations.
+
+Commands run one at a time in arrival order; input that arrives meanwhile is
+buffered up to one command line plus one job body, then reading pauses, so a
+client can never make the daemon buffer without bound. Answers are bounded
+too: while the transport's write buffer is full (a client that sends but does
+not read), no further command runs and reading pauses. An over-long line is
+discarded as it arrives and answered ``BAD_FORMAT`` at its end; an over-big
+body is discarded as it arrives and answered ``JOB_TOO_BIG``.
+
+A reservation is a storage claim; the connection also keeps its exact
+deadline (the clock's float seconds) to release the job when its ttr runs out
+and to answer ``DEADLINE_SOON`` one second before, as beanstalkd does. The
+connection's reservations are given back when it closes.
+"""
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from marconi_tx import errors, validation
+from marconi_tx.transport.line import bodies, grammar, replies
+from marconi_tx.transport.line.waiting import IWaiter
+
+#: The last second of a reservation, in which ``reserve`` answers
+#: DEADLINE_SOON rather than wait (beanstalkd's safety margin).
+SAFETY_MARGIN = 1.0
+
+#: Longest job life, seconds: far beyond any use, and ``now + ttl`` stays
+#: a signed 64-bit integer in storage.
+MAX_JOB_TTL = 2**62
+
+_LINE, _BODY, _DISCARD, _SKIP_LINE = range(4)
+
+
+class Reservation:
+    __slots__ = ("queue", "claim_id", "ttr", "deadline")
+
+    def __init__(self, queue, claim_id, ttr, deadline):
+        self.queue, self.claim_id, self.ttr, self.deadline = queue, claim_id, ttr, deadline
+
+
+@implementer(IWaiter)
+class PendingReserve:
+    """A connection's blocked ``reserve``; fires ``deferred`` with the answer."""
+
+    def __init__(self, protocol, tubes, immediate, give_up_answer):
+        self.protocol = protocol
+        self.tubes = tubes
+        self.immediate = immediate
+        self.give_up_answer = give_up_answer
+        self.deferred = defer.Deferred()
+        self.timer = None
+        self.done = False
+
+    def _finish(self):
+        self.done = True
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.protocol.waiter = None
+        self.protocol.schedule_deadlines()
+
+    def deliver(self, job):
+        if self.done:
+            return False
+        self._finish()
+        self.deferred.callback(self.protocol.reserved_answer(job))
+        return True
+
+    def give_up(self):
+        self.stop(self.give_up_answer)
+
+    def fail(self, failure):
+        if not self.done:
+            self._finish()
+            self.deferred.errback(failure)
+
+    def stop(self, answer):
+        """End the wait with ``answer`` (timeout, deadline soon, hang-up)."""
+        if not self.done:
+            self.protocol.server.room.leave(self)
+            self._finish()
+            self.deferred.callback(answer)
+
+
+@implementer(IPushProducer)
+class _AnswerThrottle:
+    """Registered with the transport: its write buffer's high and low water
+    marks stop and restart the processing of commands."""
+
+    def __init__(self, protocol):
+        self.protocol = protocol
+
+    def pauseProducing(self):
+        self.protocol.answers_blocked(True)
+
+    def resumeProducing(self):
+        self.protocol.answers_blocked(False)
+
+    def stopProducing(self):
+        pass
+
+
+@implementer(IHalfCloseableProtocol)
+class LineProtocol(Protocol):
+    log = Logger()
+
+    def __init__(self, server):
+        self.server = server
+        self.jobs = server.jobs
+        self.project = server.project
+        self.clock = server.clock
+        self.using = "default"
+        self.watching = ["default"]
+        self.reserved = {}
+        self.waiter = None
+        self.producer = self.worker = False
+        self._deadline_timer = None
+        self._buffer = bytearray()
+        self._state = _LINE
+        self._put_args = None
+        self._discard = 0
+        self._busy = self._pumping = self._paused = self._blocked = False
+        self._closed = self._input_ended = False
+        self._handlers = {
+            "peek": self.peek, "peek-ready": self.peek_ready,
+            "peek-delayed": self.peek_delayed, "peek-buried": self.peek_buried,
+            "reserve": self.reserve, "reserve-with-timeout": self.reserve_with_timeout,
+            "reserve-job": self.reserve_job, "delete": self.delete,
+            "release": self.release, "bury": self.bury, "touch": self.touch,
+            "kick": self.kick, "kick-job": self.kick_job, "stats-job": self.stats_job,
+            "stats-tube": self.stats_tube, "stats": self.stats, "use": self.use,
+            "watch": self.watch, "ignore": self.ignore,
+            "list-tubes": self.list_tubes, "list-tube-used": self.list_tube_used,
+            "list-tubes-watched": self.list_tubes_watched, "pause-tube": self.pause_tube,
+        }
+
+    # -- connection events -------------------------------------------------
+
+    def connectionMade(self):
+        self.transport.registerProducer(_AnswerThrottle(self), True)
+        self.server.connection_made(self)
+
+    def answers_blocked(self, blocked):
+        """The transport's write buffer is full (True) or drained (False)."""
+        self._blocked = blocked
+        if not blocked:
+            self._pump()
+        else:
+            self._flow()
+
+    def connectionLost(self, reason):
+        self._closed = True
+        self._buffer.clear()
+        if self.waiter is not None:
+            self.waiter.stop(None)
+        if self._deadline_timer is not None and self._deadline_timer.active():
+            self._deadline_timer.cancel()
+        reserved, self.reserved = self.reserved, {}
+        for job_id, reservation in reserved.items():
+            self._give_back(job_id, reservation, timed_out=False)
+        self.server.connection_lost(self)
+
+    def readConnectionLost(self):
+        # A half-closed client gets TIMED_OUT for a pending reserve (as from
+        # beanstalkd), the answers to what it already sent, then the close.
+        self._input_ended = True
+        if self.waiter is not None:
+            self.waiter.stop(replies.TIMED_OUT)
+        self._pump()
+
+    def writeConnectionLost(self):
+        self.transport.loseConnection()
+
+    # -- framing -----------------------------------------------------------
+
+    def dataReceived(self, data):
+        if self._closed:
+            return
+        self._buffer += data
+        self._pump()
+
+    def _pump(self):
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while not (self._busy or self._blocked or self._closed) and self._step():
+                pass
+        finally:
+            self._pumping = False
+        self._flow()
+        if self._input_ended and not (self._busy or self._blocked or self._closed):
+            self._closed = True
+            self.transport.loseConnection()
+
+    def _flow(self):
+        # Pause reading while answers cannot be written, or while a command
+        # runs and enough input is waiting.
+        full = self._blocked or len(self._buffer) > self.server.max_input
+        if full and not self._paused and not self._closed:
+            self._paused = True
+            self.transport.pauseProducing()
+        elif not full and self._paused:
+            self._paused = False
+            self.transport.resumeProducing()
+
+    def _step(self):
+        """Handle one unit of input; False when more input is needed."""
+        buf = self._buffer
+        if self._state == _LINE:
+            limit = self.server.max_line_length
+            end = buf.find(b"\r\n", 0, limit)
+            if end < 0:
+                if len(buf) < limit:
+                    return False
+                self._state = _SKIP_LINE
+                return True
+            line = bytes(buf[:end])
+            del buf[:end + 2]
+            self._line(line)
+            return True
+        if self._state == _SKIP_LINE:
+            end = buf.find(b"\r\n")
+            if end < 0:
+                # Keep a final CR: its LF may be in the next packet.
+                del buf[:len(buf) - 1 if buf.endswith(b"\r") else len(buf)]
+                return False
+            del buf[:end + 2]
+            self._state = _LINE
+            self._reply(replies.BAD_FORMAT)
+            return True
+        if self._state == _DISCARD:
+            count = min(len(buf), self._discard)
+            del buf[:count]
+            self._discard -= count
+            if self._discard:
+                return False
+            self._state = _LINE
+            self._reply(replies.JOB_TOO_BIG)
+            return True
+        priority, delay, ttr, size = self._put_args
+        if len(buf) < size + 2:
+            return False
+        body, crlf = bytes(buf[:size]), bytes(buf[size:size + 2])
+        del buf[:size + 2]
+        self._state = _LINE
+        if crlf != b"\r\n":
+            self._reply(replies.EXPECTED_CRLF)
+        else:
+            self._run(self.put, (priority, delay, ttr, body))
+        return True
+
+    def _line(self, line):
+        try:
+            command, args = grammar.parse(line)
+        except grammar.BadFormat:
+            return self._reply(replies.BAD_FORMAT)
+        except grammar.UnknownCommand:
+            return self._reply(replies.UNKNOWN_COMMAND)
+        if command == "put":
+            size = args[3]
+            if size > self.server.max_job_size:
+                self._state, self._discard = _DISCARD, size + 2
+            else:
+                self._state, self._put_args = _BODY, args
+            return None
+        if command == "quit":
+            self._closed = True
+            return self.transport.loseConnection()
+        self.server.count(command)
+        return self._run(self._handlers[command], args)
+
+    def _run(self, handler, args):
+        """Run a command; its answer (bytes, or a Deferred of bytes) is
+        written before the next command starts."""
+        self._busy = True
+        try:
+            answer = handler(*args)
+        except Exception:
+            answer = defer.fail()
+        if isinstance(answer, defer.Deferred):
+            answer.addErrback(self._failed)
+            answer.addCallback(self._reply)
+        else:
+            self._reply(answer)
+
+    def _reply(self, answer):
+        if answer is not None and not self._closed:
+            self.transport.write(answer)
+        self._busy = False
+        if not self._pumping:
+            self._pump()
+
+    def _failed(self, failure):
+        if failure.check(errors.StorageUnavailable):
+            self.log.warn("Storage failed: {error}", error=failure.getErrorMessage())
+            return replies.OUT_OF_MEMORY
+        self.log.failure("Line command failed", failure)
+        return replies.INTERNAL_ERROR
+
+    # -- reservations ------------------------------------------------------
+
+    def reserved_answer(self, job):
+        """Record a job just reserved for this connection; its answer."""
+        ttr = job["ttr"]
+        self.reserved[job["id"]] = Reservation(job["queue"], job["claim_id"], ttr,
+                                               self.clock.seconds() + ttr)
+        self.schedule_deadlines()
+        return replies.job(b"RESERVED", job["id"], bodies.to_bytes(job["body"]))
+
+    def _deadline_soon(self, now):
+        return any(r.deadline - SAFETY_MARGIN <= now for r in self.reserved.values())
+
+    def schedule_deadlines(self):
+        """Keep one timer at the next reservation deadline (its safety margin
+        while a reserve waits). A timer already due earlier is kept: it
+        reschedules when it runs, which spares a timer per reservation."""
+        if not self.reserved or self._closed:
+            return
+        due = min(r.deadline for r in self.reserved.values())
+        if self.waiter is not None:
+            due -= SAFETY_MARGIN
+        timer = self._deadline_timer
+        if timer is not None and timer.active():
+            if timer.getTime() <= due:
+                return
+            timer.cancel()
+        self._deadline_timer = self.clock.callLater(max(0.0, due - self.clock.seconds()),
+                                                    self._deadline_reached)
+
+    def _deadline_reached(self):
+        self._deadline_timer = None
+        now = self.clock.seconds()
+        for job_id, reservation in list(self.reserved.items()):
+            if reservation.deadline <= now:
+                del self.reserved[job_id]
+                self.server.job_timeouts += 1
+                self._give_back(job_id, reservation, timed_out=True)
+        if self.waiter is not None and self._deadline_soon(now):
+            self.waiter.stop(replies.DEADLINE_SOON)
+        self.schedule_deadlines()
+
+    def _give_back(self, job_id, reservation, timed_out):
+        d = self.jobs.abandon(self.project, job_id, reservation.claim_id, timed_out)
+        d.addErrback(self._not_given_back, job_id)
+
+    def _not_given_back(self, failure, job_id):
+        # The claim still ends by itself at its expiry: an outage (or the
+        # storage closing first at shutdown) only delays the job.
+        if failure.check(errors.StorageUnavailable):
+            self.log.warn("Job {id} not given back: {error}", id=job_id,
+                          error=failure.getErrorMessage())
+        else:
+            self.log.failure("Cannot give back job {id}", failure, id=job_id)
+
+    def _forget(self, job_id):
+        self.reserved.pop(job_id, None)
+
+    # -- producer commands -------------------------------------------------
+
+    def put(self, priority, delay, ttr, body):
+        self.server.count("put")
+        tube = self.using
+        # A job lives message_ttl seconds once its delay is over (beanstalkd
+        # jobs never expire; a delay must not eat their life).
+        ttl = min(self.server.message_ttl + delay, MAX_JOB_TTL)
+        d = self.jobs.put(self.project, tube, bodies.to_json(body), ttl, priority, delay,
+                          ttr or 1)
+        return d.addCallback(self._inserted, tube)
+
+    def _inserted(self, job_id, tube):
+        self.producer = True
+        self.server.job_created(tube)
+        return replies.inserted(job_id)
+
+    def use(self, tube):
+        if not self._queue_name(tube):
+            return replies.BAD_FORMAT
+        d = self.server.queues.create(self.project, tube)
+        return d.addCallback(self._used, tube)
+
+    def _used(self, _, tube):
+        self.server.stop_using(self.using)
+        self.using = tube
+        self.server.start_using(tube)
+        return replies.using(tube)
+
+    # -- worker commands ---------------------------------------------------
+
+    def reserve(self):
+        return self._reserve(None)
+
+    def reserve_with_timeout(self, timeout):
+        return self._reserve(timeout if timeout >= 0 else None)
+
+    def _reserve(self, timeout):
+        self.worker = True
+        soon = self._deadline_soon(self.clock.seconds())
+        give_up = replies.DEADLINE_SOON if soon else replies.TIMED_OUT
+        waiter = PendingReserve(self, frozenset(self.watching),
+                                immediate=soon or timeout == 0, give_up_answer=give_up)
+        self.waiter = waiter
+        if timeout and not soon:
+            waiter.timer = self.clock.callLater(timeout, waiter.stop, replies.TIMED_OUT)
+        self.schedule_deadlines()
+        self.server.room.enter(waiter)
+        return waiter.deferred
+
+    def reserve_job(self, job_id):
+        if job_id in self.reserved:
+            return replies.NOT_FOUND
+        d = self.jobs.reserve_job(self.project, job_id)
+        return d.addCallback(lambda job: replies.NOT_FOUND if job is None
+                             else self.reserved_answer(job))
+
+    def delete(self, job_id):
+        reservation = self.reserved.get(job_id)
+        d = self.jobs.delete(self.project, job_id,
+                             None if reservation is None else reservation.claim_id)
+        return d.addCallback(self._deleted, job_id)
+
+    def _deleted(self, queue, job_id):
+        self._forget(job_id)
+        if queue is None:
+            return replies.NOT_FOUND
+        self.server.tube(queue).deletes += 1
+        return replies.DELETED
+
+    def release(self, job_id, priority, delay):
+        reservation = self.reserved.get(job_id)
+        if reservation is None:
+            return replies.NOT_FOUND
+        d = self.jobs.release(self.project, job_id, reservation.claim_id, priority, delay)
+        return d.addCallback(self._ended, job_id, replies.RELEASED)
+
+    def bury(self, job_id, priority):
+        reservation = self.reserved.get(job_id)
+        if reservation is None:
+            return replies.NOT_FOUND
+        d = self.jobs.bury(self.project, job_id, reservation.claim_id, priority)
+        return d.addCallback(self._ended, job_id, replies.BURIED)
+
+    def _ended(self, done, job_id, answer):
+        self._forget(job_id)
+        return answer if done else replies.NOT_FOUND
+
+    def touch(self, job_id):
+        reservation = self.reserved.get(job_id)
+        if reservation is None:
+            return replies.NOT_FOUND
+        d = self.jobs.touch(self.project, job_id, reservation.claim_id)
+        return d.addCallback(self._touched, job_id, reservation)
+
+    def _touched(self, done, job_id, reservation):
+        if not done:
+            self._forget(job_id)
+            return replies.NOT_FOUND
+        reservation.deadline = self.clock.seconds() + reservation.ttr
+        return replies.TOUCHED
+
+    def watch(self, tube):
+        if not self._queue_name(tube):
+            return replies.BAD_FORMAT
+        d = self.server.queues.create(self.project, tube)
+        return d.addCallback(self._watched, tube)
+
+    def _watched(self, _, tube):
+        if tube not in self.watching:
+            self.watching.append(tube)
+            self.server.start_watching(tube)
+        return replies.watching(len(self.watching))
+
+    def ignore(self, tube):
+        if tube in self.watching:
+            if len(self.watching) == 1:
+                return replies.NOT_IGNORED
+            self.watching.remove(tube)
+            self.server.stop_watching(tube)
+        return replies.watching(len(self.watching))
+
+    # -- other commands ----------------------------------------------------
+
+    def _found(self, job):
+        if job is None:
+            return replies.NOT_FOUND
+        return replies.job(b"FOUND", job["id"], bodies.to_bytes(job["body"]))
+
+    def peek(self, job_id):
+        return self.jobs.peek(self.project, job_id).addCallback(self._found)
+
+    def peek_ready(self):
+        return self.jobs.peek_ready(self.project, self.using).addCallback(self._found)
+
+    def peek_delayed(self):
+        return self.jobs.peek_delayed(self.project, self.using).addCallback(self._found)
+
+    def peek_buried(self):
+        return self.jobs.peek_buried(self.project, self.using).addCallback(self._found)
+
+    def kick(self, bound):
+        return self.jobs.kick(self.project, self.using, bound).addCallback(replies.kicked)
+
+    def kick_job(self, job_id):
+        d = self.jobs.kick_job(self.project, job_id)
+        return d.addCallback(lambda done: replies.KICKED if done else replies.NOT_FOUND)
+
+    def stats_job(self, job_id):
+        return self.jobs.peek(self.project, job_id).addCallback(self._job_stats)
+
+    def _job_stats(self, job):
+        if job is None:
+            return replies.NOT_FOUND
+        now = self.clock.seconds()
+        mine = self.reserved.get(job["id"])
+        if job["state"] == "reserved":
+            left = (mine.deadline if mine is not None else job["claim_expires"]) - now
+        elif job["state"] == "delayed":
+            left = job["available_at"] - now
+        else:
+            left = 0
+        return replies.yaml_dict((
+            ("id", job["id"]), ("tube", job["queue"]), ("state", job["state"]),
+            ("pri", job["priority"]), ("age", job["age"]), ("delay", job["delay"]),
+            ("ttr", job["ttr"]), ("time-left", max(0, int(left))), ("file", 0),
+            ("reserves", job["reserves"]), ("timeouts", job["timeouts"]),
+            ("releases", job["releases"]), ("buries", job["buries"]),
+            ("kicks", job["kicks"])))
+
+    def stats_tube(self, tube):
+        return defer.ensureDeferred(self.server.tube_stats(tube))
+
+    def stats(self):
+        return defer.ensureDeferred(self.server.stats())
+
+    def list_tubes(self):
+        return defer.ensureDeferred(self.server.tube_names()).addCallback(replies.yaml_list)
+
+    def list_tube_used(self):
+        return replies.using(self.using)
+
+    def list_tubes_watched(self):
+        return replies.yaml_list(self.watching)
+
+    def pause_tube(self, tube, delay):
+        return defer.ensureDeferred(self.server.pause(tube, delay))
+
+    @staticmethod
+    def _queue_name(tube):
+        """True if ``tube`` is also a valid queue name for the HTTP API."""
+        try:
+            validation.queue_identification(tube, None)
+        except errors.ValidationError:
+            return False
+        return True

@@ -1,0 +1,235 @@
+"""The line endpoint's factory: settings and the state its connections share.
+
+Tubes are the queues of one project (``[drivers:transport:line] project``).
+Counters that beanstalkd keeps in memory (commands, connections, per-tube
+deletes and pauses) live here, per process; job counts come from storage, so
+they include messages posted and claimed over HTTP.
+"""
+
+import os
+import resource
+import secrets
+import socket
+from collections import Counter
+
+from twisted.internet.protocol import Factory
+
+from marconi_tx.transport.line import replies
+from marconi_tx.transport.line.protocol import LineProtocol
+from marconi_tx.transport.line.waiting import WaitingRoom
+
+#: The protocol version this dialect speaks, reported by ``stats``.
+PROTOCOL_VERSION = "1.12"
+
+#: The ``cmd-*`` counters of ``stats``, in beanstalkd's order.
+_COMMAND_COUNTERS = (
+    "put", "peek", "peek-ready", "peek-delayed", "peek-buried", "reserve",
+    "reserve-with-timeout", "delete", "release", "use", "watch", "ignore", "bury",
+    "kick", "touch", "stats", "stats-job", "stats-tube", "list-tubes", "list-tube-used",
+    "list-tubes-watched", "pause-tube")
+#: Queues read per page when listing every tube.
+_PAGE = 1000
+
+
+class TubeState:
+    """What this process knows of a tube beyond storage."""
+
+    __slots__ = ("using", "watching", "total_jobs", "deletes", "pauses", "pause",
+                 "paused_until")
+
+    def __init__(self):
+        self.using = self.watching = self.total_jobs = self.deletes = self.pauses = 0
+        self.pause = 0
+        self.paused_until = 0.0
+
+
+class LineFactory(Factory):
+    """Builds ``LineProtocol`` connections over one storage driver."""
+
+    noisy = False
+
+    def __init__(self, driver, config, clock):
+        self.driver = driver
+        self.jobs = driver.jobs
+        self.queues = driver.queues
+        self.clock = clock
+        settings = config.line
+        self.project = settings.project or None
+        self.message_ttl = settings.message_ttl
+        self.max_job_size = settings.max_job_size
+        self.max_line_length = settings.max_line_length
+        # Input buffered while a command runs: one line and one body.
+        self.max_input = settings.max_line_length + settings.max_job_size + 2
+        self.room = WaitingRoom(driver.jobs, driver.events, clock, self.project,
+                                self.active_tubes)
+        self.connections = set()
+        self.commands = Counter()
+        self.tubes = {}
+        self.job_timeouts = self.total_jobs = self.total_connections = 0
+        self.started = clock.seconds()
+        self.instance_id = secrets.token_hex(8)
+
+    def buildProtocol(self, addr):
+        protocol = LineProtocol(self)
+        protocol.factory = self
+        return protocol
+
+    # -- bookkeeping called by connections ---------------------------------
+
+    def tube(self, name):
+        state = self.tubes.get(name)
+        if state is None:
+            state = self.tubes[name] = TubeState()
+        return state
+
+    def count(self, command):
+        self.commands[command] += 1
+
+    def job_created(self, tube):
+        self.total_jobs += 1
+        self.tube(tube).total_jobs += 1
+
+    def connection_made(self, protocol):
+        self.connections.add(protocol)
+        self.total_connections += 1
+        self.start_using(protocol.using)
+        for tube in protocol.watching:
+            self.start_watching(tube)
+
+    def connection_lost(self, protocol):
+        if protocol in self.connections:
+            self.connections.discard(protocol)
+            self.stop_using(protocol.using)
+            for tube in protocol.watching:
+                self.stop_watching(tube)
+
+    def start_using(self, tube):
+        self.tube(tube).using += 1
+
+    def stop_using(self, tube):
+        self.tube(tube).using -= 1
+
+    def start_watching(self, tube):
+        self.tube(tube).watching += 1
+
+    def stop_watching(self, tube):
+        self.tube(tube).watching -= 1
+
+    def referenced(self, name):
+        """True if a connection uses or watches the tube (it then exists, as
+        in beanstalkd, even if its queue was deleted over HTTP)."""
+        state = self.tubes.get(name)
+        return state is not None and (state.using > 0 or state.watching > 0)
+
+    # -- pauses ------------------------------------------------------------
+
+    def active_tubes(self, tubes):
+        """The tubes among ``tubes`` not paused now; sets the waiting room's
+        timer for the end of the pauses."""
+        now = self.clock.seconds()
+        active = set()
+        for name in tubes:
+            state = self.tubes.get(name)
+            if state is not None and state.paused_until > now:
+                self.room.wake_at(state.paused_until)
+            else:
+                active.add(name)
+        return active
+
+    async def exists(self, tube):
+        return (tube == "default" or self.referenced(tube)
+                or await self.queues.exists(self.project, tube))
+
+    async def pause(self, tube, delay):
+        if not await self.exists(tube):
+            return replies.NOT_FOUND
+        state = self.tube(tube)
+        state.pauses += 1
+        state.pause = delay
+        state.paused_until = self.clock.seconds() + delay
+        # A shorter pause (or 0: unpause) may free waiting connections now.
+        self.room.wake_at(state.paused_until)
+        return replies.PAUSED
+
+    # -- statistics --------------------------------------------------------
+
+    async def tube_names(self):
+        """Every tube: the project's queues, "default", and the tubes
+        connections refer to, sorted."""
+        names = {"default"}
+        names.update(name for name in self.tubes if self.referenced(name))
+        marker = None
+        while True:
+            page = await self.queues.list(self.project, marker=marker, limit=_PAGE)
+            names.update(q["name"] for q in page)
+            if len(page) < _PAGE:
+                return sorted(names)
+            marker = page[-1]["name"]
+
+    async def tube_stats(self, tube):
+        if not await self.exists(tube):
+            return replies.NOT_FOUND
+        counts = await self.jobs.counts(self.project, tube)
+        state = self.tubes.get(tube) or TubeState()
+        left = max(0, int(state.paused_until - self.clock.seconds()))
+        return replies.yaml_dict((
+            ("name", tube),
+            ("current-jobs-urgent", counts["urgent"]),
+            ("current-jobs-ready", counts["ready"]),
+            ("current-jobs-reserved", counts["reserved"]),
+            ("current-jobs-delayed", counts["delayed"]),
+            ("current-jobs-buried", counts["buried"]),
+            ("total-jobs", state.total_jobs),
+            ("current-using", state.using),
+            ("current-watching", state.watching),
+            ("current-waiting", self.room.waiting_on(tube)),
+            ("cmd-delete", state.deletes),
+            ("cmd-pause-tube", state.pauses),
+            ("pause", state.pause if left else 0),
+            ("pause-time-left", left)))
+
+    async def stats(self):
+        counts = await self.jobs.counts(self.project)
+        tubes = await self.tube_names()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        system = os.uname()
+        pairs = [
+            ("current-jobs-urgent", counts["urgent"]),
+            ("current-jobs-ready", counts["ready"]),
+            ("current-jobs-reserved", counts["reserved"]),
+            ("current-jobs-delayed", counts["delayed"]),
+            ("current-jobs-buried", counts["buried"]),
+        ]
+        pairs += [(f"cmd-{name}", self.commands[name]) for name in _COMMAND_COUNTERS]
+        pairs += [
+            ("job-timeouts", self.job_timeouts),
+            ("total-jobs", self.total_jobs),
+            ("max-job-size", self.max_job_size),
+            ("current-tubes", len(tubes)),
+            ("current-connections", len(self.connections)),
+            ("current-producers", sum(c.producer for c in self.connections)),
+            ("current-workers", sum(c.worker for c in self.connections)),
+            ("current-waiting", len(self.room)),
+            ("total-connections", self.total_connections),
+            ("pid", os.getpid()),
+            ("version", f'"{PROTOCOL_VERSION}"'),
+            ("rusage-utime", _seconds(usage.ru_utime)),
+            ("rusage-stime", _seconds(usage.ru_stime)),
+            ("uptime", int(self.clock.seconds() - self.started)),
+            ("binlog-oldest-index", 0),
+            ("binlog-current-index", 0),
+            ("binlog-records-migrated", 0),
+            ("binlog-records-written", 0),
+            ("binlog-max-size", 0),
+            ("draining", "false"),
+            ("id", self.instance_id),
+            ("hostname", socket.gethostname()),
+            ("os", system.version),
+            ("platform", system.machine),
+        ]
+        return replies.yaml_dict(pairs)
+
+
+def _seconds(value):
+    micro = round(value * 1e6)
+    return f"{micro // 1000000}.{micro % 1000000:06d}"

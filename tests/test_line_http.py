@@ -1,0 +1,100 @@
+"""One storage, two transports: jobs over the line protocol and messages
+over the HTTP API (``build_resource`` through StubTreq) are the same."""
+
+import base64
+
+from tests.http_support import ApiClient, claim_id_of, message_id
+from tests.test_line_protocol import LineTestCase, parse_job, parse_yaml
+
+
+class CrossTransportTests(LineTestCase):
+    """One sqlite driver shared by the line factory and the HTTP resource."""
+
+    def setUp(self):
+        super().setUp()
+        self.api = ApiClient(self.driver, self.config)
+
+    async def test_tcp_put_read_over_http(self):
+        """A job put over TCP is a message over HTTP with the same id: a
+        UTF-8 body as a JSON string, other bytes as {"base64": ...}; the
+        configured ttl applies."""
+        self.c.ask(b"use shared")
+        text = self.c.put("héllo".encode())
+        raw = self.c.put(b"\xff\xfe\x00")
+        answer = await self.api.get(f"/v1/queues/shared/messages/{text}")
+        self.assertEqual(answer.code, 200)
+        self.assertEqual((answer.json["body"], answer.json["ttl"]),
+                         ("héllo", self.config.line.message_ttl))
+        answer = await self.api.get(f"/v1/queues/shared/messages/{raw}")
+        self.assertEqual(answer.json["body"],
+                         {"base64": base64.b64encode(b"\xff\xfe\x00").decode()})
+
+    async def test_http_post_reserved_over_tcp(self):
+        """Messages posted over HTTP are reserved over TCP with the same id:
+        a string body as its UTF-8, {"base64": ...} decoded, other JSON as
+        compact text; priority 1024 and ttr 60 by default."""
+        await self.api.put("/v1/queues/web")
+        answer = await self.api.post("/v1/queues/web/messages", [
+            {"ttl": 300, "body": "plain"},
+            {"ttl": 300, "body": {"base64": base64.b64encode(b"\x00\x01").decode()}},
+            {"ttl": 300, "body": {"a": [1, "é"]}}])
+        self.assertEqual(answer.code, 201)
+        ids = [int(message_id(href)) for href in answer.json["resources"]]
+        self.c.ask(b"watch web")
+        got = [self.c.reserve() for _ in ids]
+        self.assertEqual(got, list(zip(ids, [b"plain", b"\x00\x01",
+                                             '{"a":[1,"é"]}'.encode()])))
+        stats = parse_yaml(self.c.ask(b"stats-job %d" % ids[0]))
+        self.assertEqual((stats["pri"], stats["ttr"], stats["tube"]), ("1024", "60", "web"))
+
+    async def test_http_post_wakes_waiting_reserve(self):
+        """A POST through the HTTP API wakes a reserve blocked on the tube."""
+        self.c.ask(b"watch wake", b"ignore default")
+        self.assertEqual(self.c.ask(b"reserve"), b"")
+        [mid] = await self.api.post_messages("wake", 1)
+        self.assertEqual(parse_job(self.c.take()), (int(mid), b'{"n":0}'))
+
+    async def test_tcp_reservation_hides_message_from_http(self):
+        """A reserved job is skipped by HTTP claims and hidden from listings;
+        deleted over TCP it is gone over HTTP."""
+        self.c.ask(b"use hide", b"watch hide")
+        first = self.c.put(b"1")
+        second = self.c.put(b"2")
+        self.assertEqual(self.c.reserve()[0], first)
+        answer = await self.api.post("/v1/queues/hide/claims", {"ttl": 60, "grace": 60})
+        self.assertEqual([int(message_id(m["href"])) for m in answer.json], [second])
+        answer = await self.api.get("/v1/queues/hide/messages?echo=true")
+        self.assertEqual(answer.code, 204)
+        self.assertEqual(self.c.ask(b"delete %d" % first), b"DELETED\r\n")
+        answer = await self.api.get(f"/v1/queues/hide/messages/{first}")
+        self.assertEqual(answer.code, 404)
+
+    async def test_http_claim_hides_job_and_its_release_wakes(self):
+        """A message under an HTTP claim is not reserved; DELETE of the claim
+        over HTTP wakes the waiting reserve with it."""
+        self.c.ask(b"use claimed", b"watch claimed", b"ignore default")
+        job_id = self.c.put(b"c")
+        answer = await self.api.post("/v1/queues/claimed/claims", {"ttl": 60, "grace": 60})
+        self.assertEqual(answer.code, 201)
+        claim = claim_id_of(answer)
+        self.assertEqual(self.c.ask(b"reserve-with-timeout 0"), b"TIMED_OUT\r\n")
+        self.assertEqual(parse_yaml(self.c.ask(b"stats-job %d" % job_id))["state"], "reserved")
+        self.assertEqual(self.c.ask(b"delete %d" % job_id), b"NOT_FOUND\r\n")
+        self.assertEqual(self.c.ask(b"reserve"), b"")
+        answer = await self.api.delete(f"/v1/queues/claimed/claims/{claim}")
+        self.assertEqual(answer.code, 204)
+        self.assertEqual(parse_job(self.c.take()), (job_id, b"c"))
+
+    async def test_queue_deleted_over_http(self):
+        """Deleting the queue over HTTP removes its jobs; the tube still
+        exists while a connection uses it, and a put re-creates the queue."""
+        self.c.ask(b"use gone")
+        job_id = self.c.put(b"g")
+        answer = await self.api.delete("/v1/queues/gone")
+        self.assertEqual(answer.code, 204)
+        self.assertEqual(self.c.ask(b"peek %d" % job_id), b"NOT_FOUND\r\n")
+        self.assertEqual(parse_yaml(self.c.ask(b"stats-tube gone"))["current-jobs-ready"], "0")
+        self.assertIn("gone", parse_yaml(self.c.ask(b"list-tubes")))
+        again = self.c.put(b"again")
+        answer = await self.api.get(f"/v1/queues/gone/messages/{again}")
+        self.assertEqual(answer.json["body"], "again")
