@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from treq.testing import StubTreq
 from twisted.internet import task
+from twisted.python.failure import Failure
 
 from marconi_tx import config
 from marconi_tx.transport.http.app import build_resource
@@ -50,13 +51,21 @@ class ApiClient:
         return Answer(response.code, headers, content)
 
     async def _settle(self, d):
+        """Pump the in-memory connection until ``d`` has its result.
+
+        (``d.called`` is not enough: treq's Deferreds are "called" while
+        still paused on an inner Deferred.)"""
         from twisted.internet import reactor
 
+        outcome = []
+        d.addBoth(outcome.append)
         self.stub.flush()
-        while not d.called:
+        while not outcome:
             await task.deferLater(reactor, 0.001, lambda: None)
             self.stub.flush()
-        return await d
+        if isinstance(outcome[0], Failure):
+            outcome[0].raiseException()
+        return outcome[0]
 
     # Shorthands for the common calls.
     def get(self, path, **kw):

@@ -14,3 +14,14 @@ class HttpV1OnSqliteFileTests(HttpV1Mixin, unittest.TestCase):
 class HttpV1OnSqliteMemoryTests(HttpV1Mixin, unittest.TestCase):
     def make_driver(self, clock):
         return SqliteDriver(":memory:", clock)
+
+
+class HttpV1OnMongoTests(HttpV1Mixin, unittest.TestCase):
+    """The same API answers over MongoDB (a real MongoDB-wire server)."""
+
+    def make_driver(self, clock):
+        from marconi_tx import config
+        from marconi_tx.storage.mongodb.driver import MongoDriver
+        from tests.mongodb_server import fresh_database_uri
+
+        return MongoDriver(fresh_database_uri(self), clock, config.load().mongodb)
