@@ -6,7 +6,13 @@ from twisted.internet import task
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, DEFAULT_TTR, IJobController
+from marconi_tx.storage.interfaces import (
+    DEFAULT_PRIORITY,
+    DEFAULT_TTR,
+    IJobController,
+    ILineStorageDriver,
+    IQueueEvents,
+)
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 
 START = 1_700_000_000
@@ -39,8 +45,11 @@ class JobConformanceMixin:
         return None if job is None else job["state"]
 
     async def test_provides_interface(self):
-        """The driver's ``jobs`` provides IJobController."""
+        """The driver provides ILineStorageDriver, its ``jobs``
+        IJobController and its ``events`` IQueueEvents."""
+        self.assertTrue(verifyObject(ILineStorageDriver, self.driver))
         self.assertTrue(verifyObject(IJobController, self.jobs))
+        self.assertTrue(verifyObject(IQueueEvents, self.driver.events))
 
     async def test_put_creates_queue_and_is_a_message(self):
         """put creates a missing queue; the job is a message with the same id
