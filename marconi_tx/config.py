@@ -108,7 +108,7 @@ OPTIONS = (
            "namespace, as HTTP requests without X-Project-ID)."),
     Option("drivers:transport:line", "message_ttl", int, 86400,
            "ttl in seconds of jobs put over the line endpoint (beanstalkd has none).",
-           minimum=1, maximum=_INT64),
+           minimum=1, maximum=_MAX_SECONDS),
     Option("drivers:transport:line", "max_job_size", int, 65535,
            "Largest job body in bytes (beanstalkd's -z); bigger puts get JOB_TOO_BIG.",
            minimum=1, maximum=2**31 - 1),
