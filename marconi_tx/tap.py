@@ -9,7 +9,6 @@ from twisted.python import usage
 
 from marconi_tx import config, storage
 from marconi_tx.jobs import ExpiryService
-from marconi_tx.storage.interfaces import ILineStorageDriver
 from marconi_tx.transport.http.app import build_resource
 from marconi_tx.transport.http.site import make_site
 
@@ -56,10 +55,7 @@ def _check_storage(cfg):
             raise config.ConfigError(f"storage {uri!r}: cannot create {folder}: {e.strerror}")
         if not os.access(folder, os.W_OK):
             raise config.ConfigError(f"storage {uri!r}: {folder} is not writable")
-    driver = storage.driver_from_config(cfg, clock=None)  # rejects unknown URIs
-    if cfg.drivers.line and not ILineStorageDriver.providedBy(driver):
-        raise config.ConfigError(f"the line endpoint needs a storage with jobs (sqlite); "
-                                 f"{uri.split(':', 1)[0]} has none yet")
+    storage.driver_from_config(cfg, clock=None)  # rejects unknown URIs
 
 
 def _check_endpoint(name, description):

@@ -116,6 +116,7 @@ class MongoDriverTests(unittest.TestCase):
             ("queues", "queue_name"): ([("p", 1), ("n", 1)], True, False),
             ("messages", "_id_"): ([("_id", 1)], False, False),
             ("messages", "queue_marker"): ([("q", 1), ("_id", 1)], True, False),
+            ("messages", "queue_priority"): ([("q", 1), ("pr", 1), ("_id", 1)], False, False),
             ("messages", "expiry"): ([("e", 1)], False, False),
             ("messages", "claim"): ([("ci", 1)], False, True),
         }

@@ -33,7 +33,7 @@ from zope.interface import implementer
 
 from marconi_tx import errors
 from marconi_tx.config import ConfigError
-from marconi_tx.storage.interfaces import IStorageDriver
+from marconi_tx.storage.interfaces import ILineStorageDriver
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.schema import COUNTERS, INDEXES, MESSAGES, QUEUES
 
@@ -93,7 +93,7 @@ def parse_write_concern(value):
     return value
 
 
-@implementer(IStorageDriver)
+@implementer(ILineStorageDriver)
 class MongoDriver:
     """
     @param uri: ``mongodb://HOST[:PORT][,HOST...]/[DB][?OPTIONS]``; the
@@ -109,6 +109,7 @@ class MongoDriver:
     def __init__(self, uri, clock, settings, reactor=None):
         from marconi_tx.storage.events import QueueEvents
         from marconi_tx.storage.mongodb.claims import ClaimController
+        from marconi_tx.storage.mongodb.jobs import JobController
         from marconi_tx.storage.mongodb.messages import MessageController
         from marconi_tx.storage.mongodb.queues import QueueController
 
@@ -132,6 +133,8 @@ class MongoDriver:
         self.queues = QueueController(self)
         self.messages = MessageController(self)
         self.claims = ClaimController(self)
+        #: The line protocol's view of the messages (IJobController).
+        self.jobs = JobController(self)
         #: Per-process notifications of posts and releases (IQueueEvents).
         self.events = QueueEvents()
 

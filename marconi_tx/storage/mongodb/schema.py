@@ -27,6 +27,15 @@
     bu    bool       buried
 
 ``counters``: ``{_id: "message_id", v: int64}``, the last id handed out.
+
+The line protocol (``jobs``) adds fields, absent on messages posted over
+HTTP (which take the defaults)::
+
+    messages: tr int  time-to-run (default DEFAULT_TTR)
+              dl int  the delay last set (0)
+              bo int  burial order, while buried
+              to, rl, bc, kc  int  timeouts, releases, buries, kicks (0)
+    queues:   bn int  the last burial order handed out in this queue
 """
 
 import json
@@ -48,6 +57,8 @@ INDEXES = (
     (QUEUES, "queue_name", (("p", 1), ("n", 1)), {"unique": True}),
     # list, claim and pop walk a queue in marker order
     (MESSAGES, "queue_marker", (("q", 1), ("_id", 1)), {"unique": True}),
+    # The line protocol's reserve and peek-ready: lowest priority, then FIFO.
+    (MESSAGES, "queue_priority", (("q", 1), ("pr", 1), ("_id", 1)), {}),
     # gc deletes what has expired, at the cost of what it deletes
     (MESSAGES, "expiry", (("e", 1),), {}),
     # claim reads; only messages with a recorded claim are indexed
