@@ -158,6 +158,22 @@ class SqliteDriverTests(unittest.TestCase):
                          int(long))
         self.assertEqual(live["messages"][0]["id"], long)
 
+    async def test_stats_scan_runs_off_the_reactor_thread(self):
+        """stats, whose cost grows with the queue, runs its statements in a
+        worker thread, so a deep queue's count never stalls the reactor."""
+        import threading
+
+        await self.driver.queues.create(None, QUEUE)
+        await self.post(3)
+        threads = set()
+        scanning = self.driver._scanner[1]
+        scanning.set_trace_callback(lambda sql: threads.add(threading.current_thread()))
+        stats = await self.driver.queues.stats(None, QUEUE)
+        scanning.set_trace_callback(None)
+        self.assertEqual(stats["total"], 3)
+        self.assertTrue(threads)
+        self.assertNotIn(threading.main_thread(), threads)
+
     async def test_stats_consistent_while_another_daemon_deletes(self):
         """Stats read one snapshot: a second daemon deleting every message
         between stats' statements cannot make it fail or mix states."""
@@ -172,11 +188,12 @@ class SqliteDriverTests(unittest.TestCase):
             if "ORDER BY id ASC" in statement and not deletes:
                 deletes.append(other.messages.bulk_delete(None, QUEUE, ids))
 
-        self.driver.db.set_trace_callback(delete_midway)
+        scanning = self.driver._scanner[1]  # stats reads on the scan connection
+        scanning.set_trace_callback(delete_midway)
         try:
             stats = await self.driver.queues.stats(None, QUEUE)
         finally:
-            self.driver.db.set_trace_callback(None)
+            scanning.set_trace_callback(None)
         self.assertEqual(len(deletes), 1)
         await deletes[0]
         self.assertEqual((stats["total"], stats["oldest"]["id"], stats["newest"]["id"]),

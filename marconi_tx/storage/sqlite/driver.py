@@ -18,6 +18,8 @@ import sqlite3
 from contextlib import contextmanager
 
 from twisted.internet import defer
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from marconi_tx import errors
@@ -41,6 +43,11 @@ def deferred(method):
     return wrapper
 
 
+def _unavailable(failure):
+    failure.trap(sqlite3.Error)
+    raise errors.StorageUnavailable(f"sqlite: {failure.value}")
+
+
 def dump_json(value):
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -59,6 +66,7 @@ class SqliteDriver:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self.db = None
+        self._scanner = None  # (thread pool, connection) for reads that scan
         self.queues = QueueController(self)
         self.messages = MessageController(self)
         self.claims = ClaimController(self)
@@ -93,12 +101,48 @@ class SqliteDriver:
             db.close()
             raise
         self.db = db
+        if self.path != ":memory:":
+            self._start_scanner()
+
+    def _start_scanner(self):
+        # Reads whose cost grows with the data (stats) run on their own
+        # connection in one worker thread: WAL lets them read beside the
+        # writer, and sqlite releases the GIL while it works.
+        from twisted.internet import reactor
+
+        pool = ThreadPool(minthreads=0, maxthreads=1, name=f"sqlite-scan {self.path}")
+        pool.start()
+        self._stop_trigger = reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+        self._scanner = (pool, sqlite3.connect(self.path, isolation_level=None,
+                                               check_same_thread=False))
 
     def close(self):
+        if self._scanner is not None:
+            from twisted.internet import reactor
+
+            pool, connection = self._scanner
+            self._scanner = None
+            reactor.removeSystemEventTrigger(self._stop_trigger)
+            pool.stop()
+            connection.close()
         if self.db is not None:
             self.db.close()
             self.db = None
         return defer.succeed(None)
+
+    def scan(self, read, *args):
+        """
+        ``read(connection, *args)`` as a Deferred, off the reactor thread
+        when the database is a file (an in-memory one has one connection).
+        """
+        if self._scanner is None:
+            return deferred(lambda driver: read(driver.read(), *args))(self)
+        from twisted.internet import reactor
+
+        pool, connection = self._scanner
+        d = deferToThreadPool(reactor, pool, read, connection, *args)
+        d.addErrback(_unavailable)
+        return d
 
     def is_alive(self):
         try:

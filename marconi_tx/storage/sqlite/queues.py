@@ -62,13 +62,13 @@ class QueueController:
             if cursor.rowcount == 0:
                 raise errors.QueueDoesNotExist(queue, project)
 
-    @deferred
     def stats(self, project, queue):
-        # O(queue depth): the counts scan the queue's index (README,
-        # Performance). One read transaction, so the counts and oldest/newest
-        # come from one snapshot even while another daemon writes.
-        db = self.driver.read()
-        now = self.driver.now()
+        return self.driver.scan(self._stats, project, queue, self.driver.now())
+
+    def _stats(self, db, project, queue, now):
+        # O(queue depth): the counts walk the queue's index, so this runs off
+        # the reactor thread (driver.scan). One read transaction: the counts
+        # and oldest/newest come from one snapshot while others write.
         db.execute("BEGIN")
         try:
             qid = self.driver.queue_id(db, project, queue)

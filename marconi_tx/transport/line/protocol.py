@@ -28,10 +28,6 @@ from marconi_tx.transport.line.waiting import IWaiter
 #: DEADLINE_SOON rather than wait (beanstalkd's safety margin).
 SAFETY_MARGIN = 1.0
 
-#: Longest job life, seconds: far beyond any use, and ``now + ttl`` stays
-#: a signed 64-bit integer in storage.
-MAX_JOB_TTL = 2**62
-
 _LINE, _BODY, _DISCARD, _SKIP_LINE = range(4)
 
 
@@ -365,8 +361,9 @@ class LineProtocol(Protocol):
         self.server.count("put")
         tube = self.using
         # A job lives message_ttl seconds once its delay is over (beanstalkd
-        # jobs never expire; a delay must not eat their life).
-        ttl = min(self.server.message_ttl + delay, MAX_JOB_TTL)
+        # jobs never expire; a delay must not eat their life). Both are below
+        # 2**32, so now + ttl stays a 64-bit integer.
+        ttl = self.server.message_ttl + delay
         d = self.jobs.put(self.project, tube, bodies.to_json(body), ttl, priority, delay,
                           ttr or 1)
         return d.addCallback(self._inserted, tube)
