@@ -10,7 +10,7 @@ setup(
     long_description_content_type="text/x-rst",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=find_packages(exclude=["tests", "tests.*"]) + ["twisted.plugins"],
+    packages=find_packages(exclude=["tests", "tests.*", "bench", "bench.*"]) + ["twisted.plugins"],
     package_data={"twisted": ["plugins/marconi_tx_plugin.py"]},
     install_requires=[
         "twisted>=23.10",
@@ -26,6 +26,7 @@ setup(
             "greenstalk>=2.0",
             "pystalk>=0.7",
         ],
+        "bench": ["py-spy>=0.3"],
     },
     entry_points={
         "console_scripts": ["marconi-cli = marconi_tx.client.cli:main"],

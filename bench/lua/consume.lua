@@ -1,0 +1,49 @@
+-- The consume cycle: claim PARAMS.batch messages (api-v1.md 2.16), then
+-- delete exactly those by ids (2.13). The connections of a wrk thread share
+-- this Lua state, so the cycle is a thread-wide state machine: an answered
+-- claim queues its delete, and the next request of any connection of the
+-- thread sends the oldest queued delete before claiming again. Every claim
+-- is thus followed by its delete, and at most one request per connection is
+-- in flight (no pipelining).
+
+local claim_request
+local delete_prefix = "/v1/queues/" .. PARAMS.queue .. "/messages?ids="
+local delete_headers = {["Client-ID"] = PARAMS.client_id}
+local pending = {}
+local first, last = 1, 0
+
+function init(args)
+   claim_request = wrk.format(
+      "POST", "/v1/queues/" .. PARAMS.queue .. "/claims?limit=" .. PARAMS.batch,
+      {["Client-ID"] = PARAMS.client_id, ["Content-Type"] = "application/json"},
+      '{"ttl":60,"grace":60}')
+end
+
+function request()
+   if first <= last then
+      local path = pending[first]
+      pending[first] = nil
+      first = first + 1
+      bench_deletes = bench_deletes + 1
+      return wrk.format("DELETE", path, delete_headers)
+   end
+   return claim_request
+end
+
+function response(status, headers, body)
+   if status == 201 then
+      local ids = {}
+      for id in string.gmatch(body, '/messages/([^"?/]+)%?claim_id=') do
+         ids[#ids + 1] = id
+      end
+      bench_messages = bench_messages + #ids
+      if #ids > 0 then
+         last = last + 1
+         pending[last] = delete_prefix .. table.concat(ids, ",")
+      end
+   elseif status == 204 then
+      bench_no_content = bench_no_content + 1
+   else
+      bench_unexpected = bench_unexpected + 1
+   end
+end

@@ -1,0 +1,100 @@
+"""Fill a sqlite storage file with messages before a server opens it.
+
+Depth runs need a million messages in a queue. Posting them over HTTP would
+take longer than the whole benchmark, so the harness writes them into the
+file directly. The schema and the queue row come from the real driver
+(``SqliteDriver.open_now`` and ``queues.create``), so the file is exactly what
+the server would have made; the message rows are then inserted with one
+``executemany`` per batch, the same columns ``MessageController.post``
+writes. Rows go in through the driver's own connection, in ``BEGIN
+IMMEDIATE`` transactions, so filling a file that a running daemon has open
+is safe too (the daemon waits at most its busy timeout for each batch).
+"""
+
+import json
+import time
+
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+
+from marconi_tx.storage.interfaces import DEFAULT_PRIORITY
+from marconi_tx.storage.sqlite.driver import SqliteDriver
+
+#: Rows per transaction: large enough that commits cost little, small enough
+#: that a running daemon sharing the file is never locked out for long.
+BATCH = 20000
+
+#: The ttl of prefilled messages: they must outlive the whole benchmark.
+PREFILL_TTL = 1209600
+
+
+def open_driver(path, now=None):
+    """
+    A ``SqliteDriver`` opened on ``path``, its clock set to ``now``.
+
+    The default is the wall clock: the daemon that will serve the rows
+    reads its reactor's time, and prefilled messages must look just posted.
+    """
+    clock = Clock()
+    clock.advance(time.time() if now is None else now)
+    driver = SqliteDriver(path, clock)
+    driver.open_now()
+    return driver
+
+
+def ensure_queue(driver, queue, project=None):
+    """Create ``queue`` through the driver's queue controller (idempotent)."""
+    # The sqlite driver's Deferreds have fired by the time they are returned.
+    results = []
+    driver.queues.create(project, queue).addBoth(results.append)
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+
+
+def fill(path, queue, count, project=None, body=None, batch=BATCH, now=None):
+    """
+    Append ``count`` messages to ``queue`` (created if missing) in the sqlite
+    file at ``path``, stamped as posted at ``now`` (default: the wall clock).
+
+    @return: the seconds it took.
+    """
+    started = time.perf_counter()
+    driver = open_driver(path, now)
+    try:
+        ensure_queue(driver, queue, project)
+        encoded = json.dumps(body if body is not None else {"event": "prefill"},
+                             separators=(",", ":"))
+        now = driver.now()
+        with driver.write() as db:
+            qid = driver.queue_id(db, project, queue)
+        row = (qid, encoded, PREFILL_TTL, now, now + PREFILL_TTL, None,
+               DEFAULT_PRIORITY, now)
+        done = 0
+        while done < count:
+            size = min(batch, count - done)
+            with driver.write() as db:
+                db.executemany(
+                    "INSERT INTO messages (queue_id, body, ttl, created, expires, "
+                    "client_uuid, priority, available_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (row for _ in range(size)))
+            done += size
+        # Fold the WAL into the main file so the server starts without a
+        # large WAL to replay and first reads do not walk it.
+        driver.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        driver.close()
+    return time.perf_counter() - started
+
+
+def depth(path, queue, project=None):
+    """The number of messages stored in ``queue`` (expired ones included)."""
+    driver = open_driver(path)
+    try:
+        db = driver.read()
+        qid = driver.queue_id(db, project, queue)
+        if qid is None:
+            return 0
+        return db.execute("SELECT count(*) FROM messages WHERE queue_id=?",
+                          (qid,)).fetchone()[0]
+    finally:
+        driver.close()

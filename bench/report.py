@@ -1,0 +1,257 @@
+"""From raw runs to the summary, the printed table and the result file.
+
+A run is one measurement: a dict with ``section`` ("throughput", "scale",
+"depth" or "line"), what was loaded and how, and the numbers. The machine is
+shared and noisy, so every figure in the summary is the median over the
+repeats of one configuration, and every rate is also given as a ratio to
+the ceiling measured in the same run at the same concurrency.
+"""
+
+import json
+import os
+import statistics
+
+#: Scenario -> label in the table.
+LABELS = {
+    "get": "GET fixed JSON",
+    "post1": "POST 1 message",
+    "post10": "POST 10 messages",
+    "consume": "claim 10 + delete",
+    "list": "GET page of 10",
+    "line": "put/reserve/delete",
+}
+
+SCHEMA_VERSION = 1
+
+#: The ceiling load every ratio divides by (``bench.run.CEILING``).
+REFERENCE = "get"
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _group(runs, section, keys):
+    groups = {}
+    for run in runs:
+        if run["section"] == section:
+            groups.setdefault(tuple(run[k] for k in keys), []).append(run)
+    return groups
+
+
+def _rate_summary(group):
+    """Medians of one configuration's repeats."""
+    duration = [r["result"]["duration_s"] for r in group]
+    return {
+        "repeats": len(group),
+        "requests_per_s": median([r["result"]["requests_per_s"] for r in group]),
+        "messages_per_s": median([r["result"]["messages_per_s"] for r in group]),
+        "p50_ms": median([r["result"]["latency_ms"]["p50"] for r in group]),
+        "p99_ms": median([r["result"]["latency_ms"]["p99"] for r in group]),
+        # CPU share: seconds of CPU per second of run (1.0 = one full core).
+        "server_cpu": median([r["server_cpu_s"] / d for r, d in zip(group, duration) if d]),
+        "client_cpu": median([r["result"]["client_cpu_s"] / d
+                              for r, d in zip(group, duration) if d]),
+        "failures": sum(r["result"]["unexpected"] + sum(r["result"]["errors"].values())
+                        for r in group),
+        "empty": sum(r["result"]["empty"] for r in group),
+    }
+
+
+def _ratio(value, reference):
+    if value is None or not reference:
+        return None
+    return round(value / reference, 4)
+
+
+def summarize(runs):
+    """The summary of ``runs``: one row per configuration, in run order."""
+    summary = {"throughput": [], "scale": [], "depth": [], "line": [], "profile": []}
+
+    groups = _group(runs, "throughput", ("target", "scenario", "concurrency"))
+    ceilings = {c: _rate_summary(g)["requests_per_s"]
+                for (t, s, c), g in groups.items() if t == "ceiling" and s == REFERENCE}
+    for (target, scenario, concurrency), group in groups.items():
+        row = {"target": target, "scenario": scenario, "concurrency": concurrency,
+               **_rate_summary(group)}
+        row["ratio"] = _ratio(row["requests_per_s"], ceilings.get(concurrency))
+        summary["throughput"].append(row)
+
+    groups = _group(runs, "scale", ("target", "scenario", "concurrency", "processes"))
+    singles = {(t, s, c): _rate_summary(g)["requests_per_s"]
+               for (t, s, c, p), g in groups.items() if p == 1}
+    for (target, scenario, concurrency, processes), group in groups.items():
+        row = {"target": target, "scenario": scenario, "concurrency": concurrency,
+               "processes": processes, **_rate_summary(group)}
+        row["speedup"] = _ratio(row["requests_per_s"], singles.get((target, scenario, concurrency)))
+        row["per_process_cpu"] = [median(cpus) for cpus in zip(
+            *[[c / r["result"]["duration_s"] for c in r["server_cpu_per_process_s"]]
+              for r in group])]
+        summary["scale"].append(row)
+
+    depth_runs = [r for r in runs if r["section"] == "depth"]
+    smallest = min(depth_runs, key=lambda r: r["depth"], default=None)
+    for run in depth_runs:
+        row = {key: run[key] for key in ("depth", "prefill_s", "samples", "empty")}
+        for kind in ("claim", "list"):
+            row[kind] = dict(run[kind])
+            row[kind]["p50_vs_smallest"] = _ratio(run[kind]["p50_ms"],
+                                                  smallest[kind]["p50_ms"])
+        summary["depth"].append(row)
+
+    groups = _group(runs, "line", ("target",))
+    for (target,), group in groups.items():
+        summary["line"].append({
+            "target": target,
+            "repeats": len(group),
+            "cycles_per_s": median([r["cycles_per_s"] for r in group]),
+            "p50_ms": median([r.get("p50_ms") for r in group]),
+            "p99_ms": median([r.get("p99_ms") for r in group]),
+        })
+    beanstalkd = next((row["cycles_per_s"] for row in summary["line"]
+                       if row["target"] == "beanstalkd"), None)
+    for row in summary["line"]:
+        row["ratio_to_beanstalkd"] = _ratio(row["cycles_per_s"], beanstalkd)
+
+    for run in runs:
+        if run["section"] == "profile":
+            summary["profile"].append({
+                key: run[key] for key in ("scenario", "concurrency", "samples", "busy",
+                                          "self", "total", "layers", "hot_spots")})
+            summary["profile"][-1]["requests_per_s"] = run["result"]["requests_per_s"]
+    return summary
+
+
+def _fmt(value, digits=0, width=8):
+    if value is None:
+        return "-".rjust(width)
+    if isinstance(value, float) or digits:
+        return f"{value:{width}.{digits}f}"
+    return f"{value:{width}d}"
+
+
+#: Columns holding words, aligned left; numbers align right.
+_TEXT_COLUMNS = {"target", "load", "server", "notes", "function (self)",
+                 "function (total)"}
+
+
+def _table(header, rows):
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    left = [name in _TEXT_COLUMNS for name in header]
+    lines = []
+    for index, cells in enumerate([header, *rows]):
+        lines.append("  ".join(str(c).ljust(w) if l else str(c).rjust(w)
+                               for c, w, l in zip(cells, widths, left)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def _flags(row):
+    notes = []
+    if row.get("failures"):
+        notes.append(f"{row['failures']} failed")
+    if row.get("empty"):
+        notes.append(f"{row['empty']} empty")
+    return ", ".join(notes)
+
+
+def format_table(result):
+    """The human report of a result document (see ``document``)."""
+    meta, summary = result["meta"], result["summary"]
+    settings = meta["settings"]
+    out = [
+        f"marconi_tx benchmark  {meta['date']}  commit {meta['commit']}"
+        f"{' (uncommitted changes)' if meta.get('dirty') else ''}",
+        f"{meta['cores']} cores, Python {meta['python']}, Twisted {meta['twisted']}, "
+        f"{meta['wrk'] or 'wrk missing'}; storage sqlite; medians of "
+        f"{settings['repeats']} runs of {settings['duration']} s",
+        "ratio = requests/s over the ceiling's at the same concurrency; "
+        "cpu = cores used by server / by wrk",
+    ]
+    if summary["throughput"]:
+        out += ["", "Throughput (one daemon)"]
+        rows = [[row["target"], LABELS.get(row["scenario"], row["scenario"]),
+                 row["concurrency"], _fmt(row["requests_per_s"]),
+                 _fmt(row["messages_per_s"]) if row["scenario"] != REFERENCE else "-",
+                 _fmt(row["p50_ms"], 2), _fmt(row["p99_ms"], 2),
+                 _fmt(row["ratio"], 3), _fmt(row["server_cpu"], 2, 4),
+                 _fmt(row["client_cpu"], 2, 4), _flags(row)]
+                for row in summary["throughput"]]
+        rows.sort(key=lambda r: (r[2], r[0] != "ceiling"))
+        out += _table(["target", "load", "conc", "req/s", "msg/s", "p50 ms", "p99 ms",
+                       "ratio", "cpu", "wrk", "notes"], rows)
+    if summary["depth"]:
+        out += ["", "Depth (one daemon, sequential claim + release and first page, "
+                    "ratio = p50 over the smallest depth's)"]
+        rows = [[row["depth"], _fmt(row["prefill_s"], 1), _fmt(row["claim"]["p50_ms"], 2),
+                 _fmt(row["claim"]["p99_ms"], 2), _fmt(row["claim"]["p50_vs_smallest"], 2),
+                 _fmt(row["list"]["p50_ms"], 2), _fmt(row["list"]["p99_ms"], 2),
+                 _fmt(row["list"]["p50_vs_smallest"], 2),
+                 f"{row['empty']} empty" if row["empty"] else ""]
+                for row in summary["depth"]]
+        out += _table(["messages", "fill s", "claim p50", "claim p99", "ratio",
+                       "list p50", "list p99", "ratio", "notes"], rows)
+    if summary["scale"]:
+        out += ["", f"Several daemons on one port (SO_REUSEPORT sockets, one shared "
+                    f"sqlite file), concurrency {settings['scale_concurrency']}"]
+        rows = [[row["target"], LABELS.get(row["scenario"], row["scenario"]),
+                 row["processes"], _fmt(row["requests_per_s"]),
+                 _fmt(row["messages_per_s"]) if row["scenario"] != REFERENCE else "-",
+                 _fmt(row["p50_ms"], 2), _fmt(row["p99_ms"], 2),
+                 _fmt(row["speedup"], 2),
+                 "/".join(f"{c:.2f}" for c in row["per_process_cpu"]),
+                 _fmt(row["client_cpu"], 2, 4), _flags(row)]
+                for row in summary["scale"]]
+        rows.sort(key=lambda r: (r[0] != "ceiling", r[1], r[2]))
+        out += _table(["target", "load", "procs", "req/s", "msg/s", "p50 ms", "p99 ms",
+                       "x one", "cpu each", "wrk", "notes"], rows)
+    if summary["line"]:
+        out += ["", "Line endpoint (put/reserve/delete cycles, same client)"]
+        rows = [[row["target"], _fmt(row["cycles_per_s"]), _fmt(row["p50_ms"], 3),
+                 _fmt(row["p99_ms"], 3), _fmt(row["ratio_to_beanstalkd"], 3)]
+                for row in summary["line"]]
+        out += _table(["server", "cycles/s", "p50 ms", "p99 ms", "vs beanstalkd"], rows)
+    for row in summary.get("profile", []):
+        busy = 100.0 * row["busy"] / row["samples"] if row["samples"] else 0.0
+        out += ["", f"Profile: {LABELS.get(row['scenario'], row['scenario'])}, concurrency "
+                    f"{row['concurrency']}, {row['requests_per_s']:.0f} req/s while sampled; "
+                    f"busy in {busy:.0f}% of {row['samples']} samples; "
+                    f"% of busy samples"]
+        out.append("layers (self time): " + ", ".join(
+            f"{name} {percent:.0f}%" for name, percent in row["layers"]))
+        out.append("known costs (inclusive): " + ", ".join(
+            f"{name} {percent:.0f}%" for name, percent in row["hot_spots"]))
+        width = max(len(row["self"]), len(row["total"]))
+        pad = [None] * width
+        rows = [[f"{a[1]:5.1f}" if a else "", a[0] if a else "",
+                 f"{b[1]:5.1f}" if b else "", b[0] if b else ""]
+                for a, b in zip(row["self"] + pad, row["total"] + pad)][:width]
+        out += _table(["self %", "function (self)", "total %", "function (total)"], rows)
+    for note in meta.get("notes", []):
+        out.append(f"note: {note}")
+    return "\n".join(out) + "\n"
+
+
+def document(meta, runs):
+    """The result file's content: metadata, raw runs and their summary."""
+    return {"schema": SCHEMA_VERSION, "meta": meta, "runs": runs, "summary": summarize(runs)}
+
+
+def result_path(folder, meta):
+    """``<folder>/<date>-<commit>[-<preset>].json`` (the full run has no suffix)."""
+    suffix = "" if meta["settings"]["preset"] == "full" else f"-{meta['settings']['preset']}"
+    return os.path.join(folder, f"{meta['date']}-{meta['commit']}{suffix}.json")
+
+
+def write(result, folder):
+    """Write ``result`` as JSON in ``folder``; return the path."""
+    os.makedirs(folder, exist_ok=True)
+    path = result_path(folder, result["meta"])
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(temporary, path)
+    return path

@@ -1,0 +1,372 @@
+"""The benchmark plan: what is loaded, in which order, with which sizes.
+
+Sections (each can be left out with ``--sections``):
+
+``throughput``
+    The ceiling and one marconi_tx daemon on a fresh sqlite file, both up
+    for the whole section; every repeat loads the ceiling and then each
+    marconi_tx scenario at each concurrency, so that both see the same
+    noise and each ratio compares numbers taken minutes apart at most.
+``depth``
+    For each depth, a sqlite file prefilled directly (``bench.prefill``,
+    timed), a daemon on it, and sequential claim and list latencies.
+``scale``
+    One daemon and N daemons (N = cores by default) sharing one port and one
+    sqlite file, and the ceiling with 1 and N processes, loaded in turns.
+``line``
+    The put/reserve/delete cycle of the line endpoint against beanstalkd
+    (``bench.line_cycle``, when that module and beanstalkd are present).
+``profile`` (only when asked for)
+    One daemon sampled by py-spy under each profiled load (``bench.profile``).
+"""
+
+import importlib
+import os
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+
+from bench import prefill, probe, profile, servers, wrk
+
+#: Scenario -> (Lua scenario, messages a request carries, queue).
+SCENARIOS = {
+    "post1": ("post", 1, "bench-post1"),
+    "post10": ("post", 10, "bench-post10"),
+    "consume": ("consume", 10, "bench-consume"),
+    "list": ("list", 10, "bench-list"),
+}
+
+#: The ceiling's reference load: every ratio divides by its rate.
+CEILING = "get"
+#: Loads also run against the ceiling, to show what twisted.web alone costs.
+CEILING_ALSO = ("post1",)
+
+SECTIONS = ("throughput", "depth", "scale", "line", "profile")
+#: What runs without --sections: profiling needs py-spy and slows the daemon.
+DEFAULT_SECTIONS = SECTIONS[:-1]
+
+#: Messages kept in the listing queue (its first page is what is read).
+LIST_DEPTH = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    preset: str = "full"
+    duration: float = 5.0
+    repeats: int = 3
+    concurrency: tuple = (1, 16, 64)
+    scenarios: tuple = tuple(SCENARIOS)
+    depths: tuple = (1000, 100000, 1000000)
+    depth_samples: int = 300
+    processes: int = os.cpu_count() or 2
+    scale_concurrency: int = 64
+    scale_scenarios: tuple = ("post1", "consume", "list")
+    line_cycles: int = 5000
+    profile_scenarios: tuple = ("post1", "consume")
+    profile_seconds: int = 10
+    profile_concurrency: int = 16
+    sections: tuple = DEFAULT_SECTIONS
+
+    def check(self):
+        """Raise ValueError for settings that cannot run."""
+        if self.duration < 1 or int(self.duration) != self.duration:
+            raise ValueError("duration must be a whole number of seconds, at least 1 (wrk)")
+        if self.repeats < 1:
+            raise ValueError("repeats must be at least 1")
+        unknown = set(self.scenarios + self.scale_scenarios
+                      + self.profile_scenarios) - set(SCENARIOS)
+        if unknown:
+            raise ValueError(f"unknown scenarios: {', '.join(sorted(unknown))}")
+        unknown = set(self.sections) - set(SECTIONS)
+        if unknown:
+            raise ValueError(f"unknown sections: {', '.join(sorted(unknown))}")
+        if any(c < 1 for c in self.concurrency) or self.scale_concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.processes < 1:
+            raise ValueError("processes must be at least 1")
+
+    def estimate(self):
+        """Seconds the wrk loads alone will take (start-ups and fills add to it)."""
+        seconds = 0.0
+        if "throughput" in self.sections:
+            ceiling = 1 + len(set(CEILING_ALSO) & set(self.scenarios))
+            seconds += (self.repeats * len(self.concurrency)
+                        * (ceiling + len(self.scenarios)) * self.duration)
+        if "scale" in self.sections:
+            counts = len({1, self.processes})
+            seconds += self.repeats * counts * (1 + len(self.scale_scenarios)) * self.duration
+        if "line" in self.sections:
+            # marconi_tx does about a thousand cycles a second, beanstalkd
+            # ten times that; both have 200 warm-up cycles a run.
+            seconds += self.repeats * (self.line_cycles + 200) * 1.1 / 1000
+        if "profile" in self.sections:
+            seconds += len(self.profile_scenarios) * self.profile_seconds
+        return seconds
+
+
+PRESETS = {
+    # About 8 minutes on 2 cores.
+    "full": Settings(),
+    # About 2 minutes: shorter and fewer runs, same shape.
+    "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
+                      line_cycles=2000, profile_seconds=5),
+    # Seconds: proves the harness works end to end, measures nothing.
+    "smoke": Settings(preset="smoke", duration=1.0, repeats=1, concurrency=(2,),
+                      depths=(100, 1000), depth_samples=5, processes=2,
+                      scale_concurrency=4, scale_scenarios=("post1",), line_cycles=100,
+                      profile_seconds=2, profile_concurrency=2),
+}
+
+
+def say(text):
+    print(text, flush=True)
+
+
+class Bench:
+    """One benchmark run: its settings, work folder and collected runs."""
+
+    def __init__(self, settings, workdir, log=say):
+        self.settings = settings
+        self.workdir = workdir
+        self.log = log
+        self.runs = []
+        self.notes = []
+        #: Highest consume rate seen (messages/s), to size the next stock.
+        self.consume_rate = 0.0
+
+    # -- one measurement -------------------------------------------------
+
+    def params(self, scenario):
+        lua, batch, queue = SCENARIOS[scenario]
+        return lua, {"queue": queue, "batch": batch, "client_id": probe.CLIENT_ID}
+
+    def stock(self, db_path, queue, seconds=None):
+        """Top ``queue`` up so that a consume run cannot drain it."""
+        rate = self.consume_rate or 20000.0
+        needed = int(rate * (seconds or self.settings.duration) * 1.5) + 1000
+        missing = needed - prefill.depth(db_path, queue)
+        if missing > 0:
+            prefill.fill(db_path, queue, missing)
+
+    def load(self, section, server, target, scenario, concurrency, db_path=None, **labels):
+        """One wrk run against ``server``; appends and returns the run record."""
+        if scenario == CEILING:
+            lua, params = "get", {}
+        else:
+            lua, params = self.params(scenario)
+            if scenario == "consume":
+                self.stock(db_path, params["queue"])
+        before = [servers.cpu_seconds(pid) for pid in server.pids()]
+        # The scripts set their paths; the URL gives wrk the address.
+        result = wrk.run(server.url + "/", lua, params, concurrency,
+                         int(self.settings.duration))
+        after = [servers.cpu_seconds(pid) for pid in server.pids()]
+        if scenario == "consume":
+            self.consume_rate = max(self.consume_rate, result.mps)
+        per_process = [round(b - a, 3) for a, b in zip(before, after)]
+        record = {"section": section, "target": target, "scenario": scenario,
+                  "concurrency": concurrency, "processes": len(server.processes),
+                  "result": result.as_dict(), "server_cpu_s": round(sum(per_process), 3),
+                  "server_cpu_per_process_s": per_process, **labels}
+        self.runs.append(record)
+        flags = []
+        if result.failures:
+            flags.append(f"{result.failures} failed")
+        if result.empty:
+            flags.append(f"{result.empty} empty")
+        self.log(f"  {section:10} {target:10} {scenario:8} c={concurrency:<3} "
+                 f"p={len(server.processes)} {result.rps:9.0f} req/s "
+                 f"{result.mps:9.0f} msg/s  p50 {result.latency_ms['p50']:.2f} ms "
+                 f"p99 {result.latency_ms['p99']:.2f} ms {' '.join(flags)}")
+        return record
+
+    def prepare(self, server, db_path, scenarios):
+        """Create the scenarios' queues over HTTP and fill the listing queue."""
+        client = probe.Client(servers.HOST, server.port)
+        try:
+            for scenario in scenarios:
+                client.create_queue(SCENARIOS[scenario][2])
+        finally:
+            client.close()
+        if "list" in scenarios:
+            prefill.fill(db_path, SCENARIOS["list"][2], LIST_DEPTH)
+
+    def fresh_db(self, name):
+        path = os.path.join(self.workdir, name)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.unlink(path + suffix)
+        return path
+
+    # -- sections --------------------------------------------------------
+
+    def throughput(self):
+        s = self.settings
+        self.log(f"throughput: ceiling and one daemon, {s.repeats} x {s.duration:.0f} s "
+                 f"per configuration")
+        db = self.fresh_db("throughput.db")
+        with servers.start_ceiling(self.workdir) as ceiling, \
+                servers.start_marconi(self.workdir, db) as marconi:
+            self.prepare(marconi, db, s.scenarios)
+            for repeat in range(s.repeats):
+                for concurrency in s.concurrency:
+                    self.load("throughput", ceiling, "ceiling", CEILING, concurrency,
+                              repeat=repeat)
+                    for scenario in CEILING_ALSO:
+                        if scenario in s.scenarios:
+                            self.load("throughput", ceiling, "ceiling", scenario, concurrency,
+                                      repeat=repeat)
+                    for scenario in s.scenarios:
+                        self.load("throughput", marconi, "marconi", scenario, concurrency,
+                                  db_path=db, repeat=repeat)
+
+    def depth(self):
+        s = self.settings
+        self.log(f"depth: {', '.join(map(str, s.depths))} messages, "
+                 f"{s.depth_samples} sequential samples each")
+        queue = "bench-depth"
+        for depth in s.depths:
+            db = self.fresh_db(f"depth-{depth}.db")
+            seconds = prefill.fill(db, queue, depth)
+            self.log(f"  prefilled {depth} messages in {seconds:.2f} s "
+                     f"({depth / seconds:.0f} messages/s)")
+            with servers.start_marconi(self.workdir, db, name=f"marconi-depth-{depth}") as server:
+                client = probe.Client(servers.HOST, server.port)
+                try:
+                    # Warm the connection and the page cache before timing.
+                    probe.depth_latency(client, queue, min(20, s.depth_samples))
+                    numbers = probe.depth_latency(client, queue, s.depth_samples)
+                finally:
+                    client.close()
+            self.runs.append({"section": "depth", "depth": depth,
+                              "prefill_s": round(seconds, 3), **numbers})
+            self.log(f"  depth {depth}: claim p50 {numbers['claim']['p50_ms']:.2f} ms, "
+                     f"list p50 {numbers['list']['p50_ms']:.2f} ms")
+            os.unlink(db)
+
+    def scale(self):
+        s = self.settings
+        counts = sorted({1, s.processes})
+        self.log(f"scale: {' and '.join(map(str, counts))} processes on one port, "
+                 f"concurrency {s.scale_concurrency}")
+        groups = []
+        try:
+            for count in counts:
+                db = self.fresh_db(f"scale-{count}.db")
+                ceiling = servers.start_ceiling(os.path.join(self.workdir, f"scale-{count}"),
+                                                processes=count)
+                groups.append((count, ceiling, None, db))
+                marconi = servers.start_marconi(os.path.join(self.workdir, f"scale-{count}"),
+                                                db, processes=count)
+                groups[-1] = (count, ceiling, marconi, db)
+                self.prepare(marconi, db, s.scale_scenarios)
+            for repeat in range(s.repeats):
+                for count, ceiling, marconi, db in groups:
+                    self.load("scale", ceiling, "ceiling", CEILING, s.scale_concurrency,
+                              repeat=repeat)
+                    for scenario in s.scale_scenarios:
+                        self.load("scale", marconi, "marconi", scenario, s.scale_concurrency,
+                                  db_path=db, repeat=repeat)
+        finally:
+            for _, ceiling, marconi, _ in groups:
+                for server in (ceiling, marconi):
+                    if server is not None:
+                        server.stop()
+
+    def line(self):
+        s = self.settings
+        try:
+            line_cycle = importlib.import_module("bench.line_cycle")
+        except ImportError as e:
+            self.note(f"line: cannot import bench.line_cycle ({e}); section skipped")
+            return
+        if shutil.which("beanstalkd") is None:
+            self.note("line: beanstalkd is missing (apt-get install beanstalkd); "
+                      "marconi_tx measured alone")
+        self.log(f"line: {s.line_cycles} put/reserve/delete cycles, {s.repeats} runs per "
+                 f"server, one greenstalk connection")
+        self.runs.extend(line_cycle.run(os.path.join(self.workdir, "line"),
+                                        count=s.line_cycles, repeats=s.repeats,
+                                        log=self.log))
+
+    def profile(self):
+        s = self.settings
+        pyspy = profile.find_pyspy()
+        if pyspy is None:
+            self.note("profile: py-spy is not installed (.venv/bin/pip install py-spy); "
+                      "section skipped")
+            return
+        self.log(f"profile: py-spy at {profile.RATE} Hz for {s.profile_seconds} s under "
+                 f"{', '.join(s.profile_scenarios)}, concurrency {s.profile_concurrency}")
+        for scenario in s.profile_scenarios:
+            db = self.fresh_db(f"profile-{scenario}.db")
+            with servers.start_marconi(self.workdir, db, name=f"marconi-profile-{scenario}") \
+                    as server:
+                self.prepare(server, db, (scenario,))
+                if scenario == "consume":
+                    self.stock(db, SCENARIOS[scenario][2], s.profile_seconds)
+                raw = os.path.join(self.workdir, f"profile-{scenario}.txt")
+                spy = profile.record(server.pids()[0], s.profile_seconds, raw, pyspy)
+                lua, params = self.params(scenario)
+                result = wrk.run(server.url + "/", lua, params, s.profile_concurrency,
+                                 s.profile_seconds)
+                stacks = profile.finish(spy, raw)
+            folded = profile.costs(stacks)
+            self.runs.append({"section": "profile", "scenario": scenario,
+                              "concurrency": s.profile_concurrency,
+                              "result": result.as_dict(), **folded})
+            self.log(f"  {scenario}: {result.rps:.0f} req/s while sampled, "
+                     f"{folded['busy']} of {folded['samples']} samples busy")
+
+    def note(self, text):
+        self.notes.append(text)
+        self.log(text)
+
+    def run(self):
+        for section in SECTIONS:
+            if section in self.settings.sections:
+                started = time.monotonic()
+                getattr(self, section)()
+                self.log(f"{section}: {time.monotonic() - started:.0f} s")
+
+
+def _output(argv, check=True):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=check,
+                              cwd=servers.repo_root()).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def metadata(settings, started):
+    import twisted
+
+    commit = _output(["git", "rev-parse", "--short", "HEAD"]) or "nocommit"
+    dirty = bool(_output(["git", "status", "--porcelain", "--untracked-files=no"]))
+    # wrk --version prints its usage too and exits 1.
+    version = _output(["wrk", "--version"], check=False) if shutil.which("wrk") else None
+    return {
+        "date": started.strftime("%Y-%m-%d"),
+        "started": started.isoformat(timespec="seconds"),
+        "commit": commit,
+        "dirty": dirty,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "twisted": twisted.__version__,
+        "platform": platform.platform(),
+        "wrk": version.splitlines()[0].split(" Copyright")[0].strip() if version else None,
+        "settings": {**asdict(settings)},
+    }
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+def with_overrides(settings, **changes):
+    """``settings`` with the non-None ``changes`` applied."""
+    return replace(settings, **{k: v for k, v in changes.items() if v is not None})
+

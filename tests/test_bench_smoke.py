@@ -1,0 +1,363 @@
+"""The benchmark harness (``bench/``): its pure parts, and one tiny run.
+
+Nothing here times anything: the numbers a run produces are only checked
+for shape. The end-to-end run loads the servers with wrk when wrk is
+installed and otherwise checks that the harness skips those sections and
+still writes a well-formed result.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet.task import Clock
+
+from bench import __main__ as bench_main
+from bench import prefill, probe, profile, report, run, wrk
+from marconi_tx.storage.sqlite.driver import SqliteDriver
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def result_line(**overrides):
+    raw = {"duration_us": 2000000, "requests": 5000, "bytes": 1000,
+           "errors": {"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
+           "latency_us": {"min": 100, "mean": 350.5, "max": 9000, "p50": 300, "p90": 600,
+                          "p99": 1500},
+           "messages": 50000, "empty": 0, "unexpected": 0}
+    raw.update(overrides)
+    return wrk.RESULT_MARK + json.dumps(raw)
+
+
+class WrkOutputTests(SynchronousTestCase):
+    def test_result_line_parsed_in_report_units(self):
+        """The BENCH-RESULT line becomes a Result in seconds and milliseconds,
+        with rates derived from the run's own duration."""
+        out = "Running 2s test @ http://127.0.0.1:1/\n" + result_line() + "\n"
+        result = wrk.parse_output(out)
+        self.assertEqual(result.duration, 2.0)
+        self.assertEqual(result.requests, 5000)
+        self.assertEqual(result.rps, 2500.0)
+        self.assertEqual(result.mps, 25000.0)
+        self.assertEqual(result.latency_ms["p50"], 0.3)
+        self.assertEqual(result.latency_ms["p99"], 1.5)
+        self.assertEqual(result.failures, 0)
+
+    def test_failures_add_unexpected_statuses_and_socket_errors(self):
+        """failures counts unexpected answers and every kind of wrk error."""
+        line = result_line(unexpected=3, errors={"connect": 1, "read": 0, "write": 0,
+                                                 "status": 2, "timeout": 4})
+        self.assertEqual(wrk.parse_output(line).failures, 10)
+
+    def test_missing_result_line_is_an_error(self):
+        """Output without a result line (wrk crashed in Lua) raises WrkError."""
+        self.assertRaises(wrk.WrkError, wrk.parse_output, "PANIC: unprotected error\n")
+
+    def test_malformed_result_line_is_an_error(self):
+        """A truncated result line raises WrkError rather than KeyError."""
+        self.assertRaises(wrk.WrkError, wrk.parse_output, wrk.RESULT_MARK + '{"requests": 1}')
+
+
+class ScriptTests(SynchronousTestCase):
+    def test_script_starts_with_params_then_reporter_then_scenario(self):
+        """The composed script defines PARAMS before the code that reads it."""
+        text = wrk.compose_script("consume", {"queue": "q", "batch": 10, "client_id": "c"})
+        self.assertTrue(text.startswith('PARAMS = {batch = 10, client_id = "c", queue = "q"}'))
+        self.assertLess(text.index("function done("), text.index("function request("))
+
+    def test_lua_literal_escapes_strings(self):
+        """Quotes and backslashes in a parameter cannot break the script."""
+        self.assertEqual(wrk.lua_literal('a"b\\c'), '"a\\"b\\\\c"')
+        self.assertEqual(wrk.lua_literal(True), "true")
+        self.assertRaises(TypeError, wrk.lua_literal, None)
+
+    def test_every_scenario_has_a_script(self):
+        """Each scenario of the plan names a Lua file that exists."""
+        for scenario in run.SCENARIOS.values():
+            self.assertIn(scenario[0], wrk.SCENARIOS)
+        for name in [*wrk.SCENARIOS.values(), "report.lua"]:
+            self.assertTrue(os.path.exists(os.path.join(wrk.LUA_DIR, name)), name)
+
+    def test_threads_never_exceed_connections(self):
+        """wrk refuses fewer connections than threads; the command caps them."""
+        argv = wrk.command("http://h:1/", "s.lua", 1, 3, threads=4)
+        self.assertIn("-t1", argv)
+        self.assertIn("-c1", argv)
+        self.assertIn("-d3s", argv)
+
+
+def throughput_run(target, scenario, concurrency, rps, repeat, p50=1.0):
+    return {"section": "throughput", "target": target, "scenario": scenario,
+            "concurrency": concurrency, "processes": 1, "repeat": repeat,
+            "server_cpu_s": 2.0, "server_cpu_per_process_s": [2.0],
+            "result": {"duration_s": 2.0, "requests_per_s": rps, "messages_per_s": rps * 10,
+                       "latency_ms": {"p50": p50, "p99": p50 * 3}, "client_cpu_s": 0.5,
+                       "unexpected": 0, "errors": {"status": 0}, "empty": 0}}
+
+
+class SummaryTests(SynchronousTestCase):
+    def setUp(self):
+        self.runs = [
+            throughput_run("ceiling", "get", 1, 10000, 0),
+            throughput_run("ceiling", "get", 1, 12000, 1),
+            throughput_run("ceiling", "get", 1, 8000, 2),
+            throughput_run("ceiling", "get", 16, 20000, 0),
+            throughput_run("marconi", "post1", 1, 1000, 0),
+            throughput_run("marconi", "post1", 1, 3000, 1),
+            throughput_run("marconi", "post1", 1, 2000, 2),
+            throughput_run("marconi", "post1", 16, 5000, 0),
+            {"section": "depth", "depth": 1000, "prefill_s": 0.1, "samples": 10, "empty": 0,
+             "claim": {"p50_ms": 1.0, "p99_ms": 2.0}, "list": {"p50_ms": 0.5, "p99_ms": 1.0}},
+            {"section": "depth", "depth": 1000000, "prefill_s": 5.0, "samples": 10, "empty": 0,
+             "claim": {"p50_ms": 1.2, "p99_ms": 2.0}, "list": {"p50_ms": 0.5, "p99_ms": 1.0}},
+        ]
+
+    def row(self, summary, target, concurrency):
+        return next(r for r in summary["throughput"]
+                    if r["target"] == target and r["concurrency"] == concurrency)
+
+    def test_rates_are_medians_of_repeats(self):
+        """A configuration's rate is the median of its repeats, not the mean."""
+        summary = report.summarize(self.runs)
+        self.assertEqual(self.row(summary, "ceiling", 1)["requests_per_s"], 10000)
+        self.assertEqual(self.row(summary, "marconi", 1)["requests_per_s"], 2000)
+        self.assertEqual(self.row(summary, "marconi", 1)["repeats"], 3)
+
+    def test_ratio_uses_the_ceiling_at_the_same_concurrency(self):
+        """Each ratio divides by the ceiling measured at its own concurrency."""
+        summary = report.summarize(self.runs)
+        self.assertEqual(self.row(summary, "marconi", 1)["ratio"], 0.2)
+        self.assertEqual(self.row(summary, "marconi", 16)["ratio"], 0.25)
+
+    def test_cpu_is_a_share_of_the_run(self):
+        """CPU seconds are divided by the run's duration (1.0 = one core)."""
+        row = self.row(report.summarize(self.runs), "marconi", 1)
+        self.assertEqual(row["server_cpu"], 1.0)
+        self.assertEqual(row["client_cpu"], 0.25)
+
+    def test_depth_ratio_is_against_the_smallest_depth(self):
+        """Depth latencies are compared with the shallowest queue's."""
+        depth = report.summarize(self.runs)["depth"]
+        deepest = next(r for r in depth if r["depth"] == 1000000)
+        self.assertEqual(deepest["claim"]["p50_vs_smallest"], 1.2)
+        self.assertEqual(deepest["list"]["p50_vs_smallest"], 1.0)
+
+    def test_scale_speedup_is_against_one_process(self):
+        """The scale rows give each rate over the one-process rate."""
+        runs = []
+        for processes, rps in ((1, 1000), (2, 1500)):
+            record = throughput_run("marconi", "post1", 64, rps, 0)
+            record.update(section="scale", processes=processes,
+                          server_cpu_per_process_s=[1.0] * processes)
+            runs.append(record)
+        scale = report.summarize(runs)["scale"]
+        self.assertEqual([r["speedup"] for r in scale], [1.0, 1.5])
+        self.assertEqual(scale[1]["per_process_cpu"], [0.5, 0.5])
+
+    def test_line_ratio_is_against_beanstalkd(self):
+        """Line cycle rates are compared with beanstalkd's in the same run."""
+        runs = [{"section": "line", "target": "beanstalkd", "cycles_per_s": 4000.0},
+                {"section": "line", "target": "marconi", "cycles_per_s": 1000.0}]
+        line = report.summarize(runs)["line"]
+        self.assertEqual([r["ratio_to_beanstalkd"] for r in line], [1.0, 0.25])
+
+    def test_table_and_file(self):
+        """The table names every load; the file is JSON named by date,
+        commit and preset, holding the raw runs and their summary."""
+        settings = run.PRESETS["quick"]
+        meta = {"date": "2024-01-02", "commit": "abc1234", "dirty": False, "cores": 2,
+                "python": "3.11", "twisted": "24.0", "wrk": "wrk 4.1.0",
+                "settings": asdict(settings), "notes": ["a note"]}
+        result = report.document(meta, self.runs)
+        table = report.format_table(result)
+        for label in ("GET fixed JSON", "POST 1 message", "1000000", "note: a note"):
+            self.assertIn(label, table)
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        path = report.write(result, folder)
+        self.assertEqual(os.path.basename(path), "2024-01-02-abc1234-quick.json")
+        with open(path, encoding="utf-8") as f:
+            loaded = json.load(f)
+        self.assertEqual(loaded["schema"], report.SCHEMA_VERSION)
+        self.assertEqual(len(loaded["runs"]), len(self.runs))
+        self.assertEqual(loaded["summary"], json.loads(json.dumps(result["summary"])))
+
+
+class SettingsTests(SynchronousTestCase):
+    def test_presets_are_runnable(self):
+        """Every preset passes the settings check."""
+        for settings in run.PRESETS.values():
+            settings.check()
+
+    def test_full_run_fits_its_budget(self):
+        """The default run's loads take well under the 15 minutes it may use."""
+        self.assertLess(run.PRESETS["full"].estimate(), 10 * 60)
+        self.assertLess(run.PRESETS["quick"].estimate(), 2 * 60)
+
+    def test_bad_settings_rejected(self):
+        """Fractional durations (wrk takes whole seconds), unknown scenarios and
+        sections are refused before anything starts."""
+        full = run.PRESETS["full"]
+        for changes in ({"duration": 1.5}, {"scenarios": ("nope",)},
+                        {"sections": ("nope",)}, {"concurrency": (0,)}):
+            self.assertRaises(ValueError, run.with_overrides(full, **changes).check)
+
+    def test_command_line_overrides_preset(self):
+        """Flags override the chosen preset's values and leave the rest."""
+        args = bench_main.parser().parse_args(["--quick", "--concurrency", "4,8",
+                                               "--sections", "depth"])
+        settings = bench_main.settings_from(args)
+        self.assertEqual(settings.concurrency, (4, 8))
+        self.assertEqual(settings.sections, ("depth",))
+        self.assertEqual(settings.duration, run.PRESETS["quick"].duration)
+
+
+class PrefillTests(SynchronousTestCase):
+    def test_prefilled_messages_are_what_the_driver_reads(self):
+        """Rows written by the prefill are ordinary messages to the real
+        driver: listed in order, with the prefill's body and ttl, claimable."""
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        path = os.path.join(folder, "fill.db")
+        prefill.fill(path, "q", 25, batch=10, now=1000)
+        self.assertEqual(prefill.depth(path, "q"), 25)
+        clock = Clock()
+        clock.advance(1010)
+        driver = SqliteDriver(path, clock)
+        driver.open_now()
+        self.addCleanup(driver.close)
+        listed = self.successResultOf(driver.messages.list(None, "q", limit=30))
+        self.assertEqual(len(listed), 25)
+        self.assertEqual(listed[0]["body"], {"event": "prefill"})
+        self.assertEqual(listed[0]["ttl"], prefill.PREFILL_TTL)
+        self.assertEqual(listed[0]["age"], 10)
+        ids = [int(m["id"]) for m in listed]
+        self.assertEqual(ids, sorted(ids))
+        claim = self.successResultOf(driver.claims.create(None, "q", 60, 60, 5))
+        self.assertEqual(len(claim["messages"]), 5)
+
+    def test_fill_appends(self):
+        """A second fill adds to the queue (the consume stock is topped up)."""
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        path = os.path.join(folder, "fill.db")
+        prefill.fill(path, "q", 3)
+        prefill.fill(path, "q", 4)
+        self.assertEqual(prefill.depth(path, "q"), 7)
+        self.assertEqual(prefill.depth(path, "other"), 0)
+
+
+class ProfileTests(SynchronousTestCase):
+    RAW = "\n".join([
+        "run (/x/site-packages/twisted/internet/base.py:1);"
+        "EPollReactor.doPoll (/x/site-packages/twisted/internet/epollreactor.py:244) 50",
+        "run (/x/site-packages/twisted/internet/base.py:1);"
+        "post (/work/main/marconi_tx/storage/sqlite/messages.py:9);"
+        "SqliteDriver.write (/work/main/marconi_tx/storage/sqlite/driver.py:157) 30",
+        "run (/x/site-packages/twisted/internet/base.py:1);"
+        "HTTPFactory.log (/x/site-packages/twisted/web/http.py:5);"
+        "untilConcludes (/x/site-packages/twisted/python/util.py:760) 20",
+        "not a stack line",
+    ])
+
+    def test_costs_are_shares_of_busy_samples(self):
+        """Idle reactor samples are counted apart; self, layer and known-cost
+        shares are of the busy samples, with line numbers folded away and
+        a shared helper's time given to its caller's layer."""
+        folded = profile.costs(profile.parse_raw(self.RAW))
+        self.assertEqual((folded["samples"], folded["busy"]), (100, 50))
+        self.assertEqual(folded["self"][0],
+                         ["SqliteDriver.write (marconi_tx/storage/sqlite/driver.py)", 60.0])
+        self.assertEqual(dict(folded["layers"]), {"sqlite driver": 60.0, "twisted.web": 40.0})
+        spots = dict(folded["hot_spots"])
+        self.assertEqual(spots["access log line (HTTPFactory.log)"], 40.0)
+        self.assertEqual(spots["sqlite BEGIN/COMMIT (SqliteDriver.write)"], 60.0)
+        # Inclusive costs are listed for marconi_tx's functions only.
+        self.assertEqual(dict(folded["total"]), {
+            "post (marconi_tx/storage/sqlite/messages.py)": 60.0,
+            "SqliteDriver.write (marconi_tx/storage/sqlite/driver.py)": 60.0})
+
+    def test_no_busy_samples(self):
+        """An idle daemon gives empty lists rather than a division by zero."""
+        folded = profile.costs(profile.parse_raw(self.RAW.splitlines()[0]))
+        self.assertEqual(folded["busy"], 0)
+        self.assertEqual(folded["self"], [])
+
+
+class PercentileTests(SynchronousTestCase):
+    def test_nearest_rank(self):
+        """Percentiles pick a measured sample by nearest rank."""
+        samples = list(range(1, 101))
+        self.assertEqual(probe.percentile(samples, 0.5), 50)
+        self.assertEqual(probe.percentile(samples, 0.99), 99)
+        self.assertEqual(probe.percentile([7], 0.99), 7)
+        self.assertIsNone(probe.percentile([], 0.5))
+
+
+class AdoptTests(SynchronousTestCase):
+    def test_program_inherits_the_socket_as_systemd_would(self):
+        """bench.adopt hands the program its socket as descriptor 3 with
+        LISTEN_FDS, LISTEN_FDNAMES and its own pid in LISTEN_PID: what
+        Twisted's systemd: endpoint needs to adopt it."""
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        check = ("import os, socket; s = socket.socket(fileno=3); "
+                 "print(os.environ['LISTEN_PID'] == str(os.getpid()), "
+                 "os.environ['LISTEN_FDS'], os.environ['LISTEN_FDNAMES'], "
+                 "s.getsockname()[1]); s.detach()")
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.adopt", str(listener.fileno()), sys.executable,
+             "-c", check], cwd=REPO, pass_fds=(listener.fileno(),), capture_output=True,
+            text=True, timeout=60)
+        self.assertEqual(out.stdout.split(),
+                         ["True", "1", "http", str(listener.getsockname()[1])], out.stderr)
+
+
+class SmokeRunTests(SynchronousTestCase):
+    def test_smoke_run_writes_a_well_formed_result(self):
+        """A tiny run of the real harness against real servers writes a
+        result file whose summary has a row for each load it ran: with wrk,
+        the ceiling and marconi_tx rows (one and two daemons too) with
+        requests counted; without wrk, those sections are skipped with a
+        note and the depth and line rows remain."""
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        said = []
+        status = bench_main.main(
+            ["--smoke", "--no-install", "--sections", "throughput,depth,scale,line",
+             "--scenarios", "post1,consume", "--depths", "50", "--out", folder],
+            say=said.append)
+        self.assertEqual(status, 0, "\n".join(said))
+        [name] = os.listdir(folder)
+        self.assertTrue(name.endswith("-smoke.json"))
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            result = json.load(f)
+        summary = result["summary"]
+        self.assertEqual([row["depth"] for row in summary["depth"]], [50])
+        self.assertEqual(summary["depth"][0]["empty"], 0)
+        # The line endpoint needs no wrk; beanstalkd is measured when present.
+        line = {row["target"]: row for row in summary["line"]}
+        self.assertGreater(line["marconi_tx"]["cycles_per_s"], 0)
+        self.assertEqual("beanstalkd" in line, shutil.which("beanstalkd") is not None)
+        if wrk.available():
+            loads = sorted((row["target"], row["scenario"]) for row in summary["throughput"])
+            self.assertEqual(loads, [("ceiling", "get"), ("ceiling", "post1"),
+                                     ("marconi", "consume"), ("marconi", "post1")])
+            # Two daemons sharing one port through adopted sockets answer too.
+            scale = sorted((row["target"], row["processes"]) for row in summary["scale"])
+            self.assertEqual(scale, [("ceiling", 1), ("ceiling", 2),
+                                     ("marconi", 1), ("marconi", 2)])
+            for row in summary["throughput"] + summary["scale"]:
+                self.assertGreater(row["requests_per_s"], 0)
+                self.assertEqual(row["failures"], 0)
+        else:
+            self.assertEqual(summary["throughput"] + summary["scale"], [])
+            self.assertTrue(any("wrk is missing" in note for note in result["meta"]["notes"]))
