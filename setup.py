@@ -13,7 +13,7 @@ setup(
     packages=find_packages(exclude=["tests", "tests.*", "bench", "bench.*"]) + ["twisted.plugins"],
     package_data={"twisted": ["plugins/marconi_tx_plugin.py"]},
     install_requires=[
-        "twisted>=23.10",
+        "twisted>=24.7",
         "klein>=23.5",
         "txmongo>=23.0",
         "pymongo>=4.6",

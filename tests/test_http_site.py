@@ -72,3 +72,52 @@ class SiteTests(unittest.SynchronousTestCase):
             b"POST /v1/queues/jobs/messages HTTP/1.1\r\nHost: x\r\nClient-ID: "
             + CLIENT_ID.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:100])
+
+
+class AccessLogTests(unittest.SynchronousTestCase):
+    def setUp(self):
+        self.driver = SqliteDriver(":memory:", new_clock())
+        self.successResultOf(self.driver.open())
+        self.addCleanup(self.driver.close)
+
+    def serve(self, site, raw):
+        site.timeOut = None
+        site.startFactory()
+        self.addCleanup(site.stopFactory)
+        channel = site.buildProtocol(None)
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(raw)
+        return transport.value()
+
+    def test_access_log_file(self):
+        """With a file named, each request adds a combined-format line there."""
+        path = self.mktemp()
+        site = make_site(build_resource(self.driver, config.load()), 1000, access_log=path)
+        answer = self.serve(site, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 204 "))
+        site.stopFactory()
+        with open(path) as f:
+            self.assertIn('"GET /v1/health HTTP/1.1" 204', f.read())
+
+    def test_no_access_log_by_default(self):
+        """Without a file no access line reaches the process log."""
+        from twisted.python import log
+
+        seen = []
+        log.addObserver(seen.append)
+        self.addCleanup(log.removeObserver, seen.append)
+        site = make_site(build_resource(self.driver, config.load()), 1000)
+        self.serve(site, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertFalse([e for e in seen if "/v1/health" in str(e.get("message"))])
+
+    def test_form_bodies_are_not_parsed(self):
+        """A POST claiming to be a form is still read as the JSON it is."""
+        self.successResultOf(self.driver.queues.create(None, "jobs"))
+        site = make_site(build_resource(self.driver, config.load()), 1000)
+        body = b'[{"ttl": 60, "body": "a=1&b=2"}]'
+        answer = self.serve(site, b"POST /v1/queues/jobs/messages HTTP/1.1\r\nHost: x\r\n"
+                            b"Client-ID: " + CLIENT_ID.encode() +
+                            b"\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
+                            b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 201 "), answer[:200])

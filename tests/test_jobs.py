@@ -49,7 +49,11 @@ class ExpiryServiceTests(unittest.TestCase):
         self.assertEqual(self.rows("messages"), 0)
 
     def test_stop_stops_the_loop(self):
-        """After stopService no call is scheduled on the clock."""
+        """After stopService the job has no call scheduled on the clock."""
+        def job_calls():
+            return [c for c in self.clock.getDelayedCalls() if "collect" in repr(c)]
+
         self.service.startService()
+        self.assertEqual(len(job_calls()), 1)
         self.service.stopService()
-        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(job_calls(), [])

@@ -158,6 +158,29 @@ class SqliteDriverTests(unittest.TestCase):
                          int(long))
         self.assertEqual(live["messages"][0]["id"], long)
 
+    async def test_wal_checkpoints_run_in_the_scan_thread(self):
+        """The writer never checkpoints inside a COMMIT (autocheckpoint off);
+        each second a PASSIVE checkpoint runs on the scan thread instead."""
+        import threading
+
+        from twisted.internet import reactor
+
+        self.assertEqual(self.driver.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0], 0)
+        await self.driver.queues.create(None, QUEUE)
+        await self.post(20)
+        seen = []
+        scanning = self.driver._scanner[1]
+        scanning.set_trace_callback(lambda sql: seen.append((sql, threading.current_thread())))
+        self.clock.advance(1)
+        for _ in range(500):
+            if seen:
+                break
+            await task.deferLater(reactor, 0.01, lambda: None)
+        scanning.set_trace_callback(None)
+        sql, thread = seen[0]
+        self.assertIn("wal_checkpoint(PASSIVE)", sql)
+        self.assertIsNot(thread, threading.main_thread())
+
     async def test_stats_scan_runs_off_the_reactor_thread(self):
         """stats, whose cost grows with the queue, runs its statements in a
         worker thread, so a deep queue's count never stalls the reactor."""
