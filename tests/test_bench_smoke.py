@@ -361,3 +361,18 @@ class SmokeRunTests(SynchronousTestCase):
         else:
             self.assertEqual(summary["throughput"] + summary["scale"], [])
             self.assertTrue(any("wrk is missing" in note for note in result["meta"]["notes"]))
+
+
+
+class SqliteCallsSmokeTests(SynchronousTestCase):
+    def test_measures_every_call_at_every_depth(self):
+        """bench.sqlite_calls times each call type at each depth on a real file."""
+        from bench import sqlite_calls
+
+        workdir = self.mktemp()
+        os.makedirs(workdir)
+        rows = sqlite_calls.measure([10, 20], workdir)
+        self.assertEqual([(depth, name) for depth, name, _, _ in rows],
+                         [(d, n) for d in (10, 20)
+                          for n in ("post 1", "post 10", "list 10", "claim 10 + delete")])
+        self.assertTrue(all(0 < p50 <= p99 for _, _, p50, p99 in rows))
