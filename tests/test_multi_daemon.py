@@ -21,10 +21,9 @@ HEADERS = {"Client-ID": CLIENT_ID}
 
 
 class SharedDatabaseMixin:
-    timeout = 180
+    """Subclasses name the shared storage with ``storage_uri()``."""
 
-    def storage_uri(self):
-        raise NotImplementedError  # pragma: no cover - each subclass names one
+    timeout = 180
 
     async def call(self, daemon, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
@@ -36,7 +35,9 @@ class SharedDatabaseMixin:
     async def test_consumers_on_two_daemons(self):
         """Consumers spread over two daemons claim and delete every message
         exactly once, and never see a message another live claim holds."""
-        self.pool = HTTPConnectionPool(__import__("twisted.internet").internet.reactor)
+        from twisted.internet import reactor
+
+        self.pool = HTTPConnectionPool(reactor)
         self.addCleanup(self.pool.closeCachedConnections)
         uri = self.storage_uri()
         workdir = os.path.abspath(self.mktemp())
