@@ -26,8 +26,10 @@ import sys
 #: A frame as py-spy writes it: ``function (path/to/file.py:123)``.
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
-#: Innermost frames meaning the reactor was waiting for work.
-_IDLE = ("EPollReactor.doPoll", "poll", "select")
+#: Innermost frames meaning a thread was waiting for work:
+# The reactor waiting for I/O, and worker threads (the sqlite scan thread)
+# parked until they are given work.
+_IDLE = ("EPollReactor.doPoll", "poll", "select", "Condition.wait")
 
 #: Samples per second: enough for a few thousand samples a run, while the
 #: pauses py-spy makes to read a consistent stack stay small.
