@@ -86,6 +86,9 @@ OPTIONS = (
            "SQLite synchronous pragma. NORMAL (WAL) survives a kill -9 of the "
            "daemon; FULL also survives power loss at the cost of an fsync a write.",
            choices=("NORMAL", "FULL")),
+    Option("drivers:storage:sqlite", "group_commit", bool, True,
+           "Commit the writes of one reactor turn together (each request still "
+           "all or nothing, acknowledged only after the COMMIT)."),
     Option("drivers:storage:sqlite", "busy_timeout", float, 5.0,
            "Seconds a write waits for another process holding the database lock.",
            minimum=0.0),

@@ -11,6 +11,13 @@ class HttpV1OnSqliteFileTests(HttpV1Mixin, unittest.TestCase):
         return SqliteDriver(self.mktemp() + ".db", clock)
 
 
+class HttpV1OnSqliteGroupCommitTests(HttpV1Mixin, unittest.TestCase):
+    """As the daemon runs it: writes of one reactor turn commit together."""
+
+    def make_driver(self, clock):
+        return SqliteDriver(self.mktemp() + ".db", clock, group_commit=True)
+
+
 class HttpV1OnSqliteMemoryTests(HttpV1Mixin, unittest.TestCase):
     def make_driver(self, clock):
         return SqliteDriver(":memory:", clock)

@@ -35,18 +35,53 @@ CHECKPOINT_INTERVAL = 1.0
 
 def deferred(method):
     """Run a synchronous driver method, returning its result as a Deferred
-    and turning engine failures into ``StorageUnavailable``."""
+    and turning engine failures into ``StorageUnavailable``. With group
+    commit, a method that wrote is acknowledged after its group's COMMIT."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
+        driver = getattr(self, "driver", self)
+        driver.wrote = False
         try:
-            return defer.succeed(method(self, *args, **kwargs))
+            result = method(self, *args, **kwargs)
         except sqlite3.Error as e:
             return defer.fail(errors.StorageUnavailable(f"sqlite: {e}"))
         except Exception:
             return defer.fail()
+        if driver.wrote and driver.group is not None:
+            return driver.group.acknowledge(result)
+        return defer.succeed(result)
 
     return wrapper
+
+
+class CommitGroup:
+    """The writes of one reactor turn: one transaction, one COMMIT.
+
+    Each request writes inside its own SAVEPOINT, so a failing request rolls
+    back alone; the others are acknowledged once the COMMIT has returned.
+    """
+
+    def __init__(self, db):
+        self.db = db
+        self.waiting = []  # (Deferred, result) to fire after the COMMIT
+
+    def acknowledge(self, result):
+        d = defer.Deferred()
+        self.waiting.append((d, result))
+        return d
+
+    def commit(self):
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as e:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            for d, _ in self.waiting:
+                d.errback(errors.StorageUnavailable(f"sqlite: {e}"))
+        else:
+            for d, result in self.waiting:
+                d.callback(result)
 
 
 def _unavailable(failure):
@@ -64,7 +99,8 @@ def dump_json(value):
 
 @implementer(ILineStorageDriver)
 class SqliteDriver:
-    def __init__(self, path, clock, synchronous="NORMAL", busy_timeout=5.0):
+    def __init__(self, path, clock, synchronous="NORMAL", busy_timeout=5.0,
+                 group_commit=False):
         from marconi_tx.storage.events import QueueEvents
         from marconi_tx.storage.sqlite.claims import ClaimController
         from marconi_tx.storage.sqlite.jobs import JobController
@@ -75,6 +111,9 @@ class SqliteDriver:
         self.clock = clock
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
+        self.group_commit = group_commit
+        self.group = None  # the open CommitGroup, with group_commit
+        self.wrote = False  # set by write(), read by @deferred
         self.db = None
         self._scanner = None  # (thread pool, connection) for reads that scan
         self.queues = QueueController(self)
@@ -136,6 +175,7 @@ class SqliteDriver:
             lambda f: log.failure("WAL checkpoints stopped", f))
 
     def close(self):
+        self._end_group()
         if self._scanner is not None:
             from twisted.internet import reactor
 
@@ -174,17 +214,43 @@ class SqliteDriver:
 
     @contextmanager
     def write(self):
-        """A write transaction holding the database lock; rolls back on error."""
+        """
+        A write transaction holding the database lock; rolls back on error.
+        With group commit it is a SAVEPOINT in the turn's shared transaction.
+        """
         db = self.db
         if db is None:
             raise sqlite3.OperationalError("database is closed")
-        db.execute("BEGIN IMMEDIATE")
+        if not self.group_commit:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return
+        if self.group is None:
+            from twisted.internet import reactor
+
+            db.execute("BEGIN IMMEDIATE")
+            self.group = CommitGroup(db)
+            reactor.callLater(0, self._end_group)  # at the end of this turn
+        db.execute("SAVEPOINT request")
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            db.execute("ROLLBACK TO request")
+            db.execute("RELEASE request")
             raise
-        db.execute("COMMIT")
+        db.execute("RELEASE request")
+        self.wrote = True
+
+    def _end_group(self):
+        """COMMIT the open group, if any (idempotent: close() may come first)."""
+        group, self.group = self.group, None
+        if group is not None:
+            group.commit()
 
     def read(self):
         """The connection, for single-statement reads (autocommit)."""

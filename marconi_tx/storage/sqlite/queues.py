@@ -69,7 +69,9 @@ class QueueController:
         # O(queue depth): the counts walk the queue's index, so this runs off
         # the reactor thread (driver.scan). One read transaction: the counts
         # and oldest/newest come from one snapshot while others write.
-        db.execute("BEGIN")
+        snapshot = not db.in_transaction  # in-memory: may be inside a commit group
+        if snapshot:
+            db.execute("BEGIN")
         try:
             qid = self.driver.queue_id(db, project, queue)
             if qid is None:
@@ -86,4 +88,5 @@ class QueueController:
                     result[key] = {"id": str(mid), "created": created, "age": now - created}
             return result
         finally:
-            db.execute("COMMIT")
+            if snapshot:
+                db.execute("COMMIT")
