@@ -88,7 +88,8 @@ OPTIONS = (
            choices=("NORMAL", "FULL")),
     Option("drivers:storage:sqlite", "group_commit", bool, True,
            "Commit the writes of one reactor turn together (each request still "
-           "all or nothing, acknowledged only after the COMMIT)."),
+           "all or nothing, acknowledged only after the COMMIT). Turn it off when "
+           "several daemons share the file: each would hold the lock a whole turn."),
     Option("drivers:storage:sqlite", "busy_timeout", float, 5.0,
            "Seconds a write waits for another process holding the database lock.",
            minimum=0.0),
