@@ -102,7 +102,7 @@ def makeService(options):
     driver = storage.driver_from_config(cfg, reactor)
     root = MultiService()
     StorageService(driver, reactor).setServiceParent(root)
-    site = make_site(build_resource(driver, cfg, reactor), _max_body(cfg),
+    site = make_site(build_resource(driver, cfg), _max_body(cfg),
                      access_log=cfg.drivers.access_log or None)
     strports.service(cfg.drivers.http, site).setServiceParent(root)
     if cfg.drivers.line:

@@ -144,10 +144,8 @@ def document_type(doc, kind):
     return doc
 
 
-def _integer_field(doc, name, where, low, high, default=None):
+def _integer_field(doc, name, where, low, high):
     if name not in doc:
-        if default is not None:
-            return default
         raise ValidationError(f"Missing '{name}' field{where}.", title="Invalid request body")
     value = doc[name]
     if type(value) is not int:

@@ -426,7 +426,7 @@ class HttpV1Mixin:
         self.assertEqual(answer.code, 204)
         answer = await self.api.get(f"{Q}/messages?ids={','.join(ids)}")
         self.assertEqual([message_id(m["href"]) for m in answer.json], [ids[2]])
-        self.assertEqual((await self.api.delete(f"/v1/queues/nope/messages?ids=1")).code, 204)
+        self.assertEqual((await self.api.delete("/v1/queues/nope/messages?ids=1")).code, 204)
         for query in ("", "?ids=", "?ids=,"):
             answer = await self.api.delete(f"{Q}/messages{query}")
             self.assertEqual(answer.code, 400, query)

@@ -34,7 +34,7 @@ class Server:
         testcase.addCleanup(self.driver.close)
         self.config = config.load(overrides=[
             ("limits:transport", name, str(value)) for name, value in limits.items()])
-        self.resource = build_resource(self.driver, self.config, self.clock)
+        self.resource = build_resource(self.driver, self.config)
 
     def client(self, resource=None, **kwargs):
         """A Client of this server (or of ``resource`` wrapping it)."""

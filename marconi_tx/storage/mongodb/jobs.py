@@ -28,7 +28,7 @@ from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
 from marconi_tx.storage.mongodb.messages import documents, free
-from marconi_tx.storage.mongodb.schema import MAX_INT64, later, marker
+from marconi_tx.storage.mongodb.schema import MAX_INT64, marker
 
 #: Priorities below this count as urgent in beanstalkd's statistics.
 URGENT_PRIORITY = 1024

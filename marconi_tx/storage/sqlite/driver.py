@@ -2,7 +2,8 @@
 
 Calls run in the reactor thread: each is a few indexed statements on a local
 file, far cheaper than a thread hop (see the README's Performance section for
-the measured times). Writes take the database lock with ``BEGIN IMMEDIATE`` so
+the measured times). The exceptions are reads that scan (stats) and WAL
+checkpoints, which run on a second connection in one worker thread. Writes take the database lock with ``BEGIN IMMEDIATE`` so
 that several daemons sharing one file stay atomic.
 
 Durability: a write is acknowledged after COMMIT. In WAL mode with
@@ -133,7 +134,7 @@ class SqliteDriver:
         return defer.succeed(None)
 
     def open_now(self):
-        """Open synchronously (start-up uses this to fail fast)."""
+        """Open synchronously (``open`` wraps this in a Deferred)."""
         if self.db is not None:
             return
         if self.path != ":memory:":

@@ -99,9 +99,9 @@ class NormalizedPaths(Resource):
         return self.routed.render(request)
 
 
-def build_resource(driver, config, clock=None):
+def build_resource(driver, config):
     """The root resource serving the API over ``driver`` (whose clock gives
-    the time; ``clock`` is accepted for symmetry with the other transports)."""
+    the time)."""
     app = Klein()
     api = V1API(driver, config)
     for path, handlers in api.routes():
