@@ -100,8 +100,8 @@ class HttpV1Mixin:
 
     async def test_routing_conventions(self):
         """Unknown paths 404 with no body; known paths with a wrong method 405
-        with Allow; OPTIONS 204 with Allow; trailing slash and the case of
-        literal segments are ignored; HEAD only where listed."""
+        with Allow; OPTIONS 204 with Allow; trailing and doubled slashes and
+        the case of literal segments are ignored; HEAD only where listed."""
         answer = await self.api.get("/v1/nothing")
         self.assertEqual((answer.code, answer.body), (404, b""))
         answer = await self.api.post(Q)
@@ -115,6 +115,9 @@ class HttpV1Mixin:
         self.assertEqual((await self.api.put("/V1/Queues/jobs/")).code, 201)
         self.assertEqual((await self.api.get("/v1/queues/JOBS")).code, 404)
         self.assertEqual((await self.api.get("/v1/queues/")).code, 200)
+        answer = await self.api.get("//v1//queues/jobs//stats/")
+        self.assertEqual(answer.code, 200)  # answered in place, not redirected
+        self.assertEqual(answer.json["messages"]["total"], 0)
         # 405 and OPTIONS skip the header checks.
         answer = await self.api.post(Q, headers={"Accept": "text/plain"})
         self.assertEqual(answer.code, 405)

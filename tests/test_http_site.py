@@ -1,11 +1,15 @@
 """The real twisted.web Site: raw HTTP bytes in, answers out."""
 
+from klein import Klein
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from marconi_tx import config
 from marconi_tx.storage.sqlite.driver import SqliteDriver
-from marconi_tx.transport.http.app import build_resource
+from marconi_tx.transport.http.app import Router, build_resource
 from marconi_tx.transport.http.site import BoundedBuffer, make_site
 from tests.http_support import CLIENT_ID, new_clock
 
@@ -72,6 +76,47 @@ class SiteTests(unittest.SynchronousTestCase):
             b"POST /v1/queues/jobs/messages HTTP/1.1\r\nHost: x\r\nClient-ID: "
             + CLIENT_ID.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:100])
+
+
+class RouterTests(unittest.SynchronousTestCase):
+    """The Router over a Klein app whose endpoint answers when told to."""
+
+    def setUp(self):
+        self.pending = Deferred()
+        app = Klein()
+
+        @app.route("/slow")
+        def slow(request):
+            return self.pending
+
+        self.site = make_site(Router(app), max_body=1000)
+        self.site.timeOut = None
+        self.channel = self.site.buildProtocol(None)
+        self.transport = StringTransport()
+        self.channel.makeConnection(self.transport)
+        self.channel.dataReceived(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    def test_answer_after_client_left_is_dropped(self):
+        """An answer ready after the client disconnected is dropped quietly:
+        nothing is written and no error is logged."""
+        self.channel.connectionLost(Failure(ConnectionDone()))
+        self.pending.callback(b"late")
+        self.assertEqual(self.transport.value(), b"")
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_failure_is_a_logged_500(self):
+        """An endpoint failing unexpectedly (a bug) gets a 500 with no body
+        and the failure is logged."""
+        self.pending.errback(RuntimeError("bug"))
+        self.assertTrue(self.transport.value().startswith(b"HTTP/1.1 500 "))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_failure_while_writing_closes_the_connection(self):
+        """An answer failing once its status is written (an endpoint returning
+        something other than bytes) closes the connection, logged."""
+        self.pending.callback(42)
+        self.assertTrue(self.transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
 
 
 class AccessLogTests(unittest.SynchronousTestCase):

@@ -2,17 +2,23 @@
 
 Klein matches paths; each path gets one dispatcher that answers OPTIONS, 405
 (with ``Allow``) and the checks of api-v1.md §1.2 before calling the handler
-for the method. Paths are normalised first: a trailing slash is ignored and
-the literal segments are matched case-insensitively (as upstream did).
+for the method. Paths are normalised first: empty segments (a trailing or
+doubled slash) are ignored and the literal segments are matched
+case-insensitively (as upstream did).
 """
 
 from klein import Klein
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import Logger
 from twisted.web.resource import Resource
-from werkzeug.exceptions import NotFound
+from twisted.web.server import NOT_DONE_YET
+from werkzeug.exceptions import HTTPException
 
 from marconi_tx import errors, validation
 from marconi_tx.transport.http import responses
 from marconi_tx.transport.http.v1 import V1API
+
+log = Logger()
 
 # Segments holding path parameters (queue names, ids) keep their case.
 _LITERAL_SEGMENTS = (0, 1, 3)
@@ -73,30 +79,64 @@ def dispatcher(handlers):
     return dispatch
 
 
-class NormalizedPaths(Resource):
-    """Ignore one trailing slash and the case of literal segments, then route."""
+class Router(Resource):
+    """Serve a Klein app's routes with less work per request than
+    ``Klein.resource()``.
+
+    Klein's own resource binds a werkzeug adapter, adapts the request and
+    chains several Deferreds for every request: about a fifth of a small
+    request's CPU. The app's rules are host-independent, so one adapter bound
+    at start-up serves every request; endpoints run through
+    ``Klein.execute_endpoint`` and their answer (bytes) is written directly.
+
+    Paths are normalised before matching: empty segments (a trailing or
+    doubled slash) are dropped and the literal segments are lower-cased.
+    """
 
     isLeaf = True
 
-    def __init__(self, routed):
+    def __init__(self, app):
         super().__init__()
-        self.routed = routed
+        self.app = app
+        self.urls = app.url_map.bind("localhost")
 
     def render(self, request):
-        segments = list(request.postpath)
-        if len(segments) > 1 and segments[-1] == b"":
-            segments.pop()
         try:
-            for segment in segments:
-                segment.decode("utf-8")
+            segments = [s.decode("utf-8") for s in request.postpath if s]
         except UnicodeDecodeError:
             return responses.error_body(request, 400, "Malformed URL",
                                         "The request path must be UTF-8.")
         for index in _LITERAL_SEGMENTS:
             if index < len(segments):
                 segments[index] = segments[index].lower()
-        request.postpath = segments
-        return self.routed.render(request)
+        try:
+            endpoint, params = self.urls.match("/" + "/".join(segments),
+                                               method=request.method.decode("latin-1"))
+        except HTTPException as e:
+            return responses.empty(request, e.code)
+        d = ensureDeferred(self.app.execute_endpoint(endpoint, request, **params))
+        d.addCallback(_write, request)
+        d.addErrback(_failed, request)
+        return NOT_DONE_YET
+
+
+def _write(body, request):
+    if request.channel is not None:  # None: the client has gone away
+        request.write(body)
+        request.finish()
+
+
+def _failed(failure, request):
+    """A bug, not the client's fault: log it, never show a traceback."""
+    log.failure("Failed answering {method} {uri}", failure,
+                method=request.method, uri=request.uri)
+    if request.channel is None:
+        return
+    if request.startedWriting:  # too late for a status: end the connection
+        request.loseConnection()
+    else:
+        responses.empty(request, 500)
+        request.finish()
 
 
 def build_resource(driver, config):
@@ -106,9 +146,4 @@ def build_resource(driver, config):
     api = V1API(driver, config)
     for path, handlers in api.routes():
         app.route(path, endpoint=path)(dispatcher(handlers))
-
-    @app.handle_errors(NotFound)
-    def not_found(request, failure):
-        return responses.empty(request, 404)
-
-    return NormalizedPaths(app.resource())
+    return Router(app)
