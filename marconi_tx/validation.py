@@ -103,6 +103,9 @@ def _no_constant(name):
     raise _Unacceptable(f"{name} is not a JSON number")
 
 
+_DECODER = json.JSONDecoder(parse_int=_int64, parse_constant=_no_constant)
+
+
 def parse_json(raw):
     """
     Parse a request body: UTF-8 JSON whose integers fit in signed 64 bits and
@@ -116,7 +119,7 @@ def parse_json(raw):
     except UnicodeDecodeError:
         raise _malformed("it is not UTF-8")
     try:
-        doc = json.loads(text, parse_int=_int64, parse_constant=_no_constant)
+        doc = _DECODER.decode(text)
     except json.JSONDecodeError as e:
         raise _malformed(f"{e.msg} at line {e.lineno} column {e.colno}")
     except _Unacceptable as e:

@@ -65,7 +65,7 @@ class SiteTests(unittest.SynchronousTestCase):
         chunk = b"x" * 4096
         for _ in range(100):
             channel.dataReceived(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
-        [request] = channel._channel.requests  # the HTTPChannel behind the switcher
+        [request] = channel.requests
         self.assertTrue(request.content.overflowed)
         self.assertEqual(len(request.content.getvalue()), 1000)
 

@@ -94,8 +94,8 @@ def _checkpoint(connection):
     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
-def dump_json(value):
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+#: Built once: ``json.dumps`` with options builds an encoder every call.
+dump_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @implementer(ILineStorageDriver)

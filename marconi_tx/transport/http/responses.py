@@ -12,8 +12,11 @@ JSON_TYPE = b"application/json; charset=utf-8"
 RETRY_AFTER = b"30"
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # built once, not per call
+
+
 def dump(doc):
-    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(doc).encode("utf-8")
 
 
 def json_body(request, status, doc, content_type=JSON_TYPE, **headers):

@@ -2,7 +2,7 @@
 
 from io import BytesIO
 
-from twisted.web import server
+from twisted.web import http, server
 
 
 class BoundedBuffer(BytesIO):
@@ -24,6 +24,18 @@ class BoundedBuffer(BytesIO):
             self.overflowed = True
             data = data[:max(room, 0)]
         return super().write(data)
+
+
+class Channel(http.HTTPChannel):
+    """An HTTP connection that asks the kernel for its local address once,
+    not once per request (twisted.web's requests each ask)."""
+
+    _host = None
+
+    def getHost(self):
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
 
 
 class QuietSite(server.Site):
@@ -50,4 +62,5 @@ def make_site(resource, max_body, access_log=None):
     site = QuietSite(resource, requestFactory=BoundedRequest,
                      parsePOSTFormSubmission=False, logPath=access_log)
     site.noisy = False
+    site.protocol = Channel
     return site
