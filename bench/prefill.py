@@ -65,22 +65,23 @@ def fill(path, queue, count, project=None, body=None, batch=BATCH, now=None):
         encoded = json.dumps(body if body is not None else {"event": "prefill"},
                              separators=(",", ":"))
         now = driver.now()
-        with driver.write() as db:
-            qid = driver.queue_id(db, project, queue)
+        db = driver.db
+        qid = driver.queue_id(db, project, queue)
         row = (qid, encoded, PREFILL_TTL, now, now + PREFILL_TTL, None,
                DEFAULT_PRIORITY, now)
         done = 0
         while done < count:
             size = min(batch, count - done)
-            with driver.write() as db:
-                db.executemany(
-                    "INSERT INTO messages (queue_id, body, ttl, created, expires, "
-                    "client_uuid, priority, available_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (row for _ in range(size)))
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT INTO messages (queue_id, body, ttl, created, expires, "
+                "client_uuid, priority, available_at) VALUES (?,?,?,?,?,?,?,?)",
+                (row for _ in range(size)))
+            db.execute("COMMIT")
             done += size
         # Fold the WAL into the main file so the server starts without a
         # large WAL to replay and first reads do not walk it.
-        driver.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         driver.close()
     return time.perf_counter() - started

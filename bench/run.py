@@ -134,7 +134,7 @@ class Bench:
         self.log = log
         self.runs = []
         self.notes = []
-        #: Highest consume rate seen (messages/s), to size the next stock.
+        #: Highest consume rate seen per process (messages/s), to size stocks.
         self.consume_rate = 0.0
 
     # -- one measurement -------------------------------------------------
@@ -143,9 +143,10 @@ class Bench:
         lua, batch, queue = SCENARIOS[scenario]
         return lua, {"queue": queue, "batch": batch, "client_id": probe.CLIENT_ID}
 
-    def stock(self, db_path, queue, seconds=None):
-        """Top ``queue`` up so that a consume run cannot drain it."""
-        rate = self.consume_rate or 20000.0
+    def stock(self, db_path, queue, seconds=None, processes=1):
+        """Top ``queue`` up so that a consume run cannot drain it (each
+        process may consume as fast as the fastest run seen so far)."""
+        rate = (self.consume_rate or 20000.0) * processes
         needed = int(rate * (seconds or self.settings.duration) * 1.5) + 1000
         missing = needed - prefill.depth(db_path, queue)
         if missing > 0:
@@ -158,14 +159,14 @@ class Bench:
         else:
             lua, params = self.params(scenario)
             if scenario == "consume":
-                self.stock(db_path, params["queue"])
+                self.stock(db_path, params["queue"], processes=len(server.processes))
         before = [servers.cpu_seconds(pid) for pid in server.pids()]
         # The scripts set their paths; the URL gives wrk the address.
         result = wrk.run(server.url + "/", lua, params, concurrency,
                          int(self.settings.duration))
         after = [servers.cpu_seconds(pid) for pid in server.pids()]
         if scenario == "consume":
-            self.consume_rate = max(self.consume_rate, result.mps)
+            self.consume_rate = max(self.consume_rate, result.mps / len(server.processes))
         per_process = [round(b - a, 3) for a, b in zip(before, after)]
         record = {"section": section, "target": target, "scenario": scenario,
                   "concurrency": concurrency, "processes": len(server.processes),

@@ -88,10 +88,10 @@ OPTIONS = (
            choices=("NORMAL", "FULL")),
     Option("drivers:storage:sqlite", "group_commit", bool, True,
            "Commit the writes of one reactor turn together (each request still "
-           "all or nothing, acknowledged only after the COMMIT). Turn it off when "
-           "several daemons share the file: each would hold the lock a whole turn."),
+           "all or nothing, acknowledged only after the COMMIT)."),
     Option("drivers:storage:sqlite", "busy_timeout", float, 5.0,
-           "Seconds a write waits for another process holding the database lock.",
+           "Seconds a write may wait for another process holding the database "
+           "lock before failing with 503; it waits queued, not stalling the daemon.",
            minimum=0.0),
 
     Option("drivers:storage:mongodb", "pool_size", int, 10,

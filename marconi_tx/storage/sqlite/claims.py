@@ -11,7 +11,7 @@ from zope.interface import implementer
 from marconi_tx import errors
 from marconi_tx.storage.ids import is_claim_id, new_claim_id
 from marconi_tx.storage.interfaces import IClaimController
-from marconi_tx.storage.sqlite.driver import deferred
+from marconi_tx.storage.sqlite.driver import deferred, writes
 from marconi_tx.storage.sqlite.messages import COLUMNS, to_message
 
 @implementer(IClaimController)
@@ -19,7 +19,7 @@ class ClaimController:
     def __init__(self, driver):
         self.driver = driver
 
-    @deferred
+    @writes
     def create(self, project, queue, ttl, grace, limit):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -78,7 +78,7 @@ class ClaimController:
         return {"id": claim_id, "ttl": ttl, "age": now - (expires - ttl),
                 "expires": expires, "messages": self._messages(db, claim_id, now)}
 
-    @deferred
+    @writes
     def update(self, project, queue, claim_id, ttl, grace=0):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -92,7 +92,7 @@ class ClaimController:
                 "WHERE claim_id=? AND expires>?",
                 (expires, expires + grace, expires + grace, ttl + grace, claim_id, now))
 
-    @deferred
+    @writes
     def delete(self, project, queue, claim_id):
         if not is_claim_id(claim_id):
             return
@@ -106,4 +106,4 @@ class ClaimController:
             db.execute("UPDATE messages SET claim_id=NULL, claim_expires=0 "
                        "WHERE claim_id=? AND queue_id=?", (claim_id, qid))
         # Released messages are claimable again: wake line-protocol consumers.
-        self.driver.events.notify(project, queue)
+        self.driver.changed(project, queue)

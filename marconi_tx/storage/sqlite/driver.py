@@ -3,8 +3,10 @@
 Calls run in the reactor thread: each is a few indexed statements on a local
 file, far cheaper than a thread hop (see the README's Performance section for
 the measured times). The exceptions are reads that scan (stats) and WAL
-checkpoints, which run on a second connection in one worker thread. Writes take the database lock with ``BEGIN IMMEDIATE`` so
-that several daemons sharing one file stay atomic.
+checkpoints, which run on a second connection in one worker thread. Writes
+take the database lock with ``BEGIN IMMEDIATE``, so that several daemons
+sharing one file stay atomic, and never wait for it in the reactor thread
+(``SqliteDriver.submit``).
 
 Durability: a write is acknowledged after COMMIT. In WAL mode with
 ``synchronous=NORMAL`` the commit is in the WAL file (the OS page cache) when
@@ -22,6 +24,7 @@ from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
@@ -32,57 +35,37 @@ from marconi_tx.storage.sqlite.schema import SCHEMA
 log = Logger()
 #: Seconds between WAL checkpoints (see SqliteDriver._start_scanner).
 CHECKPOINT_INTERVAL = 1.0
+#: Seconds before the first and the longest retry of writes waiting for
+#: another process's lock (see SqliteDriver.submit).
+FIRST_RETRY, LAST_RETRY = 0.0005, 0.016
 
 
 def deferred(method):
-    """Run a synchronous driver method, returning its result as a Deferred
-    and turning engine failures into ``StorageUnavailable``. With group
-    commit, a method that wrote is acknowledged after its group's COMMIT."""
+    """A read: run a synchronous driver method now, returning its result as a
+    Deferred and turning engine failures into ``StorageUnavailable``."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        driver = getattr(self, "driver", self)
-        driver.wrote = False
         try:
-            result = method(self, *args, **kwargs)
+            return defer.succeed(method(self, *args, **kwargs))
         except sqlite3.Error as e:
             return defer.fail(errors.StorageUnavailable(f"sqlite: {e}"))
         except Exception:
             return defer.fail()
-        if driver.wrote and driver.group is not None:
-            return driver.group.acknowledge(result)
-        return defer.succeed(result)
 
     return wrapper
 
 
-class CommitGroup:
-    """The writes of one reactor turn: one transaction, one COMMIT.
+def writes(method):
+    """A write: the method runs inside a write transaction (see
+    ``SqliteDriver.submit``); its result is delivered after the COMMIT."""
 
-    Each request writes inside its own SAVEPOINT, so a failing request rolls
-    back alone; the others are acknowledged once the COMMIT has returned.
-    """
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        driver = getattr(self, "driver", self)
+        return driver.submit(functools.partial(method, self, *args, **kwargs))
 
-    def __init__(self, db):
-        self.db = db
-        self.waiting = []  # (Deferred, result) to fire after the COMMIT
-
-    def acknowledge(self, result):
-        d = defer.Deferred()
-        self.waiting.append((d, result))
-        return d
-
-    def commit(self):
-        try:
-            self.db.execute("COMMIT")
-        except sqlite3.Error as e:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            for d, _ in self.waiting:
-                d.errback(errors.StorageUnavailable(f"sqlite: {e}"))
-        else:
-            for d, result in self.waiting:
-                d.callback(result)
+    return wrapper
 
 
 def _unavailable(failure):
@@ -113,9 +96,13 @@ class SqliteDriver:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self.group_commit = group_commit
-        self.group = None  # the open CommitGroup, with group_commit
-        self.wrote = False  # set by write(), read by @deferred
         self.db = None
+        self._queue = []  # (call, Deferred, submitted at) of writes to run
+        self._flushing = False  # _flush is running the queue
+        self._turn = None  # the end-of-turn flush, with group commit
+        self._retry = None  # the next attempt while another process holds the lock
+        self._retry_delay = FIRST_RETRY
+        self._changes = []  # (project, queue) to notify after the COMMIT
         self._scanner = None  # (thread pool, connection) for reads that scan
         self.queues = QueueController(self)
         self.messages = MessageController(self)
@@ -176,7 +163,12 @@ class SqliteDriver:
             lambda f: log.failure("WAL checkpoints stopped", f))
 
     def close(self):
-        self._end_group()
+        self._cancel_timers()
+        if self._queue:
+            self._flush()  # what is queued gets one last chance
+        self._cancel_timers()  # the last chance may have met a busy lock
+        queue, self._queue = self._queue, []
+        self._fail(queue, "database is closed")
         if self._scanner is not None:
             from twisted.internet import reactor
 
@@ -213,45 +205,143 @@ class SqliteDriver:
             return defer.succeed(False)
         return defer.succeed(True)
 
-    @contextmanager
-    def write(self):
+    # -- writes ------------------------------------------------------------
+
+    def submit(self, call):
         """
-        A write transaction holding the database lock; rolls back on error.
-        With group commit it is a SAVEPOINT in the turn's shared transaction.
+        Run the write ``call()`` in a write transaction: a Deferred of its
+        result, fired after the COMMIT (``@writes`` methods come here).
+
+        Without group commit the call runs now, in its own transaction. With
+        it, the writes submitted during one reactor turn run together at its
+        end: one BEGIN IMMEDIATE, a SAVEPOINT for each (a failing write rolls
+        back alone), one COMMIT. The lock is held only while the statements
+        run, not while the turn's requests are being parsed.
+
+        The lock is taken without waiting. While another process holds it the
+        writes stay queued and a timer retries them (backing off from
+        ``FIRST_RETRY`` to ``LAST_RETRY`` seconds), so the reactor goes on
+        serving instead of sleeping in sqlite's busy handler; a write still
+        queued after ``busy_timeout`` seconds fails with StorageUnavailable.
+        """
+        d = defer.Deferred()
+        self._queue.append((call, d, self.clock.seconds()))
+        if self._retry is None and not self._flushing:
+            if not self.group_commit:
+                self._flush()
+            elif self._turn is None:
+                from twisted.internet import reactor
+
+                self._turn = reactor.callLater(0, self._flush)
+        return d
+
+    def _flush(self):
+        """Run the queued writes, batch after batch (answering a batch may
+        queue more), until none is left or another process has the lock."""
+        self._turn = self._retry = None
+        # Nested only when close() comes from a write's callback: the batches
+        # are committed by then, and the outer loop finds the queue empty.
+        nested, self._flushing = self._flushing, True
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                outcomes = self._commit(batch)
+                if outcomes is None:  # the lock is taken
+                    self._queue[:0] = batch
+                    self._wait_for_lock()
+                    return
+                self._retry_delay = FIRST_RETRY
+                changes, self._changes = self._changes, []
+                for d, outcome in outcomes:
+                    if isinstance(outcome, Failure):
+                        d.errback(outcome)
+                    else:
+                        d.callback(outcome)
+                for project, queue in changes:
+                    self.events.notify(project, queue)
+        finally:
+            self._flushing = nested
+
+    def _commit(self, batch):
+        """
+        Run ``batch`` in one transaction: [(Deferred, result or Failure)],
+        or None when another process holds the lock.
         """
         db = self.db
         if db is None:
-            raise sqlite3.OperationalError("database is closed")
-        if not self.group_commit:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return
-        if self.group is None:
-            from twisted.internet import reactor
-
-            db.execute("BEGIN IMMEDIATE")
-            self.group = CommitGroup(db)
-            reactor.callLater(0, self._end_group)  # at the end of this turn
-        db.execute("SAVEPOINT request")
+            self._fail(batch, "database is closed")
+            return []
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK TO request")
-            db.execute("RELEASE request")
-            raise
-        db.execute("RELEASE request")
-        self.wrote = True
+            db.execute("PRAGMA busy_timeout=0")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            finally:
+                db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        except sqlite3.Error as e:
+            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                return None
+            self._fail(batch, str(e))
+            return []
+        outcomes = []
+        try:
+            for call, d, _ in batch:
+                db.execute("SAVEPOINT request")
+                noted = len(self._changes)
+                try:
+                    outcome = call()
+                except sqlite3.Error as e:
+                    outcome = Failure(errors.StorageUnavailable(f"sqlite: {e}"))
+                except Exception:
+                    outcome = Failure()
+                if isinstance(outcome, Failure):
+                    db.execute("ROLLBACK TO request")
+                    del self._changes[noted:]
+                db.execute("RELEASE request")
+                outcomes.append((d, outcome))
+            db.execute("COMMIT")
+        except sqlite3.Error as e:  # nothing of the batch is committed
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._changes = []
+            self._fail(batch, str(e))
+            return []
+        return outcomes
 
-    def _end_group(self):
-        """COMMIT the open group, if any (idempotent: close() may come first)."""
-        group, self.group = self.group, None
-        if group is not None:
-            group.commit()
+    def _wait_for_lock(self):
+        """Fail the writes queued for longer than busy_timeout; retry the rest."""
+        now = self.clock.seconds()
+        expired = [entry for entry in self._queue if now - entry[2] >= self.busy_timeout]
+        if expired:
+            self._queue = [entry for entry in self._queue if entry not in expired]
+            self._fail(expired, "database is locked")
+        if self._queue:
+            self._retry = self.clock.callLater(self._retry_delay, self._flush)
+            self._retry_delay = min(self._retry_delay * 2, LAST_RETRY)
+
+    def _cancel_timers(self):
+        for call in (self._turn, self._retry):
+            if call is not None and call.active():
+                call.cancel()
+        self._turn = self._retry = None
+
+    @staticmethod
+    def _fail(entries, reason):
+        for _, d, _ in entries:
+            d.errback(errors.StorageUnavailable(f"sqlite: {reason}"))
+
+    @contextmanager
+    def write(self):
+        """The connection inside the write transaction of a ``@writes``
+        method (anywhere else this is a bug, and raises)."""
+        db = self.read()
+        if not db.in_transaction:
+            raise RuntimeError("write() outside a @writes method")
+        yield db
+
+    def changed(self, project, queue):
+        """Note a change that may wake consumers of ``queue`` (the line
+        endpoint's reserve); they are told after the COMMIT."""
+        self._changes.append((project, queue))
 
     def read(self):
         """The connection, for single-statement reads (autocommit)."""
@@ -265,7 +355,7 @@ class SqliteDriver:
                          (project or "", queue)).fetchone()
         return row[0] if row else None
 
-    @deferred
+    @writes
     def gc(self):
         now = self.now()
         with self.write() as db:

@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from marconi_tx.storage.ids import MAX_MESSAGE_ID, new_claim_id
 from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
-from marconi_tx.storage.sqlite.driver import deferred, dump_json
+from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
 
 #: Priorities below this count as urgent in beanstalkd's statistics.
 URGENT_PRIORITY = 1024
@@ -135,7 +135,7 @@ class JobController:
 
     # -- IJobController ----------------------------------------------------
 
-    @deferred
+    @writes
     def put(self, project, queue, body, ttl, priority, delay, ttr):
         now = self.driver.now()
         available_at = self._after(delay) if delay else now
@@ -150,10 +150,10 @@ class JobController:
                 (qid, dump_json(body), ttl, now, now + ttl, priority, available_at)).lastrowid
             if ttr != DEFAULT_TTR or delay:
                 db.execute("INSERT INTO jobs (id, ttr, delay) VALUES (?,?,?)", (mid, ttr, delay))
-        self.driver.events.notify(project, queue)
+        self.driver.changed(project, queue)
         return mid
 
-    @deferred
+    @writes
     def reserve(self, project, queues):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -169,7 +169,7 @@ class JobController:
                 return None
             return self._claim(db, self._row(db, project, best[1], now), now)
 
-    @deferred
+    @writes
     def reserve_job(self, project, job_id):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -196,7 +196,7 @@ class JobController:
                     soonest = when
         return soonest
 
-    @deferred
+    @writes
     def touch(self, project, job_id, claim_id):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -210,7 +210,7 @@ class JobController:
                        (expires, expires, expires, ttr, job_id))
             return True
 
-    @deferred
+    @writes
     def release(self, project, job_id, claim_id, priority, delay):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -220,10 +220,10 @@ class JobController:
             db.execute("UPDATE messages SET priority=?, available_at=? WHERE id=?",
                        (priority, self._after(delay) if delay else now, job_id))
             self._count(db, job_id, "releases", delay=delay)
-        self.driver.events.notify(project, row[1])
+        self.driver.changed(project, row[1])
         return True
 
-    @deferred
+    @writes
     def bury(self, project, job_id, claim_id, priority):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -237,7 +237,7 @@ class JobController:
             self._count(db, job_id, "buries")
         return True
 
-    @deferred
+    @writes
     def abandon(self, project, job_id, claim_id, timed_out):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -246,10 +246,10 @@ class JobController:
                 return False
             if timed_out:
                 self._count(db, job_id, "timeouts")
-        self.driver.events.notify(project, row[1])
+        self.driver.changed(project, row[1])
         return True
 
-    @deferred
+    @writes
     def delete(self, project, job_id, claim_id=None):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -293,7 +293,7 @@ class JobController:
     def peek_buried(self, project, queue):
         return self._peek(project, queue, _BURIED, lambda now: (now, 1))
 
-    @deferred
+    @writes
     def kick(self, project, queue, bound):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -308,10 +308,10 @@ class JobController:
                            "WHERE id=?", (now, mid))
                 self._count(db, mid, "kicks")
         if ids:
-            self.driver.events.notify(project, queue)
+            self.driver.changed(project, queue)
         return len(ids)
 
-    @deferred
+    @writes
     def kick_job(self, project, job_id):
         now = self.driver.now()
         with self.driver.write() as db:
@@ -321,7 +321,7 @@ class JobController:
             db.execute("UPDATE messages SET buried=0, available_at=min(available_at, ?) "
                        "WHERE id=?", (now, job_id))
             self._count(db, job_id, "kicks")
-        self.driver.events.notify(project, row[1])
+        self.driver.changed(project, row[1])
         return True
 
     @deferred

@@ -7,7 +7,7 @@ from zope.interface import implementer
 from marconi_tx import errors
 from marconi_tx.storage.ids import is_claim_id, parse_message_id
 from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, IMessageController
-from marconi_tx.storage.sqlite.driver import deferred, dump_json
+from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
 
 #: Picks a queue's row in ``queues`` (parameters: project or "", name).
 QUEUE = "project=? AND name=?"
@@ -43,7 +43,7 @@ class MessageController:
     def __init__(self, driver):
         self.driver = driver
 
-    @deferred
+    @writes
     def post(self, project, queue, messages, client_uuid=None):
         now = self.driver.now()
         client = client_uuid.bytes if client_uuid is not None else None
@@ -62,7 +62,7 @@ class MessageController:
                     raise errors.QueueDoesNotExist(queue, project)
                 ids.append(str(cursor.lastrowid))
         # Wakes line-protocol consumers waiting on this queue (after COMMIT).
-        self.driver.events.notify(project, queue)
+        self.driver.changed(project, queue)
         return ids
 
     @deferred
@@ -117,7 +117,7 @@ class MessageController:
                           f"AND id IN ({marks}) ORDER BY id", (qid, now, *ids))
         return [to_message(row, now) for row in rows]
 
-    @deferred
+    @writes
     def delete(self, project, queue, message_id, claim_id=None):
         mid = parse_message_id(message_id)
         if claim_id is not None and not is_claim_id(claim_id):
@@ -140,7 +140,7 @@ class MessageController:
                 raise errors.ClaimMismatch(message_id)
             db.execute("DELETE FROM messages WHERE id=?", (mid,))
 
-    @deferred
+    @writes
     def bulk_delete(self, project, queue, message_ids):
         ids = parse_ids(message_ids)
         with self.driver.write() as db:
@@ -150,7 +150,7 @@ class MessageController:
                 db.execute(f"DELETE FROM messages WHERE queue_id=? AND id IN ({marks})",
                            (qid, *ids))
 
-    @deferred
+    @writes
     def pop(self, project, queue, limit):
         now = self.driver.now()
         with self.driver.write() as db:

@@ -6,7 +6,7 @@ from zope.interface import implementer
 
 from marconi_tx import errors
 from marconi_tx.storage.interfaces import IQueueController
-from marconi_tx.storage.sqlite.driver import deferred, dump_json
+from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
 
 
 @implementer(IQueueController)
@@ -14,7 +14,7 @@ class QueueController:
     def __init__(self, driver):
         self.driver = driver
 
-    @deferred
+    @writes
     def create(self, project, queue, metadata=None):
         with self.driver.write() as db:
             cursor = db.execute(
@@ -27,7 +27,7 @@ class QueueController:
     def exists(self, project, queue):
         return self.driver.queue_id(self.driver.read(), project, queue) is not None
 
-    @deferred
+    @writes
     def delete(self, project, queue):
         with self.driver.write() as db:
             qid = self.driver.queue_id(db, project, queue)
@@ -54,7 +54,7 @@ class QueueController:
             raise errors.QueueDoesNotExist(queue, project)
         return json.loads(row[0])
 
-    @deferred
+    @writes
     def set_metadata(self, project, queue, metadata):
         with self.driver.write() as db:
             cursor = db.execute("UPDATE queues SET metadata=? WHERE project=? AND name=?",
