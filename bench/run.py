@@ -159,17 +159,17 @@ class Bench:
         else:
             lua, params = self.params(scenario)
             if scenario == "consume":
-                self.stock(db_path, params["queue"], processes=len(server.processes))
+                self.stock(db_path, params["queue"], processes=server.count)
         before = [servers.cpu_seconds(pid) for pid in server.pids()]
         # The scripts set their paths; the URL gives wrk the address.
         result = wrk.run(server.url + "/", lua, params, concurrency,
                          int(self.settings.duration))
         after = [servers.cpu_seconds(pid) for pid in server.pids()]
         if scenario == "consume":
-            self.consume_rate = max(self.consume_rate, result.mps / len(server.processes))
+            self.consume_rate = max(self.consume_rate, result.mps / server.count)
         per_process = [round(b - a, 3) for a, b in zip(before, after)]
         record = {"section": section, "target": target, "scenario": scenario,
-                  "concurrency": concurrency, "processes": len(server.processes),
+                  "concurrency": concurrency, "processes": server.count,
                   "result": result.as_dict(), "server_cpu_s": round(sum(per_process), 3),
                   "server_cpu_per_process_s": per_process, **labels}
         self.runs.append(record)
@@ -179,7 +179,7 @@ class Bench:
         if result.empty:
             flags.append(f"{result.empty} empty")
         self.log(f"  {section:10} {target:10} {scenario:8} c={concurrency:<3} "
-                 f"p={len(server.processes)} {result.rps:9.0f} req/s "
+                 f"p={server.count} {result.rps:9.0f} req/s "
                  f"{result.mps:9.0f} msg/s  p50 {result.latency_ms['p50']:.2f} ms "
                  f"p99 {result.latency_ms['p99']:.2f} ms {' '.join(flags)}")
         return record

@@ -2,12 +2,14 @@
 
 Every server is a child process of the harness: the ceiling
 (``bench.ceiling``) and marconi_tx (``twistd -n marconi``, as ``make run``
-starts it), each with its log in the run's work folder. A group of several daemons shares one port: the harness opens one
-``SO_REUSEPORT`` listening socket per daemon, all bound to the same address,
-and passes each daemon its own through ``bench.adopt`` (the systemd
-socket-activation convention, ``--http systemd:domain=INET:index=0``). The
-kernel then spreads new connections over the sockets by a hash of their
-addresses, so keep-alive clients land about evenly on the daemons. With one
+starts it), each with its log in the run's work folder. Several marconi_tx
+processes are one daemon run with ``--workers N``. Several ceiling processes
+share one port the same way: the harness opens one ``SO_REUSEPORT``
+listening socket per process, all bound to the same address, and passes each
+its own through ``bench.adopt`` (the systemd socket-activation convention,
+``--http systemd:domain=INET:index=0``). The kernel then spreads new
+connections over the sockets by a hash of their addresses, so keep-alive
+clients land about evenly on the processes. With one
 socket shared by all, whichever daemon wakes first accepts every pending
 connection it can (Twisted takes up to 100 a wake-up) and keeps them: two
 ceiling processes loaded with 64 connections used 0.68 and 0.92 cores that
@@ -91,16 +93,26 @@ class Server:
     processes: list = field(default_factory=list)
     logs: list = field(default_factory=list)
     line_port: int = None
+    workers: int = 1  # processes of one daemon run with --workers
 
     @property
     def url(self):
         return f"http://{HOST}:{self.port}"
 
+    @property
+    def count(self):
+        """How many processes serve the port."""
+        return max(len(self.processes), self.workers)
+
     def cpu_seconds(self):
-        return sum(cpu_seconds(p.pid) for p in self.processes)
+        return sum(cpu_seconds(pid) for pid in self.pids())
 
     def pids(self):
-        return [p.pid for p in self.processes]
+        pids = [p.pid for p in self.processes]
+        if self.workers > 1:
+            with open(f"/proc/{pids[0]}/task/{pids[0]}/children") as f:
+                pids += [int(pid) for pid in f.read().split()]
+        return pids
 
     def alive(self):
         return all(p.poll() is None for p in self.processes)
@@ -156,7 +168,7 @@ def wait_answering(server, path="/", per_process=16, timeout=30.0):
     wait_listening(server, timeout)
     deadline = time.monotonic() + timeout
     request = (f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n").encode()
-    for _ in range(per_process * len(server.processes)):
+    for _ in range(per_process * server.count):
         left = deadline - time.monotonic()
         try:
             with socket.create_connection((HOST, server.port), timeout=max(left, 0.1)) as s:
@@ -228,10 +240,10 @@ TWISTD = (sys.executable, "-c", "import sys; from twisted.scripts.twistd import 
           "sys.argv[0] = 'twistd'; sys.exit(run())")
 
 
-def marconi_argv(http, db_path, line=None):
+def marconi_argv(http, db_path, line=None, workers=1):
     """The command line of one marconi_tx daemon on sqlite file ``db_path``."""
     argv = [*TWISTD, "-n", "--pidfile=", "marconi",
-            "--http", http, "--storage", f"sqlite:{db_path}"]
+            "--http", http, "--storage", f"sqlite:{db_path}", "--workers", str(workers)]
     if line:
         argv += ["--line", line]
     return argv
@@ -241,13 +253,16 @@ def start_marconi(workdir, db_path, processes=None, line=False, name="marconi"):
     """
     marconi_tx on the sqlite file ``db_path``, listening.
 
-    @param line: also open the line endpoint on a free port (single
-        process only); its port is ``server.line_port``.
+    @param processes: run that many processes (``--workers``).
+    @param line: also open the line endpoint on a free port; its port is
+        ``server.line_port``.
     """
-    line_port = free_port() if line and processes is None else None
+    line_port = free_port() if line else None
     line_description = f"tcp:{line_port}:interface={HOST}" if line_port else None
-    server = _start(name, lambda http: marconi_argv(http, db_path, line_description),
-                    workdir, processes, repo_root())
+    workers = processes or 1
+    server = _start(name, lambda http: marconi_argv(http, db_path, line_description, workers),
+                    workdir, None, repo_root())
+    server.workers = workers
     server.line_port = line_port
     wait_answering(server, "/v1/health")
     if line_port:

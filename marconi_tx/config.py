@@ -78,6 +78,11 @@ OPTIONS = (
     Option("drivers", "access_log", str, "",
            "File receiving an HTTP access log in the combined format (empty: no "
            "access log; it costs about a tenth of a small request's time)."),
+    Option("drivers", "workers", int, 1,
+           "Processes serving the HTTP port (SO_REUSEPORT; Linux spreads "
+           "connections across them). More than 1 needs a tcp: or tcp6: http "
+           "endpoint and a shared storage (a sqlite file or MongoDB).",
+           minimum=1, maximum=64),
     Option("drivers", "gc_interval", float, 30.0,
            "Seconds between runs of the job deleting expired messages and claims.",
            minimum=0.01),
@@ -219,7 +224,7 @@ def _check_consistency(config):
 def sample():
     """The documented sample configuration (``etc/marconi.conf``)."""
     lines = ["# marconi_tx configuration. Every option is shown with its default.",
-             "# Command-line flags (--http, --storage, --line, --gc-interval)",
+             "# Command-line flags (--http, --storage, --line, --gc-interval, --workers)",
              "# override the [drivers] values given here.", ""]
     section = None
     for opt in OPTIONS:

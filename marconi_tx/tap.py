@@ -7,18 +7,19 @@ from twisted.application.service import MultiService, Service
 from twisted.logger import Logger
 from twisted.python import usage
 
-from marconi_tx import config, storage
+from marconi_tx import config, storage, workers
 from marconi_tx.jobs import ExpiryService
 from marconi_tx.transport.http.app import build_resource
 from marconi_tx.transport.http.site import make_site
 
 #: Command-line flag -> [drivers] option it overrides.
-_FLAGS = {"http": "http", "storage": "storage", "line": "line", "gc-interval": "gc_interval"}
+_FLAGS = {"http": "http", "storage": "storage", "line": "line", "gc-interval": "gc_interval",
+          "workers": "workers"}
 
 
 class Options(usage.Options):
     synopsis = ("[--config FILE] [--http ENDPOINT] [--storage URI] [--line ENDPOINT] "
-                "[--gc-interval SECONDS]")
+                "[--gc-interval SECONDS] [--workers N]")
     optParameters = [
         ["config", "c", None, "INI configuration file (etc/marconi.conf documents it)."],
         ["http", None, None, "strports endpoint of the HTTP API "
@@ -28,6 +29,7 @@ class Options(usage.Options):
         ["line", None, None, "strports endpoint of the beanstalkd-style TCP endpoint "
                              "[default: off]."],
         ["gc-interval", None, None, "Seconds between expiry runs [default: 30]."],
+        ["workers", None, None, "Processes serving the HTTP port [default: 1]."],
     ]
 
     def postOptions(self):
@@ -40,6 +42,8 @@ class Options(usage.Options):
                 description = getattr(self.config.drivers, name)
                 if description:
                     _check_endpoint(name, description)
+            if self.config.drivers.workers > 1:
+                _check_workers(self.config)
         except config.ConfigError as e:
             # One line, no usage dump and no traceback; exit status 1.
             raise SystemExit(f"marconi: {e}")
@@ -63,8 +67,15 @@ def _check_endpoint(name, description):
 
     try:
         endpoints.serverFromString(reactor, description)
-    except (ValueError, TypeError, KeyError) as e:
+    except (ValueError, TypeError, KeyError, IndexError) as e:
         raise config.ConfigError(f"{name} endpoint {description!r} is not valid ({e})")
+
+
+def _check_workers(cfg):
+    if cfg.drivers.storage == "sqlite::memory:":
+        raise config.ConfigError("workers > 1 needs a storage the workers can share "
+                                 "(a sqlite file or MongoDB), not sqlite::memory:")
+    workers.listen_address(cfg.drivers.http)
 
 
 class StorageService(Service):
@@ -104,10 +115,24 @@ def makeService(options):
     StorageService(driver, reactor).setServiceParent(root)
     site = make_site(build_resource(driver, cfg), _max_body(cfg),
                      access_log=cfg.drivers.access_log or None)
-    strports.service(cfg.drivers.http, site).setServiceParent(root)
+    if cfg.drivers.workers == 1:
+        strports.service(cfg.drivers.http, site).setServiceParent(root)
+    else:
+        family, host, port, backlog = workers.listen_address(cfg.drivers.http)
+        try:
+            sock = workers.reuseport_socket(family, host, port, backlog)
+        except OSError as e:
+            raise SystemExit(f"marconi: cannot listen on {cfg.drivers.http}: {e.strerror}")
+        address = (family, host, sock.getsockname()[1], backlog)
+        workers.AdoptedPort(sock, site, reactor).setServiceParent(root)
+        workers.WorkerPool(cfg.drivers.workers - 1, address,
+                           workers.worker_argv(options["config"], cfg, family),
+                           reactor).setServiceParent(root)
     if cfg.drivers.line:
         from marconi_tx.transport.line import make_factory
 
         strports.service(cfg.drivers.line, make_factory(driver, cfg, reactor)).setServiceParent(root)
     ExpiryService(driver, cfg.drivers.gc_interval, reactor).setServiceParent(root)
+    if workers.WORKER_ENV in os.environ:
+        workers.ParentWatch(reactor).setServiceParent(root)
     return root

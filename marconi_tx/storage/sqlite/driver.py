@@ -37,7 +37,7 @@ log = Logger()
 CHECKPOINT_INTERVAL = 1.0
 #: Seconds before the first and the longest retry of writes waiting for
 #: another process's lock (see SqliteDriver.submit).
-FIRST_RETRY, LAST_RETRY = 0.0005, 0.016
+FIRST_RETRY, LAST_RETRY = 0.0002, 0.002
 
 
 def deferred(method):

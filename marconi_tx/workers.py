@@ -1,0 +1,240 @@
+"""Several processes serving one HTTP port: ``[drivers] workers``.
+
+The daemon opens one listening socket per worker on the same address with
+``SO_REUSEPORT`` (Linux spreads new connections across them), serves the
+first itself and starts a worker process for each other one. A worker is
+``twistd -n marconi`` with the parent's settings, handed its socket the
+systemd way (``--http systemd:domain=INET:index=0``), without the line
+endpoint (which stays in the parent). The workers share the storage: a sqlite
+file (writes take its lock in turns without waiting, see
+``SqliteDriver.submit``) or MongoDB.
+
+Each worker's output goes to the parent's log, prefixed with its number.
+Stopping the daemon stops every worker; so does the parent's death.
+"""
+
+import os
+import socket
+import sys
+
+from twisted.application.service import Service
+from twisted.internet import abstract, defer, endpoints, fdesc, protocol
+from twisted.internet.error import ProcessExitedAlready, ReactorNotRunning
+from twisted.logger import Logger
+
+from marconi_tx import config
+
+#: The descriptor a worker finds its socket on (systemd's SD_LISTEN_FDS_START).
+SOCKET_FD = 3
+#: Set in a worker's environment (to its number): it then runs ParentWatch.
+WORKER_ENV = "MARCONI_WORKER"
+#: A worker's program (``python -c``): the socket is for this process
+#: (systemd's rule, checked when Twisted is imported), then twistd runs.
+WORKER_MAIN = ("import os, sys; os.environ['LISTEN_PID'] = str(os.getpid()); "
+               "sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()")
+#: Seconds before a worker that exited unexpectedly is started again.
+RESTART_DELAY = 1.0
+#: A worker ending sooner than this after it was started could not start.
+STARTUP_GRACE = 5.0
+#: Seconds a stopping worker gets before it is killed.
+STOP_GRACE = 10.0
+
+
+def listen_address(description):
+    """(family, host, port, backlog) of a ``tcp``/``tcp6`` strports
+    description; ConfigError for any other kind of endpoint."""
+    from twisted.internet import reactor
+
+    endpoint = endpoints.serverFromString(reactor, description)
+    if isinstance(endpoint, endpoints.TCP6ServerEndpoint):
+        family = socket.AF_INET6
+    elif isinstance(endpoint, endpoints.TCP4ServerEndpoint):
+        family = socket.AF_INET
+    else:
+        raise config.ConfigError(
+            f"workers > 1 needs a tcp: or tcp6: http endpoint, not {description!r}")
+    return family, endpoint._interface or "", endpoint._port, endpoint._backlog
+
+
+def reuseport_socket(family, host, port, backlog):
+    """A listening socket on (host, port) that others may share
+    (``SO_REUSEPORT``); port 0 picks a free port."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((host, port))
+        s.listen(backlog)
+    except OSError:
+        s.close()
+        raise
+    s.setblocking(False)
+    return s
+
+
+class AdoptedPort(Service):
+    """Serve ``factory`` on an already listening socket."""
+
+    def __init__(self, sock, factory, reactor):
+        self.sock = sock
+        self.factory = factory
+        self.reactor = reactor
+        self.port = None
+
+    def startService(self):
+        super().startService()
+        self.port = self.reactor.adoptStreamPort(self.sock.fileno(), self.sock.family,
+                                                 self.factory)
+        self.sock.close()  # the port holds its own descriptor now
+
+    def stopService(self):
+        super().stopService()
+        return self.port.stopListening()
+
+
+class _Worker(protocol.ProcessProtocol):
+    """Relays a worker's output to the log; tells the pool when it ends."""
+
+    log = Logger()
+
+    def __init__(self, pool, number, started):
+        self.pool = pool
+        self.number = number
+        self.started = started
+        self.ended = defer.Deferred()
+        self._partial = b""
+
+    def childDataReceived(self, fd, data):
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            self.log.info("worker {number}: {line}", number=self.number,
+                          line=line.decode("utf-8", "replace"))
+
+    def processEnded(self, reason):
+        self.ended.callback(None)
+        self.pool.ended(self, reason)
+
+
+class WorkerPool(Service):
+    """
+    Runs ``count`` worker processes (twistd arguments ``argv``), each on a
+    socket of its own bound to ``address`` (family, host, port, backlog).
+
+    A worker's socket lives only in that worker, so the kernel stops sending
+    connections its way when it dies. One that ends after running for
+    ``STARTUP_GRACE`` seconds is started again (on a new socket); one that
+    ends sooner could not start, and stops the daemon.
+    """
+
+    log = Logger()
+
+    def __init__(self, count, address, argv, reactor):
+        self.count = count
+        self.address = address
+        self.argv = argv
+        self.reactor = reactor
+        self.workers = {}  # number -> running _Worker
+
+    def startService(self):
+        super().startService()
+        for number in range(1, self.count + 1):
+            self.spawn(number)
+
+    def spawn(self, number):
+        worker = _Worker(self, number, self.reactor.seconds())
+        sock = reuseport_socket(*self.address)
+        try:
+            self.reactor.spawnProcess(
+                worker, sys.executable, [sys.executable, "-c", WORKER_MAIN, *self.argv],
+                env=dict(os.environ, LISTEN_FDS="1", LISTEN_FDNAMES="http",
+                         **{WORKER_ENV: str(number)}),
+                path=os.getcwd(),
+                childFDs={0: "w", 1: "r", 2: "r", SOCKET_FD: sock.fileno()})
+        finally:
+            sock.close()  # the worker has its own copy
+        self.workers[number] = worker
+
+    def ended(self, worker, reason):
+        if self.workers.get(worker.number) is not worker:
+            return
+        del self.workers[worker.number]
+        if not self.running:
+            return
+        if self.reactor.seconds() - worker.started < STARTUP_GRACE:
+            self.log.critical("worker {number} could not start ({reason}); stopping",
+                              number=worker.number, reason=reason.getErrorMessage())
+            self.reactor.stop()
+            return
+        self.log.error("worker {number} exited ({reason}); starting it again in {delay} s",
+                       number=worker.number, reason=reason.getErrorMessage(),
+                       delay=RESTART_DELAY)
+        self.reactor.callLater(RESTART_DELAY, self._restart, worker.number)
+
+    def _restart(self, number):
+        if self.running and number not in self.workers:
+            self.spawn(number)
+
+    def stopService(self):
+        super().stopService()
+        workers = list(self.workers.values())
+        if not workers:
+            return None
+        for worker in workers:
+            worker.transport.closeStdin()  # see ParentWatch
+        killer = self.reactor.callLater(STOP_GRACE, _kill, workers)
+        done = defer.DeferredList([w.ended for w in workers])
+        done.addCallback(lambda _: killer.cancel() if killer.active() else None)
+        return done
+
+
+def _kill(workers):
+    for worker in workers:
+        if not worker.ended.called:
+            try:
+                worker.transport.signalProcess("KILL")
+            except ProcessExitedAlready:
+                pass
+
+
+class ParentWatch(Service):
+    """
+    In a worker: stop when the pipe from the parent daemon on stdin closes,
+    because the parent is stopping or has died. (Stopping by pipe, not by
+    signal, keeps a worker from being stopped twice when a supervisor
+    signals the whole process group.)
+    """
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+
+    def startService(self):
+        super().startService()
+        _ParentPipe(self.reactor).startReading()
+
+
+class _ParentPipe(abstract.FileDescriptor):
+    def fileno(self):
+        return 0
+
+    def doRead(self):
+        return fdesc.readFromFD(0, lambda data: None)  # CONNECTION_DONE at EOF
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        try:
+            self.reactor.stop()
+        except ReactorNotRunning:  # already stopping
+            pass
+
+
+def worker_argv(config_file, cfg, family):
+    """The twistd arguments of a worker of the daemon whose settings are
+    ``cfg`` (read from ``config_file``, if any)."""
+    argv = ["-n", "--pidfile=", "marconi"]
+    if config_file:
+        argv += ["--config", os.path.abspath(config_file)]
+    domain = "INET6" if family == socket.AF_INET6 else "INET"
+    return argv + ["--storage", cfg.drivers.storage,
+                   "--gc-interval", str(cfg.drivers.gc_interval),
+                   "--http", f"systemd:domain={domain}:index=0",
+                   "--line", "", "--workers", "1"]

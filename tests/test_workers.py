@@ -1,0 +1,183 @@
+"""``--workers N``: several processes serving one port, run by one daemon."""
+
+import collections
+import http.client
+import json
+import os
+import signal
+import socket
+import time
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from marconi_tx import config, workers
+from marconi_tx.tap import Options
+from tests.daemon import Daemon
+from tests.http_support import CLIENT_ID
+
+
+def children(pid):
+    """The pids of the processes ``pid`` started (Linux /proc)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def established(pids, port):
+    """How many established connections to ``port`` each of ``pids`` holds."""
+    owner = {}
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owner[target[8:-1]] = pid
+    counts = collections.Counter()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "01" and int(local.split(":")[1], 16) == port and inode in owner:
+                counts[owner[inode]] += 1
+    return counts
+
+
+def wait_until(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s: {predicate}")
+        time.sleep(0.05)
+
+
+class WorkerOptionsTests(unittest.SynchronousTestCase):
+    def parse(self, *args):
+        options = Options()
+        options.parseOptions(list(args))
+        return options
+
+    def test_workers_need_shared_storage_and_tcp(self):
+        """More than one worker is refused, in one line, for an in-memory
+        database (not shared) and for a non-TCP endpoint; 0 is refused."""
+        cases = [("--workers", "2", "--storage", "sqlite::memory:"),
+                 ("--workers", "2", "--http", "unix:/tmp/marconi-test.sock"),
+                 ("--workers", "0")]
+        for args in cases:
+            with self.assertRaises(SystemExit) as caught:
+                self.parse(*args)
+            self.assertTrue(str(caught.exception.code).startswith("marconi: "), args)
+            self.assertNotIn("\n", str(caught.exception.code))
+
+    def test_worker_arguments(self):
+        """A worker runs twistd marconi with the parent's settings, the
+        inherited socket as its endpoint, no line endpoint and no workers."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("[drivers]\ngc_interval = 7\n")
+        cfg = config.load(path, [("drivers", "storage", "sqlite:/tmp/x.db")])
+        argv = workers.worker_argv(path, cfg, socket.AF_INET6)
+        given = dict(zip(argv[3::2], argv[4::2]))
+        self.assertEqual(argv[:3], ["-n", "--pidfile=", "marconi"])
+        self.assertEqual(given, {"--config": os.path.abspath(path),
+                                 "--storage": "sqlite:/tmp/x.db", "--gc-interval": "7.0",
+                                 "--http": "systemd:domain=INET6:index=0", "--line": "",
+                                 "--workers": "1"})
+
+
+class WorkersTests(unittest.SynchronousTestCase):
+    """A real daemon with two workers: the parent and one child process."""
+
+    def setUp(self):
+        self.workdir = self.mktemp()
+        self.daemon = Daemon(self.workdir, "--storage", "sqlite:queues.db",
+                             "--workers", "2").start()
+        self.addCleanup(self.daemon.stop)
+        self.parent = self.daemon.process.pid
+        wait_until(lambda: len(children(self.parent)) == 1)
+        [self.worker] = children(self.parent)
+
+    def request(self, method, path, body=None, connection=None):
+        conn = connection or http.client.HTTPConnection("127.0.0.1", self.daemon.port,
+                                                        timeout=10)
+        conn.request(method, path, body=None if body is None else json.dumps(body),
+                     headers={"Client-ID": CLIENT_ID})
+        response = conn.getresponse()
+        content = response.read()
+        if connection is None:
+            conn.close()
+        return response.status, (json.loads(content) if content else None)
+
+    def test_both_processes_serve_one_store(self):
+        """Connections are spread over both processes, and what is posted
+        through either is in the one shared store."""
+        self.assertEqual(self.request("PUT", "/v1/queues/jobs")[0], 201)
+        connections = [http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=10)
+                       for _ in range(16)]
+        for index, conn in enumerate(connections):
+            status, _ = self.request("POST", "/v1/queues/jobs/messages",
+                                     [{"ttl": 60, "body": index}], conn)
+            self.assertEqual(status, 201)
+        counts = established([self.parent, self.worker], self.daemon.port)
+        for conn in connections:
+            conn.close()
+        # All 16 on one socket of two would happen once in 2**15 runs.
+        self.assertEqual(set(counts), {self.parent, self.worker})
+        self.assertEqual(sum(counts.values()), 16)
+        status, stats = self.request("GET", "/v1/queues/jobs/stats")
+        self.assertEqual(stats["messages"]["total"], 16)
+
+    def test_stop_stops_workers(self):
+        """SIGTERM to the daemon stops its worker too, cleanly."""
+        self.assertEqual(self.daemon.stop(), -signal.SIGTERM)  # twistd re-raises it
+        wait_until(lambda: not alive(self.worker))
+        self.assertNotIn("Traceback", self.daemon.log())
+
+    def test_parent_death_stops_workers(self):
+        """A worker whose daemon is killed (no chance to stop it) exits."""
+        self.daemon.stop(signal.SIGKILL)
+        wait_until(lambda: not alive(self.worker))
+
+    def test_dead_worker_is_replaced(self):
+        """A worker that dies after starting is started again, and the
+        port keeps serving meanwhile."""
+        time.sleep(workers.STARTUP_GRACE)
+        os.kill(self.worker, signal.SIGKILL)
+        wait_until(lambda: children(self.parent) not in ([], [self.worker]))
+        for _ in range(8):
+            self.assertEqual(self.request("GET", "/v1/health")[0], 204)
+        self.assertIn("worker 1 exited", self.daemon.log())
+
+
+class StartupFailureTests(unittest.TestCase):
+    async def test_worker_failing_to_start_stops_the_daemon(self):
+        """A worker ending right after it was started (it could not start)
+        stops the daemon rather than being started again and again."""
+        from twisted.internet import reactor
+
+        stopped = defer.Deferred()
+
+        class ObservedReactor:
+            """The real reactor, except that stop() is only recorded."""
+
+            def __getattr__(self, name):
+                return getattr(reactor, name)
+
+            def stop(self):
+                stopped.callback(None)
+
+        pool = workers.WorkerPool(1, (socket.AF_INET, "127.0.0.1", 0, 50),
+                                  ["--no-such-option"], ObservedReactor())
+        pool.startService()
+        self.addCleanup(pool.stopService)
+        await stopped.addTimeout(30, reactor)
+        self.assertEqual(pool.workers, {})
