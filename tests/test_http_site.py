@@ -9,7 +9,7 @@ from twisted.trial import unittest
 
 from marconi_tx import config
 from marconi_tx.storage.sqlite.driver import SqliteDriver
-from marconi_tx.transport.http.app import Router, build_resource
+from marconi_tx.transport.http.app import MATCH_CACHE, Router, build_resource
 from marconi_tx.transport.http.site import BoundedBuffer, make_site
 from tests.http_support import CLIENT_ID, new_clock
 
@@ -117,6 +117,31 @@ class RouterTests(unittest.SynchronousTestCase):
         self.pending.callback(42)
         self.assertTrue(self.transport.disconnecting)
         self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+
+
+class RouterMatchCacheTests(unittest.SynchronousTestCase):
+    def test_cache_is_bounded_and_answers_stay_right(self):
+        """Remembered matches never exceed MATCH_CACHE paths, and each path
+        keeps its own parameters, remembered or not."""
+        app = Klein()
+
+        @app.route("/items/<name>")
+        async def item(request, name):
+            request.setHeader(b"content-length", b"%d" % len(name))
+            return name.encode()
+
+        router = Router(app)
+        site = make_site(router, max_body=1000)
+        site.timeOut = None
+        channel = site.buildProtocol(None)
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        for round_ in range(2):
+            for n in range(MATCH_CACHE + 10):
+                transport.clear()
+                channel.dataReceived(b"GET /items/i%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
+                self.assertTrue(transport.value().endswith(b"\r\n\r\ni%d" % n), n)
+                self.assertLessEqual(len(router.matches), MATCH_CACHE)
 
 
 class AccessLogTests(unittest.SynchronousTestCase):

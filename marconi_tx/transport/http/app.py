@@ -20,6 +20,8 @@ from marconi_tx.transport.http.v1 import V1API
 
 log = Logger()
 
+#: Paths whose match the Router remembers (it forgets them all when full).
+MATCH_CACHE = 4096
 # Segments holding path parameters (queue names, ids) keep their case.
 _LITERAL_SEGMENTS = (0, 1, 3)
 
@@ -91,6 +93,8 @@ class Router(Resource):
 
     Paths are normalised before matching: empty segments (a trailing or
     doubled slash) are dropped and the literal segments are lower-cased.
+    Every rule takes every method (the dispatcher answers 405), so a match
+    depends on the path alone and the last ``MATCH_CACHE`` paths are kept.
     """
 
     isLeaf = True
@@ -99,6 +103,7 @@ class Router(Resource):
         super().__init__()
         self.app = app
         self.urls = app.url_map.bind("localhost")
+        self.matches = {}  # path -> (endpoint, params): hot paths skip werkzeug
 
     def render(self, request):
         try:
@@ -109,11 +114,17 @@ class Router(Resource):
         for index in _LITERAL_SEGMENTS:
             if index < len(segments):
                 segments[index] = segments[index].lower()
-        try:
-            endpoint, params = self.urls.match("/" + "/".join(segments),
-                                               method=request.method.decode("latin-1"))
-        except HTTPException as e:
-            return responses.empty(request, e.code)
+        path = "/" + "/".join(segments)
+        match = self.matches.get(path)
+        if match is None:
+            try:
+                match = self.urls.match(path)
+            except HTTPException as e:
+                return responses.empty(request, e.code)
+            if len(self.matches) >= MATCH_CACHE:
+                self.matches.clear()
+            self.matches[path] = match
+        endpoint, params = match
         d = ensureDeferred(self.app.execute_endpoint(endpoint, request, **params))
         d.addCallback(_write, request)
         d.addErrback(_failed, request)
