@@ -146,8 +146,8 @@ class Bench:
     def stock(self, db_path, queue, seconds=None, processes=1):
         """Top ``queue`` up so that a consume run cannot drain it (each
         process may consume as fast as the fastest run seen so far)."""
-        rate = (self.consume_rate or 20000.0) * processes
-        needed = int(rate * (seconds or self.settings.duration) * 1.5) + 1000
+        rate = max(self.consume_rate, 20000.0) * processes
+        needed = int(rate * (seconds or self.settings.duration) * 2) + 1000
         missing = needed - prefill.depth(db_path, queue)
         if missing > 0:
             prefill.fill(db_path, queue, missing)

@@ -242,6 +242,25 @@ class PrefillTests(SynchronousTestCase):
         claim = self.successResultOf(driver.claims.create(None, "q", 60, 60, 5))
         self.assertEqual(len(claim["messages"]), 5)
 
+    def test_fill_waits_for_a_daemon_holding_the_lock(self):
+        """Filling a file whose lock another process holds waits for it (the
+        queue is created once the lock is free) instead of failing."""
+        import sqlite3
+        import threading
+
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        path = os.path.join(folder, "fill.db")
+        prefill.fill(path, "other", 1)
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.addCleanup(holder.close)
+        holder.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.2, holder.execute, ("COMMIT",))
+        release.start()
+        self.addCleanup(release.cancel)
+        prefill.fill(path, "q", 7)
+        self.assertEqual(prefill.depth(path, "q"), 7)
+
     def test_fill_appends(self):
         """A second fill adds to the queue (the consume stock is topped up)."""
         folder = tempfile.mkdtemp()
