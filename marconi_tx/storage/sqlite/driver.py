@@ -134,6 +134,11 @@ class SqliteDriver:
                 db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.executescript(SCHEMA)
+            # From now on the lock is never waited for in the reactor thread:
+            # writes retry it by a timer (submit). In WAL mode reads take no
+            # lock, save in rare moments (recovery after a crash), when they
+            # fail at once (503, Retry-After) rather than stall the daemon.
+            db.execute("PRAGMA busy_timeout=0")
         except sqlite3.Error:
             db.close()
             raise
@@ -272,11 +277,7 @@ class SqliteDriver:
             self._fail(batch, "database is closed")
             return []
         try:
-            db.execute("PRAGMA busy_timeout=0")
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            finally:
-                db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            db.execute("BEGIN IMMEDIATE")  # no waiting: see open_now
         except sqlite3.Error as e:
             if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
                 return None

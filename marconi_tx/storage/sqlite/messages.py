@@ -9,8 +9,6 @@ from marconi_tx.storage.ids import is_claim_id, parse_message_id
 from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, IMessageController
 from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
 
-#: Picks a queue's row in ``queues`` (parameters: project or "", name).
-QUEUE = "project=? AND name=?"
 #: The columns every message read selects, in the order ``to_message`` takes.
 COLUMNS = ("id, body, ttl, created, claim_id, claim_expires, claim_count, "
            "priority, available_at, buried")
@@ -48,18 +46,16 @@ class MessageController:
         now = self.driver.now()
         client = client_uuid.bytes if client_uuid is not None else None
         with self.driver.write() as db:
+            qid = self.driver.queue_id(db, project, queue)
+            if qid is None:
+                raise errors.QueueDoesNotExist(queue, project)
             ids = []
             for m in messages:
-                # The insert finds the queue itself: no queue, no row.
                 cursor = db.execute(
                     "INSERT INTO messages (queue_id, body, ttl, created, expires, "
-                    "client_uuid, priority, available_at) SELECT id,?,?,?,?,?,?,? "
-                    f"FROM queues WHERE {QUEUE}",
-                    (dump_json(m["body"]), m["ttl"], now, now + m["ttl"], client,
-                     m.get("priority", DEFAULT_PRIORITY), now + m.get("delay", 0),
-                     project or "", queue))
-                if cursor.rowcount == 0:
-                    raise errors.QueueDoesNotExist(queue, project)
+                    "client_uuid, priority, available_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (qid, dump_json(m["body"]), m["ttl"], now, now + m["ttl"], client,
+                     m.get("priority", DEFAULT_PRIORITY), now + m.get("delay", 0)))
                 ids.append(str(cursor.lastrowid))
         # Wakes line-protocol consumers waiting on this queue (after COMMIT).
         self.driver.changed(project, queue)
@@ -74,8 +70,10 @@ class MessageController:
             if after is None:
                 return []
         now = self.driver.now()
+        # The queue is found inside the query: one statement, and no rows
+        # for a missing queue.
         sql = (f"SELECT {COLUMNS} FROM messages WHERE queue_id=(SELECT id FROM queues "
-               f"WHERE {QUEUE}) AND id>? AND expires>?")
+               "WHERE project=? AND name=?) AND id>? AND expires>?")
         args = [project or "", queue, after, now]
         if not include_claimed:
             sql += " AND claim_expires<=? AND NOT buried"
