@@ -24,6 +24,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from marconi_tx.workers import reuseport_socket
+
 HOST = "127.0.0.1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -48,14 +50,8 @@ def reuseport_sockets(count, port=0):
     sockets = []
     try:
         for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            s.bind((HOST, port))
-            s.listen(1024)
-            s.setblocking(False)
-            port = s.getsockname()[1]
-            sockets.append(s)
+            sockets.append(reuseport_socket(socket.AF_INET, HOST, port, 1024))
+            port = sockets[-1].getsockname()[1]
     except OSError:
         for s in sockets:
             s.close()
