@@ -126,13 +126,13 @@ def makeService(options):
         address = (family, host, sock.getsockname()[1], backlog)
         workers.AdoptedPort(sock, site, reactor).setServiceParent(root)
         workers.WorkerPool(cfg.drivers.workers - 1, address,
-                           workers.worker_argv(options["config"], cfg, family),
-                           reactor).setServiceParent(root)
+                           workers.worker_argv(options["config"], cfg, family), reactor,
+                           driver.events if cfg.drivers.line else None).setServiceParent(root)
     if cfg.drivers.line:
         from marconi_tx.transport.line import make_factory
 
         strports.service(cfg.drivers.line, make_factory(driver, cfg, reactor)).setServiceParent(root)
     ExpiryService(driver, cfg.drivers.gc_interval, reactor).setServiceParent(root)
     if workers.WORKER_ENV in os.environ:
-        workers.ParentWatch(reactor).setServiceParent(root)
+        workers.ParentWatch(reactor, driver.events).setServiceParent(root)
     return root

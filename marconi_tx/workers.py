@@ -10,9 +10,12 @@ file (writes take its lock in turns without waiting, see
 ``SqliteDriver.submit``) or MongoDB.
 
 Each worker's output goes to the parent's log, prefixed with its number.
+With a line endpoint, workers report their queue changes to the parent, so
+that a post made through a worker wakes the parent's waiting ``reserve``.
 Stopping the daemon stops every worker; so does the parent's death.
 """
 
+import json
 import os
 import socket
 import sys
@@ -28,6 +31,9 @@ from marconi_tx import config
 SOCKET_FD = 3
 #: Set in a worker's environment (to its number): it then runs ParentWatch.
 WORKER_ENV = "MARCONI_WORKER"
+#: Set in a worker's environment when the daemon wants its queue changes,
+#: which it then writes to descriptor EVENTS_FD.
+EVENTS_ENV, EVENTS_FD = "MARCONI_WORKER_EVENTS", 4
 #: A worker's program (``python -c``): the socket is for this process
 #: (systemd's rule, checked when Twisted is imported), then twistd runs.
 WORKER_MAIN = ("import os, sys; os.environ['LISTEN_PID'] = str(os.getpid()); "
@@ -93,7 +99,8 @@ class AdoptedPort(Service):
 
 
 class _Worker(protocol.ProcessProtocol):
-    """Relays a worker's output to the log; tells the pool when it ends."""
+    """Relays a worker's output to the log and its queue changes to the
+    pool; tells the pool when it ends."""
 
     log = Logger()
 
@@ -102,13 +109,16 @@ class _Worker(protocol.ProcessProtocol):
         self.number = number
         self.started = started
         self.ended = defer.Deferred()
-        self._partial = b""
+        self._partial = {}  # fd -> bytes after its last newline
 
     def childDataReceived(self, fd, data):
-        *lines, self._partial = (self._partial + data).split(b"\n")
+        *lines, self._partial[fd] = (self._partial.get(fd, b"") + data).split(b"\n")
         for line in lines:
-            self.log.info("worker {number}: {line}", number=self.number,
-                          line=line.decode("utf-8", "replace"))
+            if fd == EVENTS_FD:
+                self.pool.changed(line)
+            else:
+                self.log.info("worker {number}: {line}", number=self.number,
+                              line=line.decode("utf-8", "replace"))
 
     def processEnded(self, reason):
         self.ended.callback(None)
@@ -128,11 +138,12 @@ class WorkerPool(Service):
 
     log = Logger()
 
-    def __init__(self, count, address, argv, reactor):
+    def __init__(self, count, address, argv, reactor, events=None):
         self.count = count
         self.address = address
         self.argv = argv
         self.reactor = reactor
+        self.events = events  # the daemon's QueueEvents, to hear workers' changes
         self.workers = {}  # number -> running _Worker
 
     def startService(self):
@@ -143,16 +154,29 @@ class WorkerPool(Service):
     def spawn(self, number):
         worker = _Worker(self, number, self.reactor.seconds())
         sock = reuseport_socket(*self.address)
+        env = dict(os.environ, LISTEN_FDS="1", LISTEN_FDNAMES="http",
+                   **{WORKER_ENV: str(number)})
+        fds = {0: "w", 1: "r", 2: "r", SOCKET_FD: sock.fileno()}
+        if self.events is not None:
+            env[EVENTS_ENV] = "1"
+            fds[EVENTS_FD] = "r"
         try:
             self.reactor.spawnProcess(
                 worker, sys.executable, [sys.executable, "-c", WORKER_MAIN, *self.argv],
-                env=dict(os.environ, LISTEN_FDS="1", LISTEN_FDNAMES="http",
-                         **{WORKER_ENV: str(number)}),
-                path=os.getcwd(),
-                childFDs={0: "w", 1: "r", 2: "r", SOCKET_FD: sock.fileno()})
+                env=env, path=os.getcwd(), childFDs=fds)
         finally:
             sock.close()  # the worker has its own copy
         self.workers[number] = worker
+
+    def changed(self, line):
+        """A worker changed a queue (``[project, queue]`` in JSON): wake the
+        daemon's consumers of it (the line endpoint's reserve)."""
+        try:
+            project, queue = json.loads(line)
+        except ValueError:
+            self.log.error("unreadable change from a worker: {line!r}", line=line)
+            return
+        self.events.notify(project, queue)
 
     def ended(self, worker, reason):
         if self.workers.get(worker.number) is not worker:
@@ -201,15 +225,38 @@ class ParentWatch(Service):
     In a worker: stop when the pipe from the parent daemon on stdin closes,
     because the parent is stopping or has died. (Stopping by pipe, not by
     signal, keeps a worker from being stopped twice when a supervisor
-    signals the whole process group.)
+    signals the whole process group.) When the daemon asks for them, the
+    worker's queue changes (``events``) are reported to it on ``EVENTS_FD``,
+    so that its line endpoint wakes consumers of what workers posted.
     """
 
-    def __init__(self, reactor):
+    def __init__(self, reactor, events):
         self.reactor = reactor
+        self.events = events
 
     def startService(self):
         super().startService()
         _ParentPipe(self.reactor).startReading()
+        if os.environ.get(EVENTS_ENV):
+            self.events.subscribe(_EventPipe(self.reactor).changed)
+
+
+class _EventPipe(abstract.FileDescriptor):
+    """Writes ``[project, queue]`` lines to the daemon, never blocking."""
+
+    def __init__(self, reactor):
+        super().__init__(reactor)
+        fdesc.setNonBlocking(EVENTS_FD)
+        self.connected = True
+
+    def fileno(self):
+        return EVENTS_FD
+
+    def writeSomeData(self, data):
+        return fdesc.writeToFD(EVENTS_FD, data)
+
+    def changed(self, project, queue):
+        self.write(json.dumps([project, queue]).encode() + b"\n")
 
 
 class _ParentPipe(abstract.FileDescriptor):

@@ -158,6 +158,47 @@ class WorkersTests(unittest.SynchronousTestCase):
         self.assertIn("worker 1 exited", self.daemon.log())
 
 
+class WorkersLineTests(unittest.SynchronousTestCase):
+    def test_post_through_a_worker_wakes_line_reserve(self):
+        """A reserve waiting on the daemon's line endpoint is answered when
+        the message is posted over HTTP through a worker process."""
+        from tests.daemon import free_port, wait_for_port
+
+        line_port = free_port()
+        daemon = Daemon(self.mktemp(), "--storage", "sqlite:queues.db", "--workers", "2",
+                        "--line", f"tcp:{line_port}:interface=127.0.0.1").start()
+        self.addCleanup(daemon.stop)
+        wait_until(lambda: len(children(daemon.process.pid)) == 1)
+        [worker] = children(daemon.process.pid)
+        wait_for_port(line_port, daemon.process)
+        line = socket.create_connection(("127.0.0.1", line_port), timeout=10)
+        self.addCleanup(line.close)
+        line.sendall(b"watch jobs\r\nreserve\r\n")
+        self.assertEqual(line.recv(100), b"WATCHING 2\r\n")
+
+        # A connection the kernel gave to the worker (16 tries: 2**-16 to miss).
+        def worker_connection():
+            for _ in range(16):
+                conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
+                conn.request("GET", "/v1/health")
+                conn.getresponse().read()
+                if established([worker], daemon.port):
+                    return conn
+                conn.close()
+            raise AssertionError("no connection reached the worker")
+
+        conn = worker_connection()
+        self.addCleanup(conn.close)
+        headers = {"Client-ID": CLIENT_ID}
+        conn.request("PUT", "/v1/queues/jobs", headers=headers)
+        self.assertEqual(conn.getresponse().read(), b"")
+        conn.request("POST", "/v1/queues/jobs/messages", json.dumps([{"ttl": 60, "body": "hi"}]),
+                     headers=headers)
+        [href] = json.loads(conn.getresponse().read())["resources"]
+        answer = line.recv(200)
+        self.assertEqual(answer, b"RESERVED %s 2\r\nhi\r\n" % href.rsplit("/", 1)[1].encode())
+
+
 class StartupFailureTests(unittest.TestCase):
     async def test_worker_failing_to_start_stops_the_daemon(self):
         """A worker ending right after it was started (it could not start)
