@@ -1,8 +1,8 @@
 """Several processes serving one HTTP port: ``[drivers] workers``.
 
-The daemon opens one listening socket per worker on the same address with
-``SO_REUSEPORT`` (Linux spreads new connections across them), serves the
-first itself and starts a worker process for each other one. A worker is
+Every process gets a listening socket of its own on the same address, with
+``SO_REUSEPORT`` (Linux spreads new connections across them): the daemon
+serves the first itself and starts a worker process for each of the others. A worker is
 ``twistd -n marconi`` with the parent's settings, handed its socket the
 systemd way (``--http systemd:domain=INET:index=0``), without the line
 endpoint (which stays in the parent). The workers share the storage: a sqlite
@@ -173,7 +173,7 @@ class WorkerPool(Service):
         daemon's consumers of it (the line endpoint's reserve)."""
         try:
             project, queue = json.loads(line)
-        except ValueError:
+        except (ValueError, TypeError):
             self.log.error("unreadable change from a worker: {line!r}", line=line)
             return
         self.events.notify(project, queue)
