@@ -312,9 +312,8 @@ class SqliteDriver:
         """Fail the writes queued for longer than busy_timeout; retry the rest."""
         now = self.clock.seconds()
         expired = [entry for entry in self._queue if now - entry[2] >= self.busy_timeout]
-        if expired:
-            self._queue = [entry for entry in self._queue if entry not in expired]
-            self._fail(expired, "database is locked")
+        self._queue = [entry for entry in self._queue if now - entry[2] < self.busy_timeout]
+        self._fail(expired, "database is locked")
         if self._queue:
             self._retry = self.clock.callLater(self._retry_delay, self._flush)
             self._retry_delay = min(self._retry_delay * 2, LAST_RETRY)
