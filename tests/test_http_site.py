@@ -1,11 +1,18 @@
 """The real twisted.web Site: raw HTTP bytes in, answers out."""
 
+import re
+
 from klein import Klein
+from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
 
 from marconi_tx import config
 from marconi_tx.storage.sqlite.driver import SqliteDriver
@@ -191,3 +198,98 @@ class AccessLogTests(unittest.SynchronousTestCase):
                             b"\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
                             b"Content-Length: %d\r\n\r\n" % len(body) + body)
         self.assertTrue(answer.startswith(b"HTTP/1.1 201 "), answer[:200])
+
+
+class _Answer(Resource):
+    """Answers every request, a reactor turn later, with ``send_whole``."""
+
+    isLeaf = True
+
+    def __init__(self, bodies):
+        super().__init__()
+        self.bodies = bodies  # path -> body
+        self.sent_at_once = []  # per answer: nothing left for the reactor?
+
+    def render(self, request):
+        body = self.bodies[request.path]
+        request.setHeader(b"content-length", b"%d" % len(body))
+        reactor.callLater(0, self.answer, request, body)
+        return NOT_DONE_YET
+
+    def answer(self, request, body):
+        transport = request.channel.transport
+        request.channel.send_whole(request, body)
+        self.sent_at_once.append(transport not in reactor.getWriters())
+
+
+class _Collect(Protocol):
+    def __init__(self):
+        self.data = []
+        self.done = Deferred()
+
+    def dataReceived(self, data):
+        self.data.append(data)
+
+    def connectionLost(self, reason):
+        self.done.callback(b"".join(self.data))
+
+
+class WholeResponseTests(unittest.TestCase):
+    """Channel.send_whole over real TCP connections."""
+
+    BIG = bytes(range(256)) * (16 * 1024)  # 4 MiB: more than a socket takes at once
+
+    def setUp(self):
+        self.resource = _Answer({b"/small": b'{"ok": true}', b"/big": self.BIG})
+        site = make_site(self.resource, max_body=1000)
+        site.timeOut = None
+        self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+
+    async def exchange(self, raw):
+        """Send ``raw`` on a new connection; everything received until the
+        server closes it."""
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.port.getHost().port)
+        client = await connectProtocol(endpoint, _Collect())
+        client.transport.write(raw)
+        return await client.done
+
+    def bodies(self, answer):
+        """The bodies of the HTTP/1.1 answers in ``answer``, in order."""
+        bodies = []
+        while answer:
+            head, answer = answer.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+            bodies.append(answer[:length])
+            answer = answer[length:]
+        return bodies
+
+    async def test_small_answer_sent_at_once(self):
+        """A small answer is sent by the call itself (the reactor is never
+        asked to watch the socket), whole; a closing request still gets its
+        answer before the connection ends."""
+        answer = await self.exchange(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     b"GET /small HTTP/1.1\r\nHost: x\r\n"
+                                     b"Connection: close\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:100])
+        self.assertEqual(self.bodies(answer), [b'{"ok": true}'] * 2)
+        # The second is followed by the close, which does wait for the reactor.
+        self.assertEqual(self.resource.sent_at_once[0], True)
+
+    async def test_big_answer_rest_goes_through_transport(self):
+        """What the socket does not take at once is sent by the transport:
+        the client receives the whole body."""
+        answer = await self.exchange(b"GET /big HTTP/1.1\r\nHost: x\r\n"
+                                     b"Connection: close\r\n\r\n")
+        self.assertEqual(self.bodies(answer), [self.BIG])
+        self.assertEqual(self.resource.sent_at_once, [False])
+
+    async def test_pipelined_answers_keep_their_order(self):
+        """An answer ready while an earlier one is still being sent by the
+        transport is queued behind it, not sent ahead."""
+        answer = await self.exchange(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     b"GET /small HTTP/1.1\r\nHost: x\r\n"
+                                     b"Connection: close\r\n\r\n")
+        self.assertEqual(self.bodies(answer), [self.BIG, b'{"ok": true}', b'{"ok": true}'])
+        self.assertEqual(self.resource.sent_at_once[:2], [False, False])

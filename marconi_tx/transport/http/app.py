@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from marconi_tx import errors, validation
 from marconi_tx.transport.http import responses
+from marconi_tx.transport.http.site import Channel
 from marconi_tx.transport.http.v1 import V1API
 
 log = Logger()
@@ -132,7 +133,12 @@ class Router(Resource):
 
 
 def _write(body, request):
-    if request.channel is not None:  # None: the client has gone away
+    channel = request.channel
+    if channel is None:  # the client has gone away
+        return
+    if isinstance(channel, Channel):
+        channel.send_whole(request, body)
+    else:
         request.write(body)
         request.finish()
 
