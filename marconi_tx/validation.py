@@ -5,6 +5,7 @@ short title and a description naming the problem. Limits come from
 ``config.transport`` (``[limits:transport]``).
 """
 
+import functools
 import json
 import re
 import uuid
@@ -17,8 +18,12 @@ MAX_PROJECT_ID = 256
 _QUEUE_NAME = re.compile(r"[a-zA-Z0-9_-]+\Z")
 # Only documents with \uD8xx-\uDFxx escapes can hold lone surrogates.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+#: Identifications (queue and project, Client-ID) whose check is remembered:
+#: clients repeat theirs on every request. Failures are not remembered.
+CHECKED_CACHE = 4096
 
 
+@functools.lru_cache(maxsize=CHECKED_CACHE)
 def queue_identification(name, project):
     """Queue names: 1-64 of [a-zA-Z0-9_-]; project ids: at most 256 characters."""
     if len(name) > MAX_QUEUE_NAME or not _QUEUE_NAME.match(name):
@@ -32,6 +37,7 @@ def queue_identification(name, project):
             title="Invalid queue identification")
 
 
+@functools.lru_cache(maxsize=CHECKED_CACHE)
 def client_uuid(value):
     """The ``uuid.UUID`` of a Client-ID header value (None: missing)."""
     if value is None:

@@ -291,6 +291,38 @@ class GroupCommitTests(unittest.TestCase):
         self.addCleanup(reopened.close)
         self.assertEqual((await reopened.messages.get(None, QUEUE, mid))["body"], "last")
 
+    async def test_queue_ids_follow_deletes_within_a_turn(self):
+        """Writes of one turn see a queue deleted and created again by an
+        earlier write of the same turn: a post after the delete fails, a
+        post after the re-creation lands in the new queue."""
+        before = self.post("before")
+        delete = self.driver.queues.delete(None, QUEUE)
+        orphan = self.post("orphan")
+        create = self.driver.queues.create(None, QUEUE)
+        after = self.post("after")
+        [(_, _), (_, _), (_, orphan), (_, _), (_, [mid])] = await defer.DeferredList(
+            [before, delete, orphan, create, after], consumeErrors=True)
+        self.assertTrue(orphan.check(errors.QueueDoesNotExist))
+        [message] = await self.driver.messages.list(None, QUEUE, echo=True)
+        self.assertEqual((message["id"], message["body"]), (mid, "after"))
+
+    async def test_queue_ids_follow_a_rolled_back_write(self):
+        """A queue created by a write that then fails is rolled back with it:
+        a later write of the same turn does not find it."""
+        def create_then_fail():
+            with self.driver.write() as db:
+                db.execute("INSERT INTO queues (project, name, metadata, created) "
+                           "VALUES ('', 'brief', '{}', 0)")
+                self.assertIsNotNone(self.driver.queue_id(db, None, "brief"))
+                raise RuntimeError("fails after creating")
+
+        failed = self.driver.submit(create_then_fail)
+        post = self.post("lost", queue="brief")
+        [(_, failed), (_, post)] = await defer.DeferredList([failed, post],
+                                                           consumeErrors=True)
+        self.assertTrue(failed.check(RuntimeError))
+        self.assertTrue(post.check(errors.QueueDoesNotExist))
+
 
 class LockWaitTests(unittest.TestCase):
     """Writes meeting a lock held by another process (here: another

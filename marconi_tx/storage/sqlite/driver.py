@@ -103,6 +103,7 @@ class SqliteDriver:
         self._retry = None  # the next attempt while another process holds the lock
         self._retry_delay = FIRST_RETRY
         self._changes = []  # (project, queue) to notify after the COMMIT
+        self._queue_ids = None  # (project, queue) -> id, while a batch runs (queue_id)
         self._scanner = None  # (thread pool, connection) for reads that scan
         self.queues = QueueController(self)
         self.messages = MessageController(self)
@@ -284,6 +285,7 @@ class SqliteDriver:
             self._fail(batch, str(e))
             return []
         outcomes = []
+        self._queue_ids = {}
         try:
             for call, d, _ in batch:
                 db.execute("SAVEPOINT request")
@@ -297,6 +299,7 @@ class SqliteDriver:
                 if isinstance(outcome, Failure):
                     db.execute("ROLLBACK TO request")
                     del self._changes[noted:]
+                    self._queue_ids.clear()
                 db.execute("RELEASE request")
                 outcomes.append((d, outcome))
             db.execute("COMMIT")
@@ -306,6 +309,8 @@ class SqliteDriver:
             self._changes = []
             self._fail(batch, str(e))
             return []
+        finally:
+            self._queue_ids = None
         return outcomes
 
     def _wait_for_lock(self):
@@ -350,10 +355,30 @@ class SqliteDriver:
         return self.db
 
     def queue_id(self, db, project, queue):
-        """The row id of (project, queue), or None."""
-        row = db.execute("SELECT id FROM queues WHERE project=? AND name=?",
-                         (project or "", queue)).fetchone()
-        return row[0] if row else None
+        """
+        The row id of (project, queue), or None.
+
+        While a batch of writes runs (``_commit``) no other process can
+        change the queues, so an id found then is remembered until the batch
+        ends, a write in it fails, or a queue is deleted
+        (``forget_queue_ids``): the writes of one batch mostly name the same
+        queue.
+        """
+        key = (project or "", queue)
+        remembered = self._queue_ids if db is self.db else None
+        if remembered and key in remembered:
+            return remembered[key]
+        row = db.execute("SELECT id FROM queues WHERE project=? AND name=?", key).fetchone()
+        if row is None:
+            return None
+        if remembered is not None:
+            remembered[key] = row[0]
+        return row[0]
+
+    def forget_queue_ids(self):
+        """A write deleted a queue: ids remembered in this batch may be stale."""
+        if self._queue_ids:
+            self._queue_ids.clear()
 
     @writes
     def gc(self):

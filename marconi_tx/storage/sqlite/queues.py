@@ -35,6 +35,7 @@ class QueueController:
                 db.execute("DELETE FROM messages WHERE queue_id=?", (qid,))
                 db.execute("DELETE FROM claims WHERE queue_id=?", (qid,))
                 db.execute("DELETE FROM queues WHERE id=?", (qid,))
+                self.driver.forget_queue_ids()
 
     @deferred
     def list(self, project, marker=None, limit=10, detailed=False):
