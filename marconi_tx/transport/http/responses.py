@@ -21,7 +21,11 @@ def dump(doc):
 
 def json_body(request, status, doc, content_type=JSON_TYPE, **headers):
     """Answer ``status`` with the JSON document ``doc``."""
-    body = dump(doc)
+    return encoded_body(request, status, dump(doc), content_type, **headers)
+
+
+def encoded_body(request, status, body, content_type=JSON_TYPE, **headers):
+    """Answer ``status`` with ``body``, a JSON document already encoded."""
     request.setResponseCode(status)
     request.setHeader(b"Content-Type", content_type)
     request.setHeader(b"Content-Length", b"%d" % len(body))
