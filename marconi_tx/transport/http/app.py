@@ -95,7 +95,8 @@ class Router(Resource):
     Paths are normalised before matching: empty segments (a trailing or
     doubled slash) are dropped and the literal segments are lower-cased.
     Every rule takes every method (the dispatcher answers 405), so a match
-    depends on the path alone and the last ``MATCH_CACHE`` paths are kept.
+    depends on the path alone: the matches of the last ``MATCH_CACHE`` raw
+    paths are kept, and a known path is neither decoded nor normalised.
     """
 
     isLeaf = True
@@ -104,27 +105,26 @@ class Router(Resource):
         super().__init__()
         self.app = app
         self.urls = app.url_map.bind("localhost")
-        self.matches = {}  # path -> (endpoint, params): hot paths skip werkzeug
+        self.matches = {}  # raw path -> (endpoint, params): hot paths skip werkzeug
 
     def render(self, request):
-        try:
-            segments = [s.decode("utf-8") for s in request.postpath if s]
-        except UnicodeDecodeError:
-            return responses.error_body(request, 400, "Malformed URL",
-                                        "The request path must be UTF-8.")
-        for index in _LITERAL_SEGMENTS:
-            if index < len(segments):
-                segments[index] = segments[index].lower()
-        path = "/" + "/".join(segments)
-        match = self.matches.get(path)
+        match = self.matches.get(request.path)
         if match is None:
             try:
-                match = self.urls.match(path)
+                segments = [s.decode("utf-8") for s in request.postpath if s]
+            except UnicodeDecodeError:
+                return responses.error_body(request, 400, "Malformed URL",
+                                            "The request path must be UTF-8.")
+            for index in _LITERAL_SEGMENTS:
+                if index < len(segments):
+                    segments[index] = segments[index].lower()
+            try:
+                match = self.urls.match("/" + "/".join(segments))
             except HTTPException as e:
                 return responses.empty(request, e.code)
             if len(self.matches) >= MATCH_CACHE:
                 self.matches.clear()
-            self.matches[path] = match
+            self.matches[request.path] = match
         endpoint, params = match
         d = ensureDeferred(self.app.execute_endpoint(endpoint, request, **params))
         d.addCallback(_write, request)
