@@ -111,7 +111,7 @@ class FrozenStartUp(Service):
     until exit, yet every full collection walks them all. Under load full
     collections come about once a second and took 30-40 ms each on the
     bench machine, stalling every request in flight: the p99 of small posts
-    at 16 connections went from 23 ms to 5 ms once they were frozen.
+    at 16 connections went from 23 ms to 4 ms once they were frozen.
     """
 
     def __init__(self, reactor):
