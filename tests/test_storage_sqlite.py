@@ -291,6 +291,14 @@ class GroupCommitTests(unittest.TestCase):
         self.addCleanup(reopened.close)
         self.assertEqual((await reopened.messages.get(None, QUEUE, mid))["body"], "last")
 
+    def test_write_outside_a_write_method_raises(self):
+        """The write connection is only handed out inside a write batch: a
+        call from anywhere else is a bug and raises instead of writing
+        outside any transaction."""
+        with self.assertRaises(RuntimeError):
+            with self.driver.write():
+                pass
+
     async def test_queue_ids_follow_deletes_within_a_turn(self):
         """Writes of one turn see a queue deleted and created again by an
         earlier write of the same turn: a post after the delete fails, a
