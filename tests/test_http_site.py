@@ -76,6 +76,20 @@ class SiteTests(unittest.SynchronousTestCase):
         self.assertTrue(request.content.overflowed)
         self.assertEqual(len(request.content.getvalue()), 1000)
 
+    def test_huge_declared_body_is_not_buffered(self):
+        """A body declaring a length past the site's limit is discarded as
+        it arrives, like a chunked one."""
+        channel = self.site.buildProtocol(None)
+        channel.makeConnection(StringTransport())
+        chunk = b"x" * 4096
+        channel.dataReceived(b"PUT /v1/queues/jobs/metadata HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Length: %d\r\n\r\n" % (len(chunk) * 100 + 1))
+        for _ in range(100):
+            channel.dataReceived(chunk)
+        [request] = channel.requests
+        self.assertTrue(request.content.overflowed)
+        self.assertEqual(len(request.content.getvalue()), 1000)
+
     def test_oversize_content_length_refused(self):
         """A body beyond the route's limit by Content-Length is 400."""
         body = b'[{"ttl": 60, "body": "' + b"x" * 2000 + b'"}]'
