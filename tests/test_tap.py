@@ -6,21 +6,24 @@ import weakref
 from twisted.internet.testing import MemoryReactor
 from twisted.trial import unittest
 
-from marconi_tx.tap import FrozenStartUp
+from marconi_tx.tap import GarbageCollection
 
 
 class _Node:
     pass
 
 
-class FrozenStartUpTests(unittest.SynchronousTestCase):
+class GarbageCollectionTests(unittest.SynchronousTestCase):
     def setUp(self):
+        threshold = gc.get_threshold()
+        self.addCleanup(gc.set_threshold, *threshold)
         self.addCleanup(gc.unfreeze)
 
-    def test_start_up_objects_frozen_once_running(self):
-        """Objects alive when the reactor starts are frozen out of the
-        cyclic collector, not before; garbage of start-up is collected
-        first, not frozen with them."""
+    def test_tuned_once_running(self):
+        """Once the reactor runs, not before: objects alive then are frozen
+        out of the cyclic collector (start-up's garbage is collected first,
+        not frozen with them) and the young generation's threshold is
+        raised."""
         reactor = MemoryReactor()
         kept = _Node()
         cycle = _Node()
@@ -29,10 +32,11 @@ class FrozenStartUpTests(unittest.SynchronousTestCase):
         del cycle
         gc.disable()  # only the service may collect in this test
         self.addCleanup(gc.enable)
-        FrozenStartUp(reactor).startService()
+        GarbageCollection(reactor).startService()
         self.assertEqual(gc.get_freeze_count(), 0)
         self.assertIsNotNone(gone())
         reactor.run()
         self.assertIsNone(gone())
         self.assertGreater(gc.get_freeze_count(), 0)
         self.assertNotIn(kept, gc.get_objects(generation=2))
+        self.assertEqual(gc.get_threshold()[0], GarbageCollection.YOUNG_THRESHOLD)
