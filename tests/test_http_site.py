@@ -251,7 +251,7 @@ class _Collect(Protocol):
 class WholeResponseTests(unittest.TestCase):
     """Channel.send_whole over real TCP connections."""
 
-    BIG = bytes(range(256)) * (16 * 1024)  # 4 MiB: more than a socket takes at once
+    BIG = bytes(range(256)) * (64 * 1024)  # 16 MiB: more than a socket takes at once
 
     def setUp(self):
         self.resource = _Answer({b"/small": b'{"ok": true}', b"/big": self.BIG})
