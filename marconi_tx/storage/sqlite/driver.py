@@ -315,7 +315,7 @@ class SqliteDriver:
                 if isinstance(outcome, Failure):
                     db.execute("ROLLBACK TO request")
                     del self._changes[noted:]
-                    self._queue_ids.clear()
+                    self.forget_queue_ids()
                 db.execute("RELEASE request")
                 outcomes.append((d, outcome))
             db.execute("COMMIT")
@@ -392,7 +392,8 @@ class SqliteDriver:
         return row[0]
 
     def forget_queue_ids(self):
-        """A write deleted a queue: ids remembered in this batch may be stale."""
+        """A write deleted a queue, or failed and was rolled back: ids
+        remembered in this batch may be stale."""
         if self._queue_ids:
             self._queue_ids.clear()
 
