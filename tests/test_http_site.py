@@ -1,6 +1,7 @@
 """The real twisted.web Site: raw HTTP bytes in, answers out."""
 
 import re
+import time
 
 from klein import Klein
 from twisted.internet import reactor
@@ -11,13 +12,15 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
+from twisted.web import server
+from twisted.web.http import datetimeToString
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from marconi_tx import config
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from marconi_tx.transport.http.app import MATCH_CACHE, Router, build_resource
-from marconi_tx.transport.http.site import BoundedBuffer, make_site
+from marconi_tx.transport.http.site import BoundedBuffer, http_date, make_site
 from tests.http_support import CLIENT_ID, new_clock
 
 
@@ -163,6 +166,82 @@ class RouterMatchCacheTests(unittest.SynchronousTestCase):
                 channel.dataReceived(b"GET /items/i%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
                 self.assertTrue(transport.value().endswith(b"\r\n\r\ni%d" % n), n)
                 self.assertLessEqual(len(router.matches), MATCH_CACHE)
+
+
+class RequestProcessTests(unittest.SynchronousTestCase):
+    """ApiRequest.process: the default headers, and what it leaves to
+    twisted.web (a non-leaf root, the ``*`` target)."""
+
+    def exchange(self, root, raw):
+        site = make_site(root, max_body=1000)
+        site.timeOut = None
+        channel = site.buildProtocol(None)
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(raw)
+        return transport.value()
+
+    def test_date_and_server_headers(self):
+        """Every answer has the current Date (formatted as RFC 9110 asks)
+        and the Server header twisted.web gives."""
+        driver = SqliteDriver(":memory:", new_clock())
+        self.successResultOf(driver.open())
+        self.addCleanup(driver.close)
+        root = build_resource(driver, config.load())
+        before = int(time.time())
+        answers = [self.exchange(root, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                   for _ in range(2)]
+        after = int(time.time())
+        for answer in answers:
+            [date] = re.findall(rb"\r\nDate: ([^\r]*)\r\n", answer)
+            self.assertIn(date, [datetimeToString(s) for s in range(before, after + 1)])
+            self.assertIn(b"\r\nServer: " + server.version + b"\r\n", answer)
+
+    def test_date_follows_the_clock(self):
+        """The remembered Date value changes with the second."""
+        self.assertEqual(http_date(), datetimeToString(int(time.time())))
+        self.patch(time, "time", lambda: 86400.5)
+        self.assertEqual(http_date(), b"Fri, 02 Jan 1970 00:00:00 GMT")
+        self.patch(time, "time", lambda: 86401.0)
+        self.assertEqual(http_date(), b"Fri, 02 Jan 1970 00:00:01 GMT")
+
+    def test_tree_of_resources_is_traversed(self):
+        """A root that is not a leaf is served by twisted.web's traversal
+        (its children answer), with the same default headers."""
+        root = Resource()
+        root.putChild(b"child", _Static(b"from the child"))
+        answer = self.exchange(root, b"GET /child HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:100])
+        self.assertTrue(answer.endswith(b"from the child"))
+        self.assertIn(b"\r\nDate: ", answer)
+
+    def test_asterisk_target_left_to_twisted(self):
+        """``OPTIONS *`` gets twisted.web's server-wide answer, not a route's."""
+        answer = self.exchange(_Static(b"a route"), b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:100])
+        self.assertNotIn(b"a route", answer)
+
+    def test_leaf_sees_decoded_path_segments(self):
+        """The leaf root gets the whole path, percent-decoded, as postpath."""
+        seen = []
+        leaf = _Static(b"ok", seen)
+        self.exchange(leaf, b"GET /v1/queues/a%2Fb/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(seen, [([], [b"v1", b"queues", b"a/b", b""])])
+
+
+class _Static(Resource):
+    """A leaf answering ``body``; notes each request's prepath and postpath."""
+
+    isLeaf = True
+
+    def __init__(self, body, seen=None):
+        super().__init__()
+        self.body = body
+        self.seen = [] if seen is None else seen
+
+    def render(self, request):
+        self.seen.append((request.prepath, request.postpath))
+        return self.body
 
 
 class AccessLogTests(unittest.SynchronousTestCase):

@@ -1,9 +1,13 @@
 """The twisted.web Site of the HTTP API, refusing to buffer huge bodies."""
 
+import time
 from io import BytesIO
+from urllib.parse import unquote_to_bytes
 
 from twisted.internet import tcp
+from twisted.python.failure import Failure
 from twisted.web import http, server
+from twisted.web.http import datetimeToString
 
 
 class BoundedBuffer(BytesIO):
@@ -112,24 +116,63 @@ class QuietSite(server.Site):
             super().log(request)
 
 
+SERVER = server.version
+_date = [None, b""]  # [second, its Date header value]
+
+
+def http_date():
+    """The Date header value for now, formatted once a second."""
+    second = int(time.time())
+    if second != _date[0]:
+        _date[:] = second, datetimeToString(second)
+    return _date[1]
+
+
+class ApiRequest(server.Request):
+    """A request whose body keeps at most ``max_body`` bytes (``make_site``
+    sets it), served by a leaf resource without traversal."""
+
+    max_body = None
+
+    def gotLength(self, length):
+        if length is not None and length <= self.max_body:
+            # twisted.web reads no more than a declared length.
+            self.content = BytesIO()
+        else:
+            self.content = BoundedBuffer(self.max_body)
+
+    def process(self):
+        """
+        What ``server.Request.process`` does for a leaf root resource (the
+        API's Router), with less work: the Date header is formatted once a
+        second, not for every request (a few percent of a small request's
+        CPU), and there is no resource traversal or encoder lookup.
+        """
+        site = self.channel.site
+        if not site.resource.isLeaf or self.path == b"*":
+            return super().process()
+        self.site = site
+        self.setHeader(b"Server", SERVER)
+        self.setHeader(b"Date", http_date())
+        self.prepath = []
+        self.sitepath = []
+        self.postpath = list(map(unquote_to_bytes, self.path[1:].split(b"/")))
+        try:
+            self.render(site.resource)
+        except BaseException:
+            self.processingFailed(Failure())
+
+
 def make_site(resource, max_body, access_log=None):
     """
     A Site over ``resource`` whose request bodies keep at most ``max_body``
     bytes, writing an access log (combined format) to the file
     ``access_log``, or none.
     """
-
-    class BoundedRequest(server.Request):
-        def gotLength(self, length):
-            if length is not None and length <= max_body:
-                # twisted.web reads no more than a declared length.
-                self.content = BytesIO()
-            else:
-                self.content = BoundedBuffer(max_body)
-
+    request_factory = type("ApiRequest", (ApiRequest,), {"max_body": max_body})
     # Bodies are JSON: parsing them as HTML form submissions is wasted work
     # (a fifth of a small POST's CPU) and would answer bad multipart itself.
-    site = QuietSite(resource, requestFactory=BoundedRequest,
+    site = QuietSite(resource, requestFactory=request_factory,
                      parsePOSTFormSubmission=False, logPath=access_log)
     site.noisy = False
     site.protocol = Channel
