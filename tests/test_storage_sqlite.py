@@ -4,7 +4,7 @@ what only sqlite has (the file format, WAL, AUTOINCREMENT, query plans)."""
 import sqlite3
 import uuid
 
-from twisted.internet import defer, task
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from marconi_tx import errors
@@ -163,8 +163,6 @@ class SqliteDriverTests(unittest.TestCase):
         """The writer never checkpoints inside a COMMIT (autocheckpoint off);
         each second a PASSIVE checkpoint runs on the scan thread instead."""
         import threading
-
-        from twisted.internet import reactor
 
         self.assertEqual(self.driver.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0], 0)
         await self.driver.queues.create(None, QUEUE)
@@ -330,6 +328,47 @@ class GroupCommitTests(unittest.TestCase):
                                                            consumeErrors=True)
         self.assertTrue(failed.check(RuntimeError))
         self.assertTrue(post.check(errors.QueueDoesNotExist))
+
+
+    async def test_write_failing_after_changes_is_undone_alone(self):
+        """A write failing after it changed rows is undone, with its change
+        notification; its neighbours commit and their answers name what
+        was stored."""
+        told = []
+        self.driver.events.subscribe(lambda project, queue: told.append(queue))
+
+        def post_then_fail():
+            with self.driver.write() as db:
+                db.execute("INSERT INTO messages (queue_id, body, ttl, created, expires, "
+                           "priority, available_at) SELECT id, '\"undone\"', 60, 0, ?, 0, 0 "
+                           "FROM queues", (START + 60,))
+                self.driver.changed(None, "undone")
+                raise RuntimeError("fails after changing rows")
+
+        first = self.post("first")
+        failed = self.driver.submit(post_then_fail)
+        last = self.post("last")
+        [(_, [first]), (_, failed), (_, [last])] = await defer.DeferredList(
+            [first, failed, last], consumeErrors=True)
+        self.assertTrue(failed.check(RuntimeError))
+        listed = await self.driver.messages.list(None, QUEUE, echo=True)
+        self.assertEqual([(m["id"], m["body"]) for m in listed],
+                         [(first, "first"), (last, "last")])
+        await task.deferLater(reactor, 0, lambda: None)  # the batch's notifications
+        self.assertEqual(told, [QUEUE, QUEUE])
+
+    async def test_write_failing_without_changes_runs_once(self):
+        """A write failing before it changed anything (a missing queue)
+        needs no savepoints: its batch runs once, without one a write."""
+        statements = []
+        self.driver.db.set_trace_callback(statements.append)
+        posts = [self.post("a"), self.post("b", queue="missing"), self.post("c")]
+        [(_, _), (_, missing), (_, _)] = await defer.DeferredList(posts, consumeErrors=True)
+        self.driver.db.set_trace_callback(None)
+        self.assertTrue(missing.check(errors.QueueDoesNotExist))
+        self.assertEqual(sum(s.startswith("INSERT INTO messages") for s in statements), 2)
+        self.assertNotIn("ROLLBACK TO batch", statements)
+        self.assertNotIn("SAVEPOINT request", statements)
 
 
 class LockWaitTests(unittest.TestCase):

@@ -236,8 +236,9 @@ class SqliteDriver:
 
         Without group commit the call runs now, in its own transaction. With
         it, the writes submitted during one reactor turn run together at its
-        end: one BEGIN IMMEDIATE, a SAVEPOINT for each (a failing write rolls
-        back alone), one COMMIT. The lock is held only while the statements
+        end: one BEGIN IMMEDIATE, then the writes, then one COMMIT. A failing
+        write is undone alone: the batch runs without a savepoint a write
+        unless a failing write had changed rows, and then again with them. The lock is held only while the statements
         run, not while the turn's requests are being parsed.
 
         The lock is taken without waiting. While another process holds it the
@@ -300,24 +301,18 @@ class SqliteDriver:
                 return None
             self._fail(batch, str(e))
             return []
-        outcomes = []
         self._queue_ids = {}
+        noted = len(self._changes)
         try:
-            for call, d, _ in batch:
-                db.execute("SAVEPOINT request")
-                noted = len(self._changes)
-                try:
-                    outcome = call()
-                except sqlite3.Error as e:
-                    outcome = Failure(errors.StorageUnavailable(f"sqlite: {e}"))
-                except Exception:
-                    outcome = Failure()
-                if isinstance(outcome, Failure):
-                    db.execute("ROLLBACK TO request")
-                    del self._changes[noted:]
-                    self.forget_queue_ids()
-                db.execute("RELEASE request")
-                outcomes.append((d, outcome))
+            # Optimistically without a savepoint a write: a failing write
+            # rarely changed anything before it failed.
+            db.execute("SAVEPOINT batch")
+            outcomes = self._run(db, batch, savepoints=False)
+            if outcomes is None:  # one did: again, each in its own savepoint
+                db.execute("ROLLBACK TO batch")
+                del self._changes[noted:]
+                self.forget_queue_ids()
+                outcomes = self._run(db, batch, savepoints=True)
             db.execute("COMMIT")
         except sqlite3.Error as e:  # nothing of the batch is committed
             if db.in_transaction:
@@ -327,6 +322,37 @@ class SqliteDriver:
             return []
         finally:
             self._queue_ids = None
+        return outcomes
+
+    def _run(self, db, batch, savepoints):
+        """
+        Call the writes of ``batch`` inside the open transaction:
+        [(Deferred, result or Failure)]. A failing write is undone alone:
+        rolled back to its savepoint, or, without savepoints, found to have
+        changed no row; None when, without savepoints, it had changed some.
+        """
+        outcomes = []
+        for call, d, _ in batch:
+            if savepoints:
+                db.execute("SAVEPOINT request")
+            noted = len(self._changes)
+            changed = db.total_changes
+            try:
+                outcome = call()
+            except sqlite3.Error as e:
+                outcome = Failure(errors.StorageUnavailable(f"sqlite: {e}"))
+            except Exception:
+                outcome = Failure()
+            if isinstance(outcome, Failure):
+                if savepoints:
+                    db.execute("ROLLBACK TO request")
+                elif db.total_changes != changed:
+                    return None
+                del self._changes[noted:]
+                self.forget_queue_ids()
+            if savepoints:
+                db.execute("RELEASE request")
+            outcomes.append((d, outcome))
         return outcomes
 
     def _wait_for_lock(self):
