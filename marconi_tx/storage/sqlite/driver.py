@@ -238,8 +238,9 @@ class SqliteDriver:
         it, the writes submitted during one reactor turn run together at its
         end: one BEGIN IMMEDIATE, then the writes, then one COMMIT. A failing
         write is undone alone: the batch runs without a savepoint a write
-        unless a failing write had changed rows, and then again with them. The lock is held only while the statements
-        run, not while the turn's requests are being parsed.
+        unless a failing write had changed rows, and then again with them.
+        The lock is held only while the statements run, not while the turn's
+        requests are being parsed.
 
         The lock is taken without waiting. While another process holds it the
         writes stay queued and a timer retries them (backing off from
