@@ -42,6 +42,8 @@ import json
 
 from bson.int64 import Int64
 
+from marconi_tx import json_text
+
 QUEUES = "queues"
 MESSAGES = "messages"
 COUNTERS = "counters"
@@ -76,9 +78,8 @@ def marker(value):
     return Int64(value)
 
 
-def dump_json(value):
-    # ASCII escapes keep lone surrogates (valid JSON, invalid UTF-8) storable.
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+# ASCII escapes keep lone surrogates (valid JSON, invalid UTF-8) storable.
+dump_json = json_text.encoder(ensure_ascii=True)
 
 
 def to_message(doc, now):

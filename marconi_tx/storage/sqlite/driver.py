@@ -15,7 +15,6 @@ fsync per commit and also survives power loss.
 """
 
 import functools
-import json
 import os
 import sqlite3
 
@@ -27,7 +26,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from marconi_tx import errors
+from marconi_tx import errors, json_text
 from marconi_tx.storage.interfaces import ILineStorageDriver
 from marconi_tx.storage.sqlite.schema import SCHEMA
 
@@ -76,8 +75,7 @@ def _checkpoint(connection):
     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
-#: Built once: ``json.dumps`` with options builds an encoder every call.
-dump_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+dump_json = json_text.encoder()
 
 
 class _InTransaction:

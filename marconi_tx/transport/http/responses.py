@@ -1,10 +1,8 @@
 """Writing answers, and the one table mapping domain errors to them."""
 
-import json
-
 from twisted.logger import Logger
 
-from marconi_tx import errors
+from marconi_tx import errors, json_text
 
 log = Logger()
 
@@ -12,11 +10,11 @@ JSON_TYPE = b"application/json; charset=utf-8"
 RETRY_AFTER = b"30"
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False)  # built once, not per call
+_encode = json_text.encoder(separators=(", ", ": "))
 
 
 def dump(doc):
-    return _ENCODER.encode(doc).encode("utf-8")
+    return _encode(doc).encode("utf-8")
 
 
 def json_body(request, status, doc, content_type=JSON_TYPE, **headers):

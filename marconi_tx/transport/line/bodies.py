@@ -14,7 +14,10 @@ over the line protocol therefore always comes back byte for byte.
 
 import base64
 import binascii
-import json
+
+from marconi_tx import json_text
+
+_encode = json_text.encoder()
 
 
 def to_json(data):
@@ -35,5 +38,4 @@ def to_bytes(body):
             return base64.b64decode(body["base64"], validate=True)
         except (binascii.Error, ValueError):
             pass
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass")
+    return _encode(body).encode("utf-8", "surrogatepass")
