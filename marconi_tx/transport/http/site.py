@@ -5,9 +5,13 @@ from io import BytesIO
 from urllib.parse import unquote_to_bytes
 
 from twisted.internet import tcp
+from twisted.protocols import basic
 from twisted.python.failure import Failure
 from twisted.web import http, server
 from twisted.web.http import datetimeToString
+from twisted.web.iweb import INonQueuedRequestFactory
+
+from marconi_tx.transport.http import head
 
 
 class BoundedBuffer(BytesIO):
@@ -32,17 +36,66 @@ class BoundedBuffer(BytesIO):
 
 
 class Channel(http.HTTPChannel):
-    """An HTTP connection that asks the kernel for its local address once,
-    not once per request (twisted.web's requests each ask), and can send a
-    whole response with one system call (``send_whole``)."""
+    """An HTTP connection that parses a request head that arrived whole in
+    one go (``head.parse``), asks the kernel for its addresses once, not
+    once per request, and can send a whole response with one system call
+    (``send_whole``)."""
+
+    #: Parse whole heads here (False: leave every head to twisted.web).
+    fast_heads = head.SUPPORTED
 
     _host = None
+    _peer = None
     _held = None  # the response being gathered by send_whole, or None
+
+    def dataReceived(self, data):
+        if (self.fast_heads and self.line_mode and not self._buffer
+                and not self._busyReceiving and self.persistent
+                and self._HTTPChannel__first_line == 1 and not self._receivedHeaderSize):
+            end = data.find(b"\r\n\r\n")
+            if 0 < end <= min(self.totalHeadersSize, self.MAX_LENGTH):
+                parsed = head.parse(data[:end], self.maxHeaders)
+                if parsed is not None:
+                    self.resetTimeout()
+                    self._begin(*parsed)
+                    rest = data[end + 4:]
+                    if rest:  # a body, or pipelined requests
+                        basic.LineReceiver.dataReceived(self, rest)
+                    return
+        super().dataReceived(data)
+
+    def _begin(self, method, target, version, headers, length):
+        """Start a request as twisted.web's parser does once it has read the
+        head's blank line."""
+        if INonQueuedRequestFactory.providedBy(self.requestFactory):
+            request = self.requestFactory(self)
+        else:
+            request = self.requestFactory(self, len(self.requests))
+        self.requests.append(request)
+        request.requestHeaders._rawHeaders = headers
+        self._HTTPChannel__first_line = 0
+        self._command = method
+        self._path = target
+        self._version = version
+        self.length = length
+        if length:
+            self._transferDecoder = head.IdentityDecoder(
+                length, request.handleContentChunk, self._finishRequestBody)
+        self.allHeadersReceived()
+        if length:
+            self.setRawMode()
+        else:
+            self.allContentReceived()
 
     def getHost(self):
         if self._host is None:
             self._host = super().getHost()
         return self._host
+
+    def getPeer(self):
+        if self._peer is None:
+            self._peer = super().getPeer()
+        return self._peer
 
     def send_whole(self, request, body):
         """
