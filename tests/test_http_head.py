@@ -5,6 +5,7 @@ import re
 
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
+from twisted.web import server
 from twisted.web.resource import Resource
 
 from marconi_tx.transport.http import head
@@ -75,6 +76,27 @@ class ParseTests(unittest.SynchronousTestCase):
         twisted.web and this fails)."""
         self.assertTrue(head.SUPPORTED)
         self.assertTrue(Channel.fast_heads)
+
+
+class CleanHeaderTests(unittest.SynchronousTestCase):
+    def test_same_as_set_header(self):
+        """A clean header set directly replaces an earlier value and reads
+        back exactly as one set through setHeader; it is the setter in use
+        with the installed Twisted."""
+        from twisted.web.test.requesthelper import DummyChannel
+
+        requests = []
+        for setter in (head._set_directly, head._set_checked):
+            request = server.Request(DummyChannel())
+            request.setHeader(b"content-length", b"1")
+            setter(request, b"Content-Length", b"12")
+            setter(request, b"Date", b"Fri, 02 Jan 1970 00:00:00 GMT")
+            requests.append(request)
+        direct, checked = requests
+        self.assertEqual(list(direct.responseHeaders.getAllRawHeaders()),
+                         list(checked.responseHeaders.getAllRawHeaders()))
+        self.assertEqual(direct.responseHeaders.getRawHeaders(b"content-length"), [b"12"])
+        self.assertIs(head.set_clean_header, head._set_directly)
 
 
 class _Record(Resource):

@@ -1,4 +1,6 @@
-"""Parsing a request head that arrived whole, in a few C-level steps.
+"""Request and response heads with less of twisted.web's per-header work.
+
+Parsing a request head that arrived whole, in a few C-level steps:
 
 twisted.web parses a request line by line, header by header, in Python:
 about half of the CPU of a small request that does nothing else. When a
@@ -11,8 +13,14 @@ anything else (a folded or malformed line, a NUL, Transfer-Encoding, a
 repeated Content-Length, too many headers) it answers None, and twisted.web
 parses the head itself, with its own answers (400) to bad input.
 
-The hand-over uses twisted.web internals (``SUPPORTED`` tells whether the
-installed Twisted has them; without them every head goes to twisted.web).
+Setting a response header whose value is known to be clean (a constant,
+a number, a date): ``set_clean_header``. ``Request.setHeader`` checks and
+cleans every value, about a twentieth of a small request's CPU for the four
+headers every answer has.
+
+Both use twisted.web internals (``SUPPORTED`` tells whether the installed
+Twisted has them; without them every head goes to twisted.web, and every
+header through ``setHeader``).
 """
 
 import re
@@ -84,3 +92,16 @@ def _supported():
 
 
 SUPPORTED = _supported()
+
+def _set_directly(request, name, value):
+    request.responseHeaders._rawHeaders[name] = [value]
+
+
+def _set_checked(request, name, value):
+    request.setHeader(name, value)
+
+
+#: set_clean_header(request, name, value): set the response header ``name``
+#: (in canonical case: Content-Type) to ``value``, bytes holding no CR, LF or
+#: NUL, as ``request.setHeader`` would.
+set_clean_header = _set_directly if SUPPORTED else _set_checked

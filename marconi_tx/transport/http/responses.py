@@ -3,6 +3,7 @@
 from twisted.logger import Logger
 
 from marconi_tx import errors, json_text
+from marconi_tx.transport.http.head import set_clean_header
 
 log = Logger()
 
@@ -25,8 +26,8 @@ def json_body(request, status, doc, content_type=JSON_TYPE, **headers):
 def encoded_body(request, status, body, content_type=JSON_TYPE, **headers):
     """Answer ``status`` with ``body``, a JSON document already encoded."""
     request.setResponseCode(status)
-    request.setHeader(b"Content-Type", content_type)
-    request.setHeader(b"Content-Length", b"%d" % len(body))
+    set_clean_header(request, b"Content-Type", content_type)
+    set_clean_header(request, b"Content-Length", b"%d" % len(body))
     _set_headers(request, headers)
     return body
 
@@ -36,7 +37,7 @@ def empty(request, status, **headers):
     request.setResponseCode(status)
     request.defaultContentType = None
     if status != 204:  # a 204 may not carry Content-Length (RFC 9110 8.6)
-        request.setHeader(b"Content-Length", b"0")
+        set_clean_header(request, b"Content-Length", b"0")
     _set_headers(request, headers)
     return b""
 

@@ -205,8 +205,8 @@ class ApiRequest(server.Request):
         if not site.resource.isLeaf or self.path == b"*":
             return super().process()
         self.site = site
-        self.setHeader(b"Server", SERVER)
-        self.setHeader(b"Date", http_date())
+        head.set_clean_header(self, b"Server", SERVER)
+        head.set_clean_header(self, b"Date", http_date())
         self.prepath = []
         self.sitepath = []
         self.postpath = list(map(unquote_to_bytes, self.path[1:].split(b"/")))
