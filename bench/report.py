@@ -4,7 +4,9 @@ A run is one measurement: a dict with ``section`` ("throughput", "scale",
 "depth" or "line"), what was loaded and how, and the numbers. The machine is
 shared and noisy, so every figure in the summary is the median over the
 repeats of one configuration, and every rate is also given as a ratio to
-the ceiling measured in the same run at the same concurrency.
+the ceiling measured in the same run at the same concurrency: the median of
+the ratios of each repeat, whose ceiling was loaded seconds before, so that
+the machine's drift over minutes moves both sides of a ratio alike.
 """
 
 import json
@@ -70,12 +72,15 @@ def summarize(runs):
     summary = {"throughput": [], "scale": [], "depth": [], "line": [], "profile": []}
 
     groups = _group(runs, "throughput", ("target", "scenario", "concurrency"))
-    ceilings = {c: _rate_summary(g)["requests_per_s"]
-                for (t, s, c), g in groups.items() if t == "ceiling" and s == REFERENCE}
+    ceilings = {(r["concurrency"], r.get("repeat")): r["result"]["requests_per_s"]
+                for r in runs if r["section"] == "throughput"
+                and r["target"] == "ceiling" and r["scenario"] == REFERENCE}
     for (target, scenario, concurrency), group in groups.items():
         row = {"target": target, "scenario": scenario, "concurrency": concurrency,
                **_rate_summary(group)}
-        row["ratio"] = _ratio(row["requests_per_s"], ceilings.get(concurrency))
+        row["ratio"] = median([_ratio(r["result"]["requests_per_s"],
+                                      ceilings.get((concurrency, r.get("repeat"))))
+                               for r in group])
         summary["throughput"].append(row)
 
     groups = _group(runs, "scale", ("target", "scenario", "concurrency", "processes"))
@@ -167,7 +172,8 @@ def format_table(result):
         f"{meta['cores']} cores, Python {meta['python']}, Twisted {meta['twisted']}, "
         f"{meta['wrk'] or 'wrk missing'}; storage sqlite; medians of "
         f"{settings['repeats']} runs of {settings['duration']} s",
-        "ratio = requests/s over the ceiling's at the same concurrency; "
+        "ratio = requests/s over the ceiling's at the same concurrency and repeat "
+        "(median of the repeats); "
         "cpu = cores used by server / by wrk",
     ]
     if summary["throughput"]:

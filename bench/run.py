@@ -6,7 +6,8 @@ Sections (each can be left out with ``--sections``):
     The ceiling and one marconi_tx daemon on a fresh sqlite file, both up
     for the whole section; every repeat loads the ceiling and then each
     marconi_tx scenario at each concurrency, so that both see the same
-    noise and each ratio compares numbers taken minutes apart at most.
+    noise, and each ratio is the median of the repeats' ratios, each
+    comparing numbers taken within a minute.
 ``depth``
     For each depth, a sqlite file prefilled directly (``bench.prefill``,
     timed), a daemon on it, and sequential claim and list latencies.

@@ -132,8 +132,14 @@ class SummaryTests(SynchronousTestCase):
     def test_ratio_uses_the_ceiling_at_the_same_concurrency(self):
         """Each ratio divides by the ceiling measured at its own concurrency."""
         summary = report.summarize(self.runs)
-        self.assertEqual(self.row(summary, "marconi", 1)["ratio"], 0.2)
         self.assertEqual(self.row(summary, "marconi", 16)["ratio"], 0.25)
+        self.assertEqual(self.row(summary, "ceiling", 1)["ratio"], 1.0)
+
+    def test_ratio_pairs_each_repeat_with_its_ceiling(self):
+        """A ratio is the median of each repeat's rate over that repeat's
+        ceiling (0.1, 0.25, 0.25), not the ratio of the two medians (0.2)."""
+        summary = report.summarize(self.runs)
+        self.assertEqual(self.row(summary, "marconi", 1)["ratio"], 0.25)
 
     def test_cpu_is_a_share_of_the_run(self):
         """CPU seconds are divided by the run's duration (1.0 = one core)."""
