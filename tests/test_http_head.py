@@ -78,7 +78,22 @@ class ParseTests(unittest.SynchronousTestCase):
         self.assertTrue(Channel.fast_heads)
 
 
-class CleanHeaderTests(unittest.SynchronousTestCase):
+class HeaderAccessTests(unittest.SynchronousTestCase):
+    def test_same_as_get_header(self):
+        """A request header read directly is what getHeader gives: the last
+        of repeated values, None when absent; it is the reader in use with
+        the installed Twisted."""
+        from twisted.web.test.requesthelper import DummyChannel
+
+        request = server.Request(DummyChannel())
+        request.requestHeaders.addRawHeader(b"x-note", b"one")
+        request.requestHeaders.addRawHeader(b"X-Note", b"two")
+        request.requestHeaders.addRawHeader(b"client-id", b"c")
+        for name in (b"X-Note", b"Client-Id", b"Accept"):
+            self.assertEqual(head._get_directly(request, name), request.getHeader(name))
+        self.assertEqual(head._get_directly(request, b"X-Note"), b"two")
+        self.assertIs(head.request_header, head._get_directly)
+
     def test_same_as_set_header(self):
         """A clean header set directly replaces an earlier value and reads
         back exactly as one set through setHeader; it is the setter in use

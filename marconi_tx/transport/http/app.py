@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from marconi_tx import errors, validation
 from marconi_tx.transport.http import responses
+from marconi_tx.transport.http.head import request_header
 from marconi_tx.transport.http.site import Channel
 from marconi_tx.transport.http.v1 import V1API
 
@@ -69,10 +70,10 @@ def dispatcher(handlers):
         handler = handlers.get(method)
         if handler is None:
             return responses.empty(request, 405, Allow=allow)
-        if not accepts_json(request.getHeader(b"accept")):
+        if not accepts_json(request_header(request, b"Accept")):
             return responses.empty(request, 406)
         try:
-            project = project_id(request.getHeader(b"x-project-id"))
+            project = project_id(request_header(request, b"X-Project-Id"))
             if "queue_name" in params:
                 validation.queue_identification(params["queue_name"], project)
             return await handler(request, project, **params)

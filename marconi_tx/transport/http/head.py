@@ -95,6 +95,20 @@ def _supported():
 
 SUPPORTED = _supported()
 
+def _get_directly(request, name):
+    values = request.requestHeaders._rawHeaders.get(name)
+    return values[-1] if values else None
+
+
+def _get_checked(request, name):
+    return request.getHeader(name)
+
+
+#: request_header(request, name): the last value of the request header
+#: ``name`` (in canonical case: Client-Id), or None, as ``request.getHeader``.
+request_header = _get_directly if SUPPORTED else _get_checked
+
+
 def _set_directly(request, name, value):
     request.responseHeaders._rawHeaders[name] = [value]
 

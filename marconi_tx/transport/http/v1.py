@@ -9,6 +9,7 @@ headers, and let domain errors propagate to the one error table
 import time
 
 from marconi_tx import errors, validation
+from marconi_tx.transport.http.head import request_header
 from marconi_tx.transport.http.responses import empty, encoded_body, json_body
 
 PREFIX = "/v1"
@@ -28,7 +29,7 @@ def query(request, name):
 
 def client_uuid(request):
     """The Client-ID header as a ``uuid.UUID``; 400 when missing or malformed."""
-    header = request.getHeader(b"client-id")
+    header = request_header(request, b"Client-Id")
     return validation.client_uuid(None if header is None else header.decode("latin-1"))
 
 
@@ -38,7 +39,7 @@ def request_uri(request):
 
 def read_json(request, limit=None):
     """The parsed JSON body; 400 when missing, too big or malformed."""
-    length = request.getHeader(b"content-length")
+    length = request_header(request, b"Content-Length")
     if length is None:
         raise errors.ValidationError("A request body with a Content-Length is required.",
                                      title="Malformed request body")
