@@ -5,7 +5,7 @@ import time
 
 from klein import Klein
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
@@ -17,9 +17,9 @@ from twisted.web.http import datetimeToString
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from marconi_tx import config
+from marconi_tx import config, errors
 from marconi_tx.storage.sqlite.driver import SqliteDriver
-from marconi_tx.transport.http.app import MATCH_CACHE, Router, build_resource
+from marconi_tx.transport.http.app import MATCH_CACHE, Router, build_resource, dispatcher
 from marconi_tx.transport.http.site import BoundedBuffer, http_date, make_site
 from tests.http_support import CLIENT_ID, new_clock
 
@@ -141,6 +141,65 @@ class RouterTests(unittest.SynchronousTestCase):
         self.pending.callback(42)
         self.assertTrue(self.transport.disconnecting)
         self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+
+
+class DispatcherTests(unittest.SynchronousTestCase):
+    """Handlers answering with bytes, a Deferred or a coroutine, and their
+    failures, through dispatcher and Router."""
+
+    def answer(self, handler):
+        app = Klein()
+        app.route("/thing", endpoint="thing")(dispatcher({"GET": handler}))
+        site = make_site(Router(app), max_body=1000)
+        site.timeOut = None
+        channel = site.buildProtocol(None)
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(b"GET /thing HTTP/1.1\r\nHost: x\r\n\r\n")
+        return transport.value()
+
+    def test_every_kind_of_answer(self):
+        """Bytes, a fired Deferred and a coroutine each become the body."""
+        async def coroutine(request, project):
+            return b"from a coroutine"
+
+        for handler, body in [(lambda request, project: b"bytes", b"bytes"),
+                              (lambda request, project: succeed(b"deferred"), b"deferred"),
+                              (coroutine, b"from a coroutine")]:
+            answer = self.answer(handler)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:80])
+            self.assertIn(body, answer.split(b"\r\n\r\n", 1)[1])
+
+    def test_domain_errors_answered_however_they_come(self):
+        """A domain error raised, delivered by a Deferred or raised in a
+        coroutine gets its mapped answer (404 for a missing queue)."""
+        missing = errors.QueueDoesNotExist("q", None)
+
+        def raises(request, project):
+            raise missing
+
+        async def coroutine(request, project):
+            raise missing
+
+        for handler in (raises, lambda request, project: fail(missing), coroutine):
+            self.assertTrue(self.answer(handler).startswith(b"HTTP/1.1 404 "))
+
+    def test_bugs_are_a_logged_500_however_they_come(self):
+        """An unexpected exception raised, delivered by a Deferred or raised
+        in a coroutine is a JSON 500 without a traceback, logged once."""
+        def raises(request, project):
+            raise RuntimeError("bug")
+
+        async def coroutine(request, project):
+            raise RuntimeError("bug")
+
+        for handler in (raises, lambda request, project: fail(RuntimeError("bug")),
+                        coroutine):
+            answer = self.answer(handler)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 500 "), answer[:80])
+            self.assertIn(b'"title": "Internal server error"', answer)
+            self.assertNotIn(b"Traceback", answer)
+            self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
 class RouterMatchCacheTests(unittest.SynchronousTestCase):

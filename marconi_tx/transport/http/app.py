@@ -7,8 +7,10 @@ doubled slash) are ignored and the literal segments are matched
 case-insensitively (as upstream did).
 """
 
+from inspect import iscoroutine
+
 from klein import Klein
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
@@ -60,10 +62,16 @@ def project_id(header):
 
 
 def dispatcher(handlers):
-    """A Klein endpoint answering every method of one path."""
+    """A Klein endpoint answering every method of one path.
+
+    A handler answers with bytes, a Deferred of them or a coroutine (an
+    ``async def`` handler); the busiest (posting messages) returns a
+    Deferred, which saves driving a coroutine for each request. Failures,
+    raised or delivered, are answered by ``responses.render_error``.
+    """
     allow = ", ".join(sorted(handlers))
 
-    async def dispatch(request, **params):
+    def dispatch(request, **params):
         method = request.method.decode("ascii", "replace")
         if method == "OPTIONS":
             return responses.empty(request, 204, Allow=allow)
@@ -76,11 +84,21 @@ def dispatcher(handlers):
             project = project_id(request_header(request, b"X-Project-Id"))
             if "queue_name" in params:
                 validation.queue_identification(params["queue_name"], project)
-            return await handler(request, project, **params)
+            answer = handler(request, project, **params)
         except Exception as e:
             return responses.render_error(request, e)
+        if iscoroutine(answer):
+            answer = ensureDeferred(answer)
+        if isinstance(answer, Deferred):
+            answer.addErrback(_error_answer, request)
+        return answer
 
     return dispatch
+
+
+def _error_answer(failure, request):
+    failure.trap(Exception)
+    return responses.render_error(request, failure.value)
 
 
 class Router(Resource):
@@ -127,7 +145,7 @@ class Router(Resource):
                 self.matches.clear()
             self.matches[request.path] = match
         endpoint, params = match
-        d = ensureDeferred(self.app.execute_endpoint(endpoint, request, **params))
+        d = maybeDeferred(self.app.execute_endpoint, endpoint, request, **params)
         d.addCallback(_write, request)
         d.addErrback(_failed, request)
         return NOT_DONE_YET

@@ -1,6 +1,7 @@
 """Writing answers, and the one table mapping domain errors to them."""
 
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from marconi_tx import errors, json_text
 from marconi_tx.transport.http.head import set_clean_header
@@ -82,6 +83,7 @@ def render_error(request, exc):
             return answer(request, exc)
     # A bug, not the client's fault: log it, never show a traceback.
     log.failure("Unexpected error handling {method} {uri}",
+                Failure(exc, type(exc), exc.__traceback__),
                 method=request.method, uri=request.uri)
     return error_body(request, 500, "Internal server error",
                       "The server failed unexpectedly; the failure was logged.")

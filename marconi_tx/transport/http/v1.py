@@ -195,11 +195,15 @@ class V1API:
 
     # -- messages -------------------------------------------------------------
 
-    async def post_messages(self, request, project, queue_name):
+    def post_messages(self, request, project, queue_name):
+        # A Deferred, not a coroutine: the busiest request (see dispatcher).
         client = client_uuid(request)
         messages = validation.messages(read_json(request, self.limits.max_message_size),
                                        self.limits)
-        ids = await self.driver.messages.post(project, queue_name, messages, client)
+        posted = self.driver.messages.post(project, queue_name, messages, client)
+        return posted.addCallback(self._posted, request, queue_name)
+
+    def _posted(self, ids, request, queue_name):
         base = f"{queue_href(queue_name)}/messages"
         # The busiest answer, written without the JSON encoder: queue names
         # are [a-zA-Z0-9_-] and ids are digits, so nothing needs escaping.
