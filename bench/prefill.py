@@ -12,6 +12,7 @@ is safe too (the daemon's writes wait in its queue meanwhile).
 """
 
 import json
+import sqlite3
 import time
 
 from twisted.internet.task import Clock
@@ -26,6 +27,9 @@ BATCH = 20000
 
 #: Seconds between attempts to create the queue while the lock is taken.
 RETRY = 0.001
+
+#: Seconds a batch waits for a running daemon to let go of the lock.
+LOCK_TIMEOUT = 30.0
 
 #: The ttl of prefilled messages: they must outlive the whole benchmark.
 PREFILL_TTL = 1209600
@@ -59,6 +63,24 @@ def ensure_queue(driver, queue, project=None):
         results[0].raiseException()
 
 
+def begin(db, timeout=LOCK_TIMEOUT):
+    """
+    BEGIN IMMEDIATE on ``db``, waiting up to ``timeout`` seconds while
+    another process (a running daemon) holds the lock: the driver's
+    connection does not wait by itself (its busy timeout is 0).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as e:
+            busy = getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(RETRY)
+
+
 def fill(path, queue, count, project=None, body=None, batch=BATCH, now=None):
     """
     Append ``count`` messages to ``queue`` (created if missing) in the sqlite
@@ -80,7 +102,7 @@ def fill(path, queue, count, project=None, body=None, batch=BATCH, now=None):
         done = 0
         while done < count:
             size = min(batch, count - done)
-            db.execute("BEGIN IMMEDIATE")
+            begin(db)
             db.executemany(
                 "INSERT INTO messages (queue_id, body, ttl, created, expires, "
                 "client_uuid, priority, available_at) VALUES (?,?,?,?,?,?,?,?)",

@@ -267,6 +267,30 @@ class PrefillTests(SynchronousTestCase):
         prefill.fill(path, "q", 7)
         self.assertEqual(prefill.depth(path, "q"), 7)
 
+    def test_batches_wait_for_the_lock(self):
+        """A batch begins once another process lets go of the lock, and
+        gives up with the lock error after its timeout."""
+        import sqlite3
+        import threading
+
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        path = os.path.join(folder, "fill.db")
+        prefill.fill(path, "q", 1)
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.addCleanup(holder.close)
+        driver = prefill.open_driver(path)
+        self.addCleanup(driver.close)
+        holder.execute("BEGIN IMMEDIATE")
+        with self.assertRaises(sqlite3.OperationalError):
+            prefill.begin(driver.db, timeout=0.05)
+        release = threading.Timer(0.2, holder.execute, ("COMMIT",))
+        release.start()
+        self.addCleanup(release.cancel)
+        prefill.begin(driver.db, timeout=5)
+        self.assertTrue(driver.db.in_transaction)
+        driver.db.execute("COMMIT")
+
     def test_fill_appends(self):
         """A second fill adds to the queue (the consume stock is topped up)."""
         folder = tempfile.mkdtemp()
