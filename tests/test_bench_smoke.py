@@ -248,9 +248,9 @@ class PrefillTests(SynchronousTestCase):
         claim = self.successResultOf(driver.claims.create(None, "q", 60, 60, 5))
         self.assertEqual(len(claim["messages"]), 5)
 
-    def test_fill_waits_for_a_daemon_holding_the_lock(self):
-        """Filling a file whose lock another process holds waits for it (the
-        queue is created once the lock is free) instead of failing."""
+    def locked_file(self):
+        """A filled file, and a function that has another connection take
+        its write lock and let go of it 0.2 s later."""
         import sqlite3
         import threading
 
@@ -260,10 +260,20 @@ class PrefillTests(SynchronousTestCase):
         prefill.fill(path, "other", 1)
         holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.addCleanup(holder.close)
-        holder.execute("BEGIN IMMEDIATE")
-        release = threading.Timer(0.2, holder.execute, ("COMMIT",))
-        release.start()
-        self.addCleanup(release.cancel)
+
+        def hold():
+            holder.execute("BEGIN IMMEDIATE")
+            release = threading.Timer(0.2, holder.execute, ("COMMIT",))
+            release.start()
+            self.addCleanup(release.cancel)
+
+        return path, hold
+
+    def test_fill_waits_for_a_daemon_holding_the_lock(self):
+        """Filling a file whose lock another process holds waits for it (the
+        queue is created once the lock is free) instead of failing."""
+        path, hold = self.locked_file()
+        hold()
         prefill.fill(path, "q", 7)
         self.assertEqual(prefill.depth(path, "q"), 7)
 
@@ -271,22 +281,13 @@ class PrefillTests(SynchronousTestCase):
         """A batch begins once another process lets go of the lock, and
         gives up with the lock error after its timeout."""
         import sqlite3
-        import threading
 
-        folder = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, folder)
-        path = os.path.join(folder, "fill.db")
-        prefill.fill(path, "q", 1)
-        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.addCleanup(holder.close)
+        path, hold = self.locked_file()
         driver = prefill.open_driver(path)
         self.addCleanup(driver.close)
-        holder.execute("BEGIN IMMEDIATE")
+        hold()
         with self.assertRaises(sqlite3.OperationalError):
             prefill.begin(driver.db, timeout=0.05)
-        release = threading.Timer(0.2, holder.execute, ("COMMIT",))
-        release.start()
-        self.addCleanup(release.cancel)
         prefill.begin(driver.db, timeout=5)
         self.assertTrue(driver.db.in_transaction)
         driver.db.execute("COMMIT")

@@ -24,6 +24,16 @@ from marconi_tx.transport.http.site import BoundedBuffer, http_date, make_site
 from tests.http_support import CLIENT_ID, new_clock
 
 
+def exchange(site, raw):
+    """Feed raw request bytes to a new connection of ``site``; the raw answer."""
+    site.timeOut = None  # no idle-timeout timers left on the global reactor
+    channel = site.buildProtocol(None)
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    channel.dataReceived(raw)
+    return transport.value()
+
+
 class BoundedBufferTests(unittest.SynchronousTestCase):
     def test_keeps_at_most_limit_bytes(self):
         """Writes past the limit are dropped and flagged, earlier ones kept."""
@@ -46,12 +56,7 @@ class SiteTests(unittest.SynchronousTestCase):
         self.successResultOf(self.driver.queues.create(None, "jobs"))
 
     def exchange(self, raw):
-        """Feed raw request bytes to a new connection; the raw answer."""
-        channel = self.site.buildProtocol(None)
-        transport = StringTransport()
-        channel.makeConnection(transport)
-        channel.dataReceived(raw)
-        return transport.value()
+        return exchange(self.site, raw)
 
     def test_chunked_body_refused(self):
         """A chunked body (no Content-Length) where one is required is 400 and
@@ -150,13 +155,8 @@ class DispatcherTests(unittest.SynchronousTestCase):
     def answer(self, handler):
         app = Klein()
         app.route("/thing", endpoint="thing")(dispatcher({"GET": handler}))
-        site = make_site(Router(app), max_body=1000)
-        site.timeOut = None
-        channel = site.buildProtocol(None)
-        transport = StringTransport()
-        channel.makeConnection(transport)
-        channel.dataReceived(b"GET /thing HTTP/1.1\r\nHost: x\r\n\r\n")
-        return transport.value()
+        return exchange(make_site(Router(app), max_body=1000),
+                        b"GET /thing HTTP/1.1\r\nHost: x\r\n\r\n")
 
     def test_every_kind_of_answer(self):
         """Bytes, a fired Deferred and a coroutine each become the body."""
@@ -232,13 +232,7 @@ class RequestProcessTests(unittest.SynchronousTestCase):
     twisted.web (a non-leaf root, the ``*`` target)."""
 
     def exchange(self, root, raw):
-        site = make_site(root, max_body=1000)
-        site.timeOut = None
-        channel = site.buildProtocol(None)
-        transport = StringTransport()
-        channel.makeConnection(transport)
-        channel.dataReceived(raw)
-        return transport.value()
+        return exchange(make_site(root, max_body=1000), raw)
 
     def test_date_and_server_headers(self):
         """Every answer has the current Date (formatted as RFC 9110 asks)
@@ -310,14 +304,9 @@ class AccessLogTests(unittest.SynchronousTestCase):
         self.addCleanup(self.driver.close)
 
     def serve(self, site, raw):
-        site.timeOut = None
         site.startFactory()
         self.addCleanup(site.stopFactory)
-        channel = site.buildProtocol(None)
-        transport = StringTransport()
-        channel.makeConnection(transport)
-        channel.dataReceived(raw)
-        return transport.value()
+        return exchange(site, raw)
 
     def test_access_log_file(self):
         """With a file named, each request adds a combined-format line there."""
