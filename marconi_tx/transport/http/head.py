@@ -1,7 +1,5 @@
 """Request and response heads with less of twisted.web's per-header work.
 
-Parsing a request head that arrived whole, in a few C-level steps:
-
 twisted.web parses a request line by line, header by header, in Python:
 about half of the CPU of a small request that does nothing else. When a
 request's whole head is in one read (as nearly every API request's is),
@@ -13,14 +11,15 @@ anything else (a folded or malformed line, a NUL, Transfer-Encoding, a
 repeated Content-Length, too many headers) it answers None, and twisted.web
 parses the head itself, with its own answers (400) to bad input.
 
-Setting a response header whose value is known to be clean (a constant,
-a number, a date): ``set_clean_header``. ``Request.setHeader`` checks and
-cleans every value, about a twentieth of a small request's CPU for the four
+Headers are read and set straight in the ``Headers``' dict
+(``request_header``, and ``set_clean_header`` for values known to be clean:
+a constant, a number, a date). ``Request.setHeader`` checks and cleans
+every value: about a twentieth of a small request's CPU for the four
 headers every answer has.
 
-Both use twisted.web internals (``SUPPORTED`` tells whether the installed
-Twisted has them; without them every head goes to twisted.web, and every
-header through ``setHeader``).
+All of this uses twisted.web internals. ``SUPPORTED`` tells whether the
+installed Twisted has them; without them every head goes to twisted.web,
+and every header through ``getHeader`` and ``setHeader``.
 """
 
 import re
@@ -37,7 +36,7 @@ _REQUEST_LINE = re.compile(
 #: blanks stripped after: a lazy match would cost three times as much).
 _HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00\r\n]*)")
 
-_canonical = http_headers._nameEncoder.encode
+_names = getattr(http_headers, "_nameEncoder", None)  # canonical header names
 #: twisted.web's reader of a body of declared length (looked up once: each
 #: attribute read on twisted.web.http goes through a deprecation proxy).
 IdentityDecoder = getattr(http, "_IdentityTransferDecoder", None)
@@ -63,7 +62,7 @@ def parse(head, max_headers):
         if match is None:
             return None
         name, value = match.groups()
-        name = _canonical(name)
+        name = _names.encode(name)
         value = value.rstrip(b" \t")
         if name == b"Content-Length":
             if length is not None or not value.isdigit():
@@ -83,7 +82,7 @@ def parse(head, max_headers):
 def _supported():
     """Whether the installed Twisted has the internals ``Channel`` sets."""
     channel = http.HTTPChannel()
-    return (IdentityDecoder is not None
+    return (IdentityDecoder is not None and _names is not None
             and isinstance(getattr(http_headers.Headers(), "_rawHeaders", None), dict)
             and getattr(channel, "_HTTPChannel__first_line", None) == 1
             and all(hasattr(channel, name) for name in (
@@ -94,6 +93,7 @@ def _supported():
 
 
 SUPPORTED = _supported()
+
 
 def _get_directly(request, name):
     values = request.requestHeaders._rawHeaders.get(name)
