@@ -357,6 +357,22 @@ class GroupCommitTests(unittest.TestCase):
         await task.deferLater(reactor, 0, lambda: None)  # the batch's notifications
         self.assertEqual(told, [QUEUE, QUEUE])
 
+    async def test_write_ending_the_transaction_fails_the_batch(self):
+        """When a failing write leaves no transaction (sqlite rolls back by
+        itself after some I/O errors), the whole batch fails and nothing of
+        it is stored: a later write of the batch finds no transaction to
+        write in and does not write outside one."""
+        def rollback_then_fail():
+            with self.driver.write() as db:
+                db.execute("ROLLBACK")
+                raise RuntimeError("the transaction is gone")
+
+        posts = [self.post("before"), self.driver.submit(rollback_then_fail),
+                 self.post("after")]
+        results = await defer.DeferredList(posts, consumeErrors=True)
+        self.assertTrue(all(r.check(errors.StorageUnavailable) for _, r in results), results)
+        self.assertEqual(await self.driver.messages.list(None, QUEUE, echo=True), [])
+
     async def test_write_failing_without_changes_runs_once(self):
         """A write failing before it changed anything (a missing queue)
         needs no savepoints: its batch runs once, without one a write."""
