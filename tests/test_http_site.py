@@ -5,6 +5,7 @@ import time
 
 from klein import Klein
 from twisted.internet import reactor
+from twisted.internet.task import Clock
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionDone
@@ -252,11 +253,18 @@ class RequestProcessTests(unittest.SynchronousTestCase):
 
     def test_date_follows_the_clock(self):
         """The remembered Date value changes with the second."""
-        self.assertEqual(http_date(), datetimeToString(int(time.time())))
-        self.patch(time, "time", lambda: 86400.5)
-        self.assertEqual(http_date(), b"Fri, 02 Jan 1970 00:00:00 GMT")
-        self.patch(time, "time", lambda: 86401.0)
-        self.assertEqual(http_date(), b"Fri, 02 Jan 1970 00:00:01 GMT")
+        self.assertEqual(http_date(86400.5), b"Fri, 02 Jan 1970 00:00:00 GMT")
+        self.assertEqual(http_date(86400.9), b"Fri, 02 Jan 1970 00:00:00 GMT")
+        self.assertEqual(http_date(86401.0), b"Fri, 02 Jan 1970 00:00:01 GMT")
+
+    def test_date_from_the_sites_reactor(self):
+        """The Date header is the time of the site's reactor."""
+        root = _Static(b"ok")
+        site = make_site(root, max_body=1000)
+        site.reactor = Clock()
+        site.reactor.advance(86400 * 365)
+        answer = exchange(site, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b"\r\nDate: Fri, 01 Jan 1971 00:00:00 GMT\r\n", answer)
 
     def test_tree_of_resources_is_traversed(self):
         """A root that is not a leaf is served by twisted.web's traversal

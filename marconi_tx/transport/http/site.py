@@ -1,6 +1,5 @@
 """The twisted.web Site of the HTTP API, refusing to buffer huge bodies."""
 
-import time
 from io import BytesIO
 from urllib.parse import unquote_to_bytes
 
@@ -173,9 +172,10 @@ SERVER = server.version
 _date = [None, b""]  # [second, its Date header value]
 
 
-def http_date():
-    """The Date header value for now, formatted once a second."""
-    second = int(time.time())
+def http_date(now):
+    """The Date header value for the time ``now`` (epoch seconds), formatted
+    once a second."""
+    second = int(now)
     if second != _date[0]:
         _date[:] = second, datetimeToString(second)
     return _date[1]
@@ -206,7 +206,7 @@ class ApiRequest(server.Request):
             return super().process()
         self.site = site
         head.set_clean_header(self, b"Server", SERVER)
-        head.set_clean_header(self, b"Date", http_date())
+        head.set_clean_header(self, b"Date", http_date(site.reactor.seconds()))
         self.prepath = []
         self.sitepath = []
         self.postpath = list(map(unquote_to_bytes, self.path[1:].split(b"/")))
