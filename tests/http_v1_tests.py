@@ -436,6 +436,29 @@ class HttpV1Mixin:
         many = ",".join(str(i) for i in range(1, 23))
         self.assertEqual((await self.api.delete(f"{Q}/messages?ids={many}")).code, 400)
 
+    async def test_repeated_ids_parameter(self):
+        """?ids=a&ids=b (python-zaqarclient 3.0.1's form) means every id given,
+        mixed with the comma form, for GET and DELETE; the limit of 20 ids is
+        on the total of all the values."""
+        await self.make_queue()
+        ids = await self.api.post_messages("jobs", 4)
+        query = f"ids={ids[0]}&ids={ids[1]},{ids[2]}"
+        answer = await self.api.get(f"{Q}/messages?{query}")
+        self.assertEqual(sorted(message_id(m["href"]) for m in answer.json), sorted(ids[:3]))
+        self.assertEqual((await self.api.delete(f"{Q}/messages?{query}")).code, 204)
+        answer = await self.api.get(f"{Q}/messages?ids={','.join(ids)}")
+        self.assertEqual([message_id(m["href"]) for m in answer.json], [ids[3]])
+        answer = await self.api.delete(f"{Q}/messages?ids=&ids={ids[3]}")
+        self.assertEqual(answer.code, 204)
+        self.assertEqual((await self.api.get(f"{Q}/messages/{ids[3]}")).code, 404)
+        ten = ",".join(str(i) for i in range(1, 11))
+        eleven = ",".join(str(i) for i in range(11, 22))
+        for method in ("GET", "DELETE"):
+            answer = await self.api.request(method, f"{Q}/messages?ids={ten}&ids={eleven}")
+            self.assertEqual(answer.code, 400, method)
+            answer = await self.api.request(method, f"{Q}/messages?ids={ten}&ids={ten}")
+            self.assertIn(answer.code, (200, 204), method)
+
     # -- single message -------------------------------------------------------
 
     async def test_get_message(self):

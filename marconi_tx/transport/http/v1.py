@@ -27,6 +27,19 @@ def query(request, name):
                                      title="Invalid query parameter")
 
 
+def query_ids(request):
+    """Every ``ids`` value (``?ids=1,2&ids=3``: python-zaqarclient repeats the
+    parameter), as one list of ids; empty items dropped."""
+    ids = []
+    for raw in request.args.get(b"ids", ()):
+        try:
+            ids += validation.query_ids(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise errors.ValidationError("The value of 'ids' must be UTF-8.",
+                                         title="Invalid query parameter")
+    return ids
+
+
 def client_uuid(request):
     """The Client-ID header as a ``uuid.UUID``; 400 when missing or malformed."""
     header = request_header(request, b"Client-Id")
@@ -213,10 +226,8 @@ class V1API:
                             Location=f"{base}?ids={','.join(ids)}")
 
     async def get_messages(self, request, project, queue_name):
-        ids = query(request, "ids")
-        if ids is not None:
-            return await self._get_by_ids(request, project, queue_name,
-                                          validation.query_ids(ids))
+        if any(request.args.get(b"ids", ())):  # an empty ?ids= lists, as before
+            return await self._get_by_ids(request, project, queue_name, query_ids(request))
         client = client_uuid(request)
         limit = validation.query_int("limit", query(request, "limit"),
                                      self.paging.default_message_paging)
@@ -248,7 +259,7 @@ class V1API:
         return json_body(request, 200, [message_doc(queue_name, m) for m in messages])
 
     async def bulk_delete(self, request, project, queue_name):
-        ids = validation.query_ids(query(request, "ids"))
+        ids = query_ids(request)
         if not ids:
             raise errors.ValidationError("The 'ids' query parameter is required.",
                                          title="Missing query parameter")
