@@ -1,17 +1,30 @@
+import re
+
 from setuptools import find_packages, setup
 
-from marconi_tx import __version__
+
+def _version():
+    # Read, not imported: a PEP 517 build does not put the project on sys.path.
+    with open("marconi_tx/__init__.py", encoding="utf-8") as f:
+        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
 
 setup(
     name="marconi_tx",
-    version=__version__,
+    version=_version(),
     description="Queuing as a Service (the OpenStack Marconi API) on Twisted",
     long_description=open("README.rst", encoding="utf-8").read(),
     long_description_content_type="text/x-rst",
     license="Apache-2.0",
     python_requires=">=3.9",
+    # The root as the one package dir: `pip install -e` then adds the work tree
+    # to sys.path (a plain .pth file), where twistd finds twisted/plugins.
+    package_dir={"": "."},
     packages=find_packages(exclude=["tests", "tests.*", "bench", "bench.*"]) + ["twisted.plugins"],
     package_data={"twisted": ["plugins/marconi_tx_plugin.py"]},
+    # <prefix>/share/marconi_tx/: the documented configuration and systemd units.
+    data_files=[("share/marconi_tx", ["etc/marconi.conf", "etc/marconi.service",
+                                      "etc/marconi.socket"])],
     install_requires=[
         "twisted>=24.7",
         "klein>=23.5",

@@ -1,0 +1,1 @@
+"""The embedded sqlite driver: ``driver.SqliteDriver`` is the entry point."""
