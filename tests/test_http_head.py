@@ -61,6 +61,8 @@ class ParseTests(unittest.SynchronousTestCase):
             request_line + b"\r\nContent-Length: 1\r\nContent-Length: 1",
             request_line + b"\r\nContent-Length: -1",
             request_line + b"\r\nContent-Length: 1e3",
+            request_line + b"\r\nContent-Length: 1" + b"0" * head.MAX_LENGTH_DIGITS,
+            request_line + b"\r\nContent-Length: " + b"9" * 5000,
         ]:
             self.assertIsNone(head.parse(bad, 500), bad)
 
@@ -157,6 +159,7 @@ VALID = {
 LEFT_TO_TWISTED = {
     "head in two reads": [b"GET /a HTTP/1.1\r\nHo", b"st: x\r\n\r\n"],
     "folded header": [b"GET /a HTTP/1.1\r\nX-A: 1\r\n 2\r\n\r\n"],
+    "zero-padded length": [b"PUT /a HTTP/1.1\r\nContent-Length: " + b"0" * 30 + b"2\r\n\r\n{}"],
 }
 
 INVALID = {
@@ -168,6 +171,8 @@ INVALID = {
     "bad target": [b"GET /\x01 HTTP/1.1\r\n\r\n"],
     "too many headers": [b"GET /a HTTP/1.1\r\n" + b"X-A: 1\r\n" * 11 + b"\r\n"],
     "head too big": [b"GET /a HTTP/1.1\r\nX-A: " + b"a" * 3000 + b"\r\n\r\n"],
+    "length beyond any body": [b"PUT /a HTTP/1.1\r\nContent-Length: 1" + b"0" * 30
+                               + b"\r\n\r\n{}"],
 }
 
 
@@ -214,3 +219,33 @@ class ChannelTests(unittest.SynchronousTestCase):
             self.assertEqual(fast[0], [], name)
             self.assertTrue(fast[1].startswith(b"HTTP/1.1 400 "), (name, fast[1][:60]))
             self.assertTrue(fast[2], name)
+
+
+class HugeContentLengthTests(unittest.SynchronousTestCase):
+    """A Content-Length beyond Python's int digit limit (4,300) used to raise
+    out of the parser: no answer and a traceback for every such request."""
+
+    def answer(self, raw, fast):
+        site = make_site(_Record(), max_body=1000)
+        site.timeOut = None
+        channel = site.buildProtocol(None)
+        channel.fast_heads = fast
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(raw)
+        return transport.value(), transport.disconnecting
+
+    def test_answered_400_on_both_paths(self):
+        """5,000 digits (zero-padded or not beyond 18 significant ones) get
+        400 and the connection closed, with the whole-head parser and with
+        twisted.web's; 5,000 zeros before a small length are that length."""
+        for fast in (True, False):
+            for digits in (b"9" * 5000, b"0" * 4990 + b"1" * 19):
+                raw = b"POST /a HTTP/1.1\r\nContent-Length: " + digits + b"\r\n\r\n{}"
+                answer, closed = self.answer(raw, fast)
+                self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), (fast, answer[:60]))
+                self.assertTrue(closed)
+            raw = b"POST /a HTTP/1.1\r\nContent-Length: " + b"0" * 5000 + b"2\r\n\r\n{}"
+            answer, closed = self.answer(raw, fast)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), (fast, answer[:60]))
+            self.assertFalse(closed)

@@ -37,6 +37,11 @@ _REQUEST_LINE = re.compile(
 _HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00\r\n]*)")
 
 _names = getattr(http_headers, "_nameEncoder", None)  # canonical header names
+#: Most digits of a Content-Length taken as it is. Longer values (beyond any
+#: body, or padded with zeros) go to twisted.web's parser, where
+#: ``Channel.headerReceived`` refuses the ones Python's ``int`` would not
+#: convert (more than 4,300 digits) and any beyond this size.
+MAX_LENGTH_DIGITS = 18
 #: twisted.web's reader of a body of declared length (looked up once: each
 #: attribute read on twisted.web.http goes through a deprecation proxy).
 IdentityDecoder = getattr(http, "_IdentityTransferDecoder", None)
@@ -65,7 +70,8 @@ def parse(head, max_headers):
         name = _names.encode(name)
         value = value.rstrip(b" \t")
         if name == b"Content-Length":
-            if length is not None or not value.isdigit():
+            if (length is not None or not value.isdigit()
+                    or len(value) > MAX_LENGTH_DIGITS):
                 return None
             length = int(value)
         elif name == b"Transfer-Encoding":

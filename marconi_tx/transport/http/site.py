@@ -86,6 +86,20 @@ class Channel(http.HTTPChannel):
         else:
             self.allContentReceived()
 
+    def headerReceived(self, line):
+        # twisted.web converts a Content-Length with int(), which raises
+        # (uncaught: no answer, a traceback) beyond 4,300 digits.
+        name, colon, value = line.partition(b":")
+        value = value.strip(b" \t")
+        if (colon and len(value) > head.MAX_LENGTH_DIGITS and value.isdigit()
+                and name.lower() == b"content-length"):
+            value = value.lstrip(b"0")
+            if len(value) > head.MAX_LENGTH_DIGITS:
+                self._respondToBadRequestAndDisconnect()
+                return False
+            line = b"Content-Length: " + (value or b"0")
+        return super().headerReceived(line)
+
     def getHost(self):
         if self._host is None:
             self._host = super().getHost()
