@@ -961,6 +961,27 @@ class StorageConformanceMixin:
         self.assertEqual(ids_of(third), ids[:2])
         self.assertEqual([m["claim_id"] for m in third["messages"]], [third["id"]] * 2)
 
+    async def test_claim_takes_oldest_free_past_live_claims(self):
+        """With many live claims at the head, a claim still takes the oldest
+        free messages in FIFO order: unclaimed ones, released ones and ones
+        whose claim expired, merged by id whatever order the claims expire
+        in."""
+        await self.make_queue()
+        ids = await self.post(40)
+        # ids[0..19] held one by one; the later ones expire first.
+        singles = [await self.claim(ttl=100 - n, limit=1) for n in range(20)]
+        self.assertEqual([ids_of(c) for c in singles], [[i] for i in ids[:20]])
+        self.assertEqual(ids_of(await self.claim(ttl=200, limit=3)), ids[20:23])
+        await self.claims.delete(None, QUEUE, singles[7]["id"])
+        self.assertEqual(ids_of(await self.claim(ttl=200, limit=3)), [ids[7], *ids[23:25]])
+        # At +90 the claims of ttl <= 90 (ids[10..19]) have expired, the
+        # others (ids[0..6], ids[8], ids[9]) are still live.
+        self.clock.advance(90)
+        self.assertEqual(ids_of(await self.claim(limit=4)), ids[10:14])
+        self.assertEqual(ids_of(await self.claim(limit=8)), [*ids[14:20], *ids[25:27]])
+        self.assertEqual(ids_of(await self.claim(limit=100)), ids[27:40])
+        self.assertIsNone(await self.claim())
+
     async def test_claim_project_isolation(self):
         """A claim takes messages of its own namespace only and is invisible,
         unrenewable and unreleasable from another."""

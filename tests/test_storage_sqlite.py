@@ -109,7 +109,8 @@ class SqliteDriverTests(unittest.TestCase):
     async def test_list_and_claim_use_queue_index(self):
         """Listing, claiming and popping walk the (queue_id, id) index and
         claim lookups the claim index: no full scan of messages and no
-        temporary b-tree for ORDER BY."""
+        temporary b-tree for ORDER BY (the claim's search for free messages
+        has its own indexes: test_claim_search_skips_live_claims)."""
         for queue in (QUEUE, "other"):
             await self.driver.queues.create(None, queue)
             ids = await self.post(30, queue)
@@ -129,6 +130,8 @@ class SqliteDriverTests(unittest.TestCase):
         for statement in statements:
             if not statement.startswith(("SELECT", "UPDATE", "DELETE")):
                 continue
+            if "UNION ALL" in statement:
+                continue
             plan = " | ".join(row[3] for row in
                               self.driver.db.execute("EXPLAIN QUERY PLAN " + statement))
             self.assertNotIn("SCAN messages", plan, statement)
@@ -138,7 +141,58 @@ class SqliteDriverTests(unittest.TestCase):
                 self.assertIn("INDEX messages_by_queue (queue_id=?", plan, statement)
             if "messages" in statement and "WHERE claim_id=" in statement:
                 self.assertIn("INDEX messages_by_claim (claim_id=?)", plan, statement)
-        self.assertGreaterEqual(walks, 4)
+        self.assertGreaterEqual(walks, 3)
+
+    async def test_claim_search_skips_live_claims(self):
+        """A claim finds free messages through the two partial indexes: the
+        unclaimed in marker order, from the head of the queue's range, and
+        only the expired range of the claimed (claim_expires in (0, now]),
+        so live claims are never walked; the sorts are of at most ``limit``
+        rows a side and of the expired range."""
+        await self.driver.queues.create(None, QUEUE)
+        await self.post(30)
+        await self.driver.claims.create(None, QUEUE, 60, 60, 20)
+        statements = []
+        self.driver.db.set_trace_callback(statements.append)
+        try:
+            claim = await self.driver.claims.create(None, QUEUE, 60, 60, 5)
+        finally:
+            self.driver.db.set_trace_callback(None)
+        self.assertEqual(len(claim["messages"]), 5)
+        [search] = [s for s in statements if "UNION ALL" in s]
+        plan = {row[0]: (row[1], row[3]) for row in
+                self.driver.db.execute("EXPLAIN QUERY PLAN " + search)}
+        searches = sorted(detail for _, detail in plan.values()
+                          if "messages" in detail)
+        self.assertEqual(searches, [
+            "SEARCH messages USING INDEX messages_claimed "
+            "(queue_id=? AND claim_expires>? AND claim_expires<?)",
+            "SEARCH messages USING INDEX messages_unclaimed (queue_id=?)"])
+        # The unclaimed side is read in index order: no sort under its
+        # search, only of its (limited) output for the merge.
+        [unclaimed] = [node for node, (_, detail) in plan.items()
+                       if "messages_unclaimed" in detail]
+        parent = plan[unclaimed][0]
+        self.assertNotIn("TEMP B-TREE", " ".join(
+            detail for p, detail in plan.values() if p == parent))
+
+    async def test_new_claim_indexes_added_at_open(self):
+        """A database made before the claim indexes existed gets them when
+        the driver opens it, and keeps its messages."""
+        await self.driver.queues.create(None, QUEUE)
+        ids = await self.post(3)
+        await self.driver.close()
+        db = sqlite3.connect(self.path)
+        db.execute("DROP INDEX messages_unclaimed")
+        db.execute("DROP INDEX messages_claimed")
+        db.close()
+        self.driver = SqliteDriver(self.path, self.clock)
+        await self.open(self.driver)
+        names = {row[0] for row in self.driver.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='index'")}
+        self.assertLessEqual({"messages_unclaimed", "messages_claimed"}, names)
+        claim = await self.driver.claims.create(None, QUEUE, 60, 60, 10)
+        self.assertEqual([m["id"] for m in claim["messages"]], ids)
 
     async def test_gc_removes_only_expired_rows(self):
         """Expired rows stay (hidden) until gc, which deletes exactly the

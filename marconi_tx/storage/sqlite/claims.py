@@ -14,6 +14,19 @@ from marconi_tx.storage.interfaces import IClaimController
 from marconi_tx.storage.sqlite.driver import deferred, writes
 from marconi_tx.storage.sqlite.messages import COLUMNS, to_message
 
+# The oldest ``limit`` free messages, at a cost independent of the live claims
+# ahead of them: the never-claimed or released ones (claim_expires=0) come in
+# marker order from messages_unclaimed, those whose claim has expired from
+# their range of messages_claimed (sorted; they are few, as the next claims
+# take them first, being the oldest), merged by id. The literal conditions
+# select the partial indexes (schema.py). Delayed and expired messages not
+# yet collected are still walked over: they are skipped, not indexed.
+FREE = ("SELECT id FROM (SELECT id FROM messages WHERE queue_id=?1 AND claim_expires = 0 "
+        "AND buried = 0 AND expires>?2 AND available_at<=?2 ORDER BY id LIMIT ?3) "
+        "UNION ALL SELECT id FROM (SELECT id FROM messages WHERE queue_id=?1 "
+        "AND claim_expires > 0 AND claim_expires<=?2 AND buried = 0 AND expires>?2 "
+        "AND available_at<=?2 ORDER BY id LIMIT ?3) ORDER BY id LIMIT ?3")
+
 @implementer(IClaimController)
 class ClaimController:
     def __init__(self, driver):
@@ -26,10 +39,7 @@ class ClaimController:
             qid = self.driver.queue_id(db, project, queue)
             if qid is None:
                 return None
-            ids = [row[0] for row in db.execute(
-                "SELECT id FROM messages WHERE queue_id=? AND claim_expires<=? "
-                "AND expires>? AND available_at<=? AND NOT buried ORDER BY id LIMIT ?",
-                (qid, now, now, now, limit))]
+            ids = [row[0] for row in db.execute(FREE, (qid, now, limit))]
             if not ids:
                 return None
             claim_id = new_claim_id()
