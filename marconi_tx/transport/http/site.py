@@ -10,6 +10,7 @@ from twisted.web import http, server
 from twisted.web.http import datetimeToString
 from twisted.web.iweb import INonQueuedRequestFactory
 
+from marconi_tx import limits
 from marconi_tx.transport.http import head
 
 
@@ -46,6 +47,14 @@ class Channel(http.HTTPChannel):
     _host = None
     _peer = None
     _held = None  # the response being gathered by send_whole, or None
+
+    def connectionMade(self):
+        super().connectionMade()
+        self.site.connections.add(self)  # for the shutdown's drain and the limit
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        self.site.connections.discard(self)
 
     def dataReceived(self, data):
         if (self.fast_heads and self.line_mode and not self._buffer
@@ -175,7 +184,16 @@ class Channel(http.HTTPChannel):
 
 
 class QuietSite(server.Site):
-    """A Site writing access log lines only to a file it was given."""
+    """A Site writing access log lines only to a file it was given, and
+    keeping its open connections (``connections``, a limits.ConnectionSet):
+    beyond their maximum a new connection is closed at once."""
+
+    connections = None
+
+    def buildProtocol(self, addr):
+        if self.connections.full():
+            return None  # the port closes the accepted socket
+        return super().buildProtocol(addr)
 
     def log(self, request):
         if self.logPath is not None:
@@ -230,11 +248,12 @@ class ApiRequest(server.Request):
             self.processingFailed(Failure())
 
 
-def make_site(resource, max_body, access_log=None):
+def make_site(resource, max_body, access_log=None, max_connections=None):
     """
     A Site over ``resource`` whose request bodies keep at most ``max_body``
     bytes, writing an access log (combined format) to the file
-    ``access_log``, or none.
+    ``access_log``, or none, and holding at most ``max_connections``
+    connections (None: no limit).
     """
     request_factory = type("ApiRequest", (ApiRequest,), {"max_body": max_body})
     # Bodies are JSON: parsing them as HTML form submissions is wasted work
@@ -243,4 +262,6 @@ def make_site(resource, max_body, access_log=None):
                      parsePOSTFormSubmission=False, logPath=access_log)
     site.noisy = False
     site.protocol = Channel
+    site.connections = limits.ConnectionSet(
+        "http", float("inf") if max_connections is None else max_connections)
     return site
