@@ -142,6 +142,11 @@ OPTIONS = (
     Option("limits:transport", "max_message_size", int, 262144,
            "Largest message POST request body, in bytes (Content-Length).",
            minimum=1, maximum=_INT64),
+    # Ruby's JSON and MongoDB's documents stop at 100 levels too; json_text
+    # decodes nothing deeper than READ_NESTING (recursion, see json_text).
+    Option("limits:transport", "max_json_nesting", int, 100,
+           "Deepest nesting of arrays and objects in a message body or a queue "
+           "metadata document.", minimum=1, maximum=200),
     Option("limits:transport", "min_message_ttl", int, 60,
            "Smallest message ttl, in seconds.", minimum=1, maximum=_MAX_SECONDS),
     Option("limits:transport", "max_message_ttl", int, 1209600,

@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 
+from marconi_tx import json_text
 from marconi_tx.errors import ValidationError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -111,15 +112,49 @@ def _no_constant(name):
 
 _DECODER = json.JSONDecoder(parse_int=_int64, parse_constant=_no_constant)
 
+#: Arrays and objects around each message body in a v1 POST: ``[{"body": ...}]``.
+V1_MESSAGE_ENVELOPE = 2
 
-def parse_json(raw):
+
+def _nesting_rule(depth, what):
+    return depth, (f"{what} may not be nested more than {depth} levels deep "
+                   "(arrays and objects within each other).")
+
+
+#: The ``nesting`` of ``parse_json`` for documents that are never stored.
+ANY_NESTING = _nesting_rule(json_text.READ_NESTING, "A request body")
+
+
+def message_nesting(limits, envelope):
+    """The ``nesting`` of ``parse_json`` for a POST of messages whose bodies
+    sit inside ``envelope`` arrays and objects (v1: ``V1_MESSAGE_ENVELOPE``; a
+    version posting ``{"messages": [{"body": ...}]}``: 3). Computed once per
+    API, not per request."""
+    depth, description = _nesting_rule(limits.max_json_nesting, "A message body")
+    return depth + envelope, description
+
+
+def metadata_nesting(limits):
+    """The ``nesting`` of ``parse_json`` for queue metadata."""
+    return _nesting_rule(limits.max_json_nesting, "Queue metadata")
+
+
+def parse_json(raw, nesting=ANY_NESTING):
     """
     Parse a request body: UTF-8 JSON whose integers fit in signed 64 bits and
-    whose strings are valid Unicode (no lone surrogates).
+    whose strings are valid Unicode (no lone surrogates), nested at most
+    ``nesting[0]`` deep (else ``nesting[1]`` is the description of the 400).
+
+    The depth is measured on the text before parsing: every document stored
+    is then one any read can decode and encode again (``json_text``).
     """
     if not raw:
         raise ValidationError("The request body is empty; a JSON document was expected.",
                               title="Malformed JSON")
+    depth = nesting[0]
+    # Fewer brackets than the limit (any small body): no need to measure.
+    if raw.count(b"[") + raw.count(b"{") > depth and json_text.nesting(raw) > depth:
+        raise ValidationError(nesting[1], title="Nested too deeply")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -15,14 +15,13 @@ undo another's reservation. The burial order comes from a counter on the
 queue record (``bn``), taken with one atomic ``$inc``.
 """
 
-import json
 import math
 
 from pymongo import ReturnDocument
 from txmongo import filter as qf
 from zope.interface import implementer
 
-from marconi_tx import errors
+from marconi_tx import errors, json_text
 from marconi_tx.storage.ids import MAX_MESSAGE_ID, new_claim_id
 from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
 from marconi_tx.storage.mongodb import batches
@@ -64,7 +63,7 @@ def delayed(now):
 def to_job(doc, queue, now):
     """A message document -> the job dict of ``IJobController`` (plain ints)."""
     return {
-        "id": int(doc["_id"]), "queue": queue, "body": json.loads(doc["b"]),
+        "id": int(doc["_id"]), "queue": queue, "body": json_text.stored(doc["b"]),
         "state": state_of(doc, now), "priority": int(doc["pr"]),
         "ttr": int(doc.get("tr", DEFAULT_TTR)), "delay": int(doc.get("dl", 0)),
         "age": now - int(doc["c"]), "created": int(doc["c"]),

@@ -6,14 +6,12 @@ to the old one was still in flight (its messages point at a record that no
 longer exists and are collected when they expire).
 """
 
-import json
-
 from bson.objectid import ObjectId
 from pymongo.errors import DuplicateKeyError
 from txmongo import filter as qf
 from zope.interface import implementer
 
-from marconi_tx import errors
+from marconi_tx import errors, json_text
 from marconi_tx.storage.interfaces import IQueueController
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
@@ -58,7 +56,7 @@ class QueueController:
             {"p": project, "n": {"$gt": marker or ""}}, {"n": 1, "m": 1},
             sort=qf.sort(qf.ASCENDING("n")), limit=limit)
         if detailed:
-            return [{"name": d["n"], "metadata": json.loads(d["m"])} for d in docs]
+            return [{"name": d["n"], "metadata": json_text.stored(d["m"])} for d in docs]
         return [{"name": d["n"]} for d in docs]
 
     @storage_call
@@ -66,7 +64,7 @@ class QueueController:
         doc = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"m": 1})
         if doc is None:
             raise errors.QueueDoesNotExist(queue, project)
-        return json.loads(doc["m"])
+        return json_text.stored(doc["m"])
 
     @storage_call
     async def set_metadata(self, project, queue, metadata):

@@ -12,11 +12,11 @@ know (MongoDB keeps claims in the messages in the same way).
 ``messages.buried`` holds the burial order (0: not buried).
 """
 
-import json
 import math
 
 from zope.interface import implementer
 
+from marconi_tx import json_text
 from marconi_tx.storage.ids import MAX_MESSAGE_ID, new_claim_id
 from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
 from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
@@ -24,7 +24,7 @@ from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
 #: Priorities below this count as urgent in beanstalkd's statistics.
 URGENT_PRIORITY = 1024
 
-_JOB = ("SELECT m.id, q.name, m.body, m.priority, m.created, m.available_at, "
+_JOB = ("SELECT m.id, q.name, CAST(m.body AS BLOB), m.priority, m.created, m.available_at, "
         "m.claim_id, m.claim_expires, m.claim_count, m.buried, m.queue_id, "
         "j.ttr, j.delay, j.timeouts, j.releases, j.buries, j.kicks, m.expires "
         "FROM messages m JOIN queues q ON q.id = m.queue_id "
@@ -78,7 +78,7 @@ class JobController:
         (mid, queue, body, priority, created, available_at, claim_id, claim_expires,
          claim_count, buried, _, ttr, delay, timeouts, releases, buries, kicks, _) = row
         return {
-            "id": mid, "queue": queue, "body": json.loads(body),
+            "id": mid, "queue": queue, "body": json_text.stored(body),
             "state": state_of(claim_expires, buried, available_at, now),
             "priority": priority, "ttr": DEFAULT_TTR if ttr is None else ttr,
             "delay": delay or 0, "age": now - created, "created": created,

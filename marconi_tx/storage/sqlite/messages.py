@@ -1,16 +1,15 @@
 """Messages on sqlite."""
 
-import json
-
 from zope.interface import implementer
 
-from marconi_tx import errors
+from marconi_tx import errors, json_text
 from marconi_tx.storage.ids import is_claim_id, parse_message_id
 from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, IMessageController
 from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
 
 #: The columns every message read selects, in the order ``to_message`` takes.
-COLUMNS = ("id, body, ttl, created, claim_id, claim_expires, claim_count, "
+#: The body as a BLOB: text that is not UTF-8 would fail the whole fetch.
+COLUMNS = ("id, CAST(body AS BLOB), ttl, created, claim_id, claim_expires, claim_count, "
            "priority, available_at, buried")
 
 
@@ -21,7 +20,7 @@ def to_message(row, now):
         "ttl": ttl,
         "age": now - created,
         "created": created,
-        "body": json.loads(body),
+        "body": json_text.stored(body),  # never fails, whoever wrote it
         "claim_id": claim_id,
         "claimed": claim_expires > now,
         "claim_count": claim_count,

@@ -1,10 +1,8 @@
 """Queues on sqlite."""
 
-import json
-
 from zope.interface import implementer
 
-from marconi_tx import errors
+from marconi_tx import errors, json_text
 from marconi_tx.storage.interfaces import IQueueController
 from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
 
@@ -40,20 +38,20 @@ class QueueController:
     @deferred
     def list(self, project, marker=None, limit=10, detailed=False):
         rows = self.driver.read().execute(
-            "SELECT name, metadata FROM queues WHERE project=? AND name>? "
+            "SELECT name, CAST(metadata AS BLOB) FROM queues WHERE project=? AND name>? "
             "ORDER BY name LIMIT ?", (project or "", marker or "", limit))
         if detailed:
-            return [{"name": name, "metadata": json.loads(meta)} for name, meta in rows]
+            return [{"name": name, "metadata": json_text.stored(meta)} for name, meta in rows]
         return [{"name": name} for name, _ in rows]
 
     @deferred
     def get_metadata(self, project, queue):
         row = self.driver.read().execute(
-            "SELECT metadata FROM queues WHERE project=? AND name=?",
+            "SELECT CAST(metadata AS BLOB) FROM queues WHERE project=? AND name=?",
             (project or "", queue)).fetchone()
         if row is None:
             raise errors.QueueDoesNotExist(queue, project)
-        return json.loads(row[0])
+        return json_text.stored(row[0])
 
     @writes
     def set_metadata(self, project, queue, metadata):

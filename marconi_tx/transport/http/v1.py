@@ -50,8 +50,9 @@ def request_uri(request):
     return request.uri.decode("utf-8", "replace")
 
 
-def read_json(request, limit=None):
-    """The parsed JSON body; 400 when missing, too big or malformed."""
+def read_json(request, limit=None, nesting=validation.ANY_NESTING):
+    """The parsed JSON body; 400 when missing, too big, nested too deeply
+    (``validation.parse_json``) or malformed."""
     length = request_header(request, b"Content-Length")
     if length is None:
         raise errors.ValidationError("A request body with a Content-Length is required.",
@@ -63,7 +64,7 @@ def read_json(request, limit=None):
         raise errors.ValidationError("The request body is too large.",
                                      title="Request body too large")
     request.content.seek(0)
-    return validation.parse_json(request.content.read())
+    return validation.parse_json(request.content.read(), nesting)
 
 
 def iso8601(epoch):
@@ -97,6 +98,9 @@ class V1API:
         self.driver = driver
         self.limits = config.transport
         self.paging = config.storage
+        self.message_nesting = validation.message_nesting(
+            self.limits, validation.V1_MESSAGE_ENVELOPE)
+        self.metadata_nesting = validation.metadata_nesting(self.limits)
 
     def routes(self):
         """(path, {method: handler}) of every v1 route."""
@@ -191,7 +195,7 @@ class V1API:
 
     async def set_metadata(self, request, project, queue_name):
         metadata = validation.document_type(
-            read_json(request, self.limits.max_queue_metadata), dict)
+            read_json(request, self.limits.max_queue_metadata, self.metadata_nesting), dict)
         await self.driver.queues.set_metadata(project, queue_name, metadata)
         return empty(request, 204, Location=f"{queue_href(queue_name)}/metadata")
 
@@ -211,8 +215,8 @@ class V1API:
     def post_messages(self, request, project, queue_name):
         # A Deferred, not a coroutine: the busiest request (see dispatcher).
         client = client_uuid(request)
-        messages = validation.messages(read_json(request, self.limits.max_message_size),
-                                       self.limits)
+        messages = validation.messages(
+            read_json(request, self.limits.max_message_size, self.message_nesting), self.limits)
         posted = self.driver.messages.post(project, queue_name, messages, client)
         return posted.addCallback(self._posted, request, queue_name)
 
