@@ -25,7 +25,7 @@ from twisted.internet import defer, task
 from twisted.trial.unittest import SkipTest
 from zope.interface.verify import verifyObject
 
-from marconi_tx import errors
+from marconi_tx import errors, json_text
 from marconi_tx.storage.interfaces import (
     DEFAULT_PRIORITY,
     IClaimController,
@@ -349,6 +349,31 @@ class StorageConformanceMixin:
             self.assertEqual((await self.messages.get(None, QUEUE, mid))["body"], body)
         listed = await self.messages.list(None, QUEUE, limit=20)
         self.assertEqual([m["body"] for m in listed], bodies)
+
+    async def test_deepest_bodies_read_everywhere(self):
+        """Bodies and metadata nested as deep as the API can ever accept
+        (json_text.READ_NESTING, strings full of brackets beside them) read
+        back unchanged by list, get, bulk_get, claim create and claim get."""
+        deep, meta = "[[{", {"s": "]]}"}
+        for level in range(json_text.READ_NESTING):
+            deep = [deep] if level % 2 else {"k": deep}
+            if level < json_text.READ_NESTING - 1:
+                meta = {"m": meta}
+        bodies = ["[" * 5000, deep, {"after": 1}]
+        await self.make_queue(metadata=meta)
+        ids = await self.messages.post(None, QUEUE, [{"ttl": 60, "body": b} for b in bodies])
+        self.assertEqual([m["body"] for m in await self.messages.list(None, QUEUE)], bodies)
+        self.assertEqual([(await self.messages.get(None, QUEUE, i))["body"] for i in ids],
+                         bodies)
+        self.assertEqual([m["body"] for m in await self.messages.bulk_get(None, QUEUE, ids)],
+                         bodies)
+        claim = await self.claim()
+        self.assertEqual([m["body"] for m in claim["messages"]], bodies)
+        claimed = await self.claims.get(None, QUEUE, claim["id"])
+        self.assertEqual([m["body"] for m in claimed["messages"]], bodies)
+        self.assertEqual(await self.queues.get_metadata(None, QUEUE), meta)
+        [listed] = await self.queues.list(None, detailed=True)
+        self.assertEqual(listed["metadata"], meta)
 
     async def test_message_fields(self):
         """A fresh message has the documented fields: no claim, default
