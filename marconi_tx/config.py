@@ -78,6 +78,18 @@ OPTIONS = (
     Option("drivers", "access_log", str, "",
            "File receiving an HTTP access log in the combined format (empty: no "
            "access log; it costs about a tenth of a small request's time)."),
+    Option("drivers", "max_unsent_bytes", int, 1048576,
+           "Bytes of HTTP answers a connection may have waiting to be sent before "
+           "it reads no further request (a client that pipelines requests but "
+           "does not read costs at most this, plus one answer).",
+           minimum=4096, maximum=2**31 - 1),
+    Option("drivers", "health_timeout", float, 2.0,
+           "Seconds GET /v1/health waits for the storage before answering 503.",
+           minimum=0.01, maximum=3600.0),
+    Option("drivers", "log_interval", float, 60.0,
+           "Seconds between two log lines of one kind that clients can provoke "
+           "(failures, timed-out connections); the next line counts those "
+           "suppressed (0: every line).", minimum=0.0, maximum=86400.0),
     Option("drivers", "workers", int, 1,
            "Processes serving the HTTP port (SO_REUSEPORT; Linux spreads "
            "connections across them). More than 1 needs a tcp: or tcp6: http "

@@ -150,7 +150,9 @@ def makeService(options):
     root = MultiService()
     StorageService(driver, reactor).setServiceParent(root)
     site = make_site(build_resource(driver, cfg), _max_body(cfg),
-                     access_log=cfg.drivers.access_log or None)
+                     access_log=cfg.drivers.access_log or None,
+                     max_unsent=cfg.drivers.max_unsent_bytes,
+                     log_interval=cfg.drivers.log_interval)
     if cfg.drivers.workers == 1:
         strports.service(cfg.drivers.http, site).setServiceParent(root)
     else:

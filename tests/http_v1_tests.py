@@ -124,12 +124,14 @@ class HttpV1Mixin:
 
     async def test_health(self):
         """GET and HEAD /v1/health answer 204 while storage is reachable;
-        GET answers 503 with Retry-After once it is not."""
+        GET answers 503 with Retry-After and a JSON title once it is not."""
         self.assertEqual((await self.api.get("/v1/health")).code, 204)
         self.assertEqual((await self.api.request("HEAD", "/v1/health")).code, 204)
         await self.driver.close()
         answer = await self.api.get("/v1/health")
         self.assertEqual(answer.code, 503)
+        self.assertEqual(answer.headers["retry-after"], "30")
+        self.assertEqual(answer.json["title"], "Service temporarily unavailable")
         self.assertEqual((await self.api.request("HEAD", "/v1/health")).code, 204)
 
     async def test_storage_failure_is_503(self):

@@ -389,8 +389,11 @@ class WholeResponseTests(unittest.TestCase):
     BIG = bytes(range(256)) * (64 * 1024)  # 16 MiB: more than a socket takes at once
 
     def setUp(self):
+        self.listen()
+
+    def listen(self, **site_options):
         self.resource = _Answer({b"/small": b'{"ok": true}', b"/big": self.BIG})
-        site = make_site(self.resource, max_body=1000)
+        site = make_site(self.resource, max_body=1000, **site_options)
         site.timeOut = None
         self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
@@ -435,7 +438,9 @@ class WholeResponseTests(unittest.TestCase):
 
     async def test_pipelined_answers_keep_their_order(self):
         """An answer ready while an earlier one is still being sent by the
-        transport is queued behind it, not sent ahead."""
+        transport is queued behind it, not sent ahead (with room for the big
+        one's unsent bytes: else the next request waits until it is sent)."""
+        self.listen(max_unsent=2 * len(self.BIG))
         answer = await self.exchange(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
                                      b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n"
                                      b"GET /small HTTP/1.1\r\nHost: x\r\n"

@@ -25,12 +25,14 @@ def json_body(request, status, doc, content_type=JSON_TYPE, **headers):
 
 
 def encoded_body(request, status, body, content_type=JSON_TYPE, **headers):
-    """Answer ``status`` with ``body``, a JSON document already encoded."""
+    """Answer ``status`` with ``body``, a JSON document already encoded
+    (to a HEAD request: its headers only)."""
     request.setResponseCode(status)
     set_clean_header(request, b"Content-Type", content_type)
     set_clean_header(request, b"Content-Length", b"%d" % len(body))
     _set_headers(request, headers)
-    return body
+    # twisted.web drops a body answering HEAD, but logs a warning each time.
+    return b"" if request.method == b"HEAD" else body
 
 
 def empty(request, status, **headers):
@@ -81,9 +83,14 @@ def render_error(request, exc):
     for kind, answer in ERROR_ANSWERS:
         if isinstance(exc, kind):
             return answer(request, exc)
-    # A bug, not the client's fault: log it, never show a traceback.
-    log.failure("Unexpected error handling {method} {uri}",
-                Failure(exc, type(exc), exc.__traceback__),
-                method=request.method, uri=request.uri)
+    # A bug, not the client's fault: log it (at most one of a kind every
+    # few seconds: a client may repeat the request), never show a traceback.
+    limiter = getattr(getattr(request, "site", None), "log_limiter", None)
+    suppressed = 0 if limiter is None else limiter.admit(("500", type(exc)))
+    if suppressed is not None:
+        log.failure("Unexpected error handling {method} {uri}" + (
+                        " ({suppressed} alike not logged before this)" if suppressed else ""),
+                    Failure(exc, type(exc), exc.__traceback__),
+                    method=request.method, uri=request.uri, suppressed=suppressed)
     return error_body(request, 500, "Internal server error",
                       "The server failed unexpectedly; the failure was logged.")

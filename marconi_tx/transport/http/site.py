@@ -12,6 +12,7 @@ from twisted.web.iweb import INonQueuedRequestFactory
 
 from marconi_tx import limits
 from marconi_tx.transport.http import head
+from marconi_tx.transport.http.log_limit import LimitedLogger, LogLimiter
 
 
 class BoundedBuffer(BytesIO):
@@ -39,7 +40,16 @@ class Channel(http.HTTPChannel):
     """An HTTP connection that parses a request head that arrived whole in
     one go (``head.parse``), asks the kernel for its addresses once, not
     once per request, and can send a whole response with one system call
-    (``send_whole``)."""
+    (``send_whole``).
+
+    A client that sends requests but does not read the answers must not
+    make the daemon hold its answers without bound. The transport pauses
+    this channel (``pauseProducing``) while more than ``max_unsent`` bytes
+    wait to be sent, and resumes it once they are; twisted.web then reads
+    no more from the socket, but would still start the requests it has
+    already read (pipelined). Here they wait, too: no request starts while
+    the output is paused.
+    """
 
     #: Parse whole heads here (False: leave every head to twisted.web).
     fast_heads = head.SUPPORTED
@@ -47,9 +57,14 @@ class Channel(http.HTTPChannel):
     _host = None
     _peer = None
     _held = None  # the response being gathered by send_whole, or None
+    #: Unsent bytes above which no further request is read (``make_site``
+    #: sets it from ``[drivers] max_unsent_bytes``).
+    max_unsent = 1 << 20
 
     def connectionMade(self):
         super().connectionMade()
+        if hasattr(self.transport, "bufferSize"):  # a FileDescriptor transport
+            self.transport.bufferSize = self.max_unsent
         self.site.connections.add(self)  # for the shutdown's drain and the limit
 
     def connectionLost(self, reason):
@@ -57,6 +72,9 @@ class Channel(http.HTTPChannel):
         self.site.connections.discard(self)
 
     def dataReceived(self, data):
+        if self.paused:  # kept, in order, until resumeProducing
+            self._buffer += data
+            return
         if (self.fast_heads and self.line_mode and not self._buffer
                 and not self._busyReceiving and self.persistent
                 and self._HTTPChannel__first_line == 1 and not self._receivedHeaderSize):
@@ -163,7 +181,18 @@ class Channel(http.HTTPChannel):
         # May close the connection, or start on the next pipelined request:
         # what is held goes first.
         self._send_held()
+        if self._waitingForTransport:
+            # Too much unsent: the next request waits (LineReceiver keeps what
+            # it has read while paused) and nothing more is read.
+            self.paused = True
+            self._networkProducer.pauseProducing()
         super().requestDone(request)
+
+    def resumeProducing(self):
+        super().resumeProducing()
+        if self.paused and not self._handlingRequest:
+            self.paused = False
+            self.dataReceived(b"")  # the requests read while paused
 
     def _send_held(self):
         if not self._held:
@@ -226,6 +255,14 @@ class ApiRequest(server.Request):
         else:
             self.content = BoundedBuffer(self.max_body)
 
+    def __repr__(self):
+        # twisted.web's decodes the target as ASCII: a request for /\x8a made
+        # every log line naming it a traceback.
+        return "<{} at 0x{:x} method={} uri={} clientproto={}>".format(
+            type(self).__name__, id(self), *(
+                value.decode("ascii", "backslashreplace")
+                for value in (self.method, self.uri, self.clientproto)))
+
     def process(self):
         """
         What ``server.Request.process`` does for a leaf root resource (the
@@ -248,20 +285,30 @@ class ApiRequest(server.Request):
             self.processingFailed(Failure())
 
 
-def make_site(resource, max_body, access_log=None, max_connections=None):
+def make_site(resource, max_body, access_log=None, max_connections=None,
+              max_unsent=Channel.max_unsent, log_interval=60.0):
     """
     A Site over ``resource`` whose request bodies keep at most ``max_body``
     bytes, writing an access log (combined format) to the file
     ``access_log``, or none, and holding at most ``max_connections``
-    connections (None: no limit).
+    connections (None: no limit). A connection reads no further request
+    while more than ``max_unsent`` bytes of its answers are unsent.
+    twisted.web's log lines (and ``responses``' log of a failure) are
+    limited to one of a kind every ``log_interval`` seconds.
     """
-    request_factory = type("ApiRequest", (ApiRequest,), {"max_body": max_body})
+    site = None  # set below; the limiter reads its reactor when logging
+    limiter = LogLimiter(log_interval, lambda: site.reactor)
+    request_factory = type("ApiRequest", (ApiRequest,), {
+        "max_body": max_body, "_log": LimitedLogger(limiter=limiter)})
+    channel = type("Channel", (Channel,), {
+        "max_unsent": max_unsent, "_log": LimitedLogger(limiter=limiter)})
     # Bodies are JSON: parsing them as HTML form submissions is wasted work
     # (a fifth of a small POST's CPU) and would answer bad multipart itself.
     site = QuietSite(resource, requestFactory=request_factory,
                      parsePOSTFormSubmission=False, logPath=access_log)
     site.noisy = False
-    site.protocol = Channel
+    site.protocol = channel
+    site.log_limiter = limiter
     site.connections = limits.ConnectionSet(
         "http", float("inf") if max_connections is None else max_connections)
     return site

@@ -98,6 +98,7 @@ class V1API:
         self.driver = driver
         self.limits = config.transport
         self.paging = config.storage
+        self.health_timeout = config.drivers.health_timeout
         self.message_nesting = validation.message_nesting(
             self.limits, validation.V1_MESSAGE_ENVELOPE)
         self.metadata_nesting = validation.metadata_nesting(self.limits)
@@ -152,8 +153,15 @@ class V1API:
                          Cache_Control="max-age=86400")
 
     async def health(self, request, project):
-        alive = await self.driver.is_alive()
-        return empty(request, 204 if alive else 503)
+        # The storage's own timeout (MongoDB's operation_timeout, 10 s) is
+        # too long for a load balancer's probe: give up sooner, on the
+        # site's clock.
+        probe = self.driver.is_alive()
+        probe.addTimeout(self.health_timeout, request.site.reactor,
+                         onTimeoutCancel=lambda result, timeout: False)
+        if not await probe:
+            raise errors.StorageUnavailable("the storage did not answer the health check")
+        return empty(request, 204)
 
     async def health_head(self, request, project):
         return empty(request, 204)
