@@ -110,6 +110,11 @@ OPTIONS = (
            "Seconds a write may wait for another process holding the database "
            "lock before failing with 503; it waits queued, not stalling the daemon.",
            minimum=0.0),
+    Option("drivers:storage:sqlite", "wal_max_bytes", int, 64 * 1024 * 1024,
+           "Bound of the WAL file (bytes): past it, writes wait a moment while a "
+           "checkpoint copies the WAL into the database and truncates it (0: no "
+           "bound; the file then grows under steady load).",
+           minimum=0, maximum=_INT64),
 
     Option("drivers:storage:mongodb", "pool_size", int, 10,
            "Connections in the txmongo pool.", minimum=1, maximum=1000),

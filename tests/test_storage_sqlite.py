@@ -8,6 +8,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from marconi_tx import errors
+from marconi_tx.storage.sqlite import wal
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from tests.storage_conformance import START, StorageConformanceMixin, ids_of
 
@@ -233,6 +234,107 @@ class SqliteDriverTests(unittest.TestCase):
         sql, thread = seen[0]
         self.assertIn("wal_checkpoint(PASSIVE)", sql)
         self.assertIsNot(thread, threading.main_thread())
+
+    async def wal_driver(self, max_bytes):
+        """A driver on a new file whose WAL is bounded by ``max_bytes``."""
+        driver = SqliteDriver(self.mktemp(), self.clock, wal_max_bytes=max_bytes)
+        await self.open(driver)
+        await driver.queues.create(None, QUEUE)
+        return driver
+
+    async def wal_check(self, driver):
+        """Let the driver's timer look at the WAL once, and wait for the
+        checkpoint it started, if any."""
+        self.clock.advance(wal.CHECK_INTERVAL)
+        if driver.wal.running is not None:
+            await driver.wal.running
+
+    async def test_wal_stays_under_its_bound(self):
+        """Under steady posting and consuming the WAL file is truncated
+        whenever a look finds it past its bound: after each look it is within
+        the bound (it overshoots only by what is written between two looks);
+        every message written before a truncation is still there, after a
+        reopen too."""
+        bound = 128 * 1024
+        driver = await self.wal_driver(bound)
+        self.assertEqual(driver.db.execute("PRAGMA journal_size_limit").fetchone()[0], bound)
+        await driver.queues.create(None, "kept")
+        kept = []
+        for _ in range(60):
+            kept += await self.post(1, "kept", driver=driver)
+            await self.post(20, driver=driver)
+            claim = await driver.claims.create(None, QUEUE, 60, 60, 20)
+            for message in claim["messages"]:
+                await driver.messages.delete(None, QUEUE, message["id"], claim["id"])
+            await self.wal_check(driver)
+            self.assertLessEqual(driver.wal.size(), bound)
+        self.assertGreater(driver.wal.truncations, 3)
+        listed = await driver.messages.list(None, "kept", limit=100)
+        self.assertEqual([m["id"] for m in listed], kept)
+        await driver.close()
+        reopened = SqliteDriver(driver.path, self.clock)
+        await self.open(reopened)
+        listed = await reopened.messages.list(None, "kept", limit=100)
+        self.assertEqual([m["id"] for m in listed], kept)
+        self.assertEqual(await reopened.messages.list(None, QUEUE, include_claimed=True), [])
+
+    async def test_writes_wait_for_a_truncation_and_then_commit(self):
+        """While a TRUNCATE checkpoint runs the driver's writes stay queued
+        (they would stop it from emptying the WAL), then commit in order;
+        reads go on meanwhile."""
+        driver = await self.wal_driver(4096)
+        first = await self.post(50, driver=driver)
+        self.clock.advance(wal.CHECK_INTERVAL)
+        running = driver.wal.running
+        self.assertIsNotNone(running)
+        posting = driver.messages.post(None, QUEUE, [{"ttl": 60, "body": "late"}])
+        self.assertFalse(posting.called)
+        self.assertEqual(len(await driver.messages.list(None, QUEUE, limit=100)), 50)
+        await running
+        [late] = await posting
+        self.assertEqual(driver.wal.truncations, 1)
+        self.assertGreater(int(late), int(first[-1]))
+
+    async def test_long_reader_does_not_stall_writes(self):
+        """A reader holding an old snapshot keeps the WAL from being
+        truncated: the attempt gives up after a short wait, writes go on, and
+        later looks back off instead of holding writes each time; once the
+        reader is done the WAL is truncated."""
+        driver = await self.wal_driver(4096)
+        await self.post(10, driver=driver)
+        reader = sqlite3.connect(driver.path, isolation_level=None)
+        self.addCleanup(reader.close)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM messages").fetchone()
+        await self.post(50, driver=driver)
+        await self.wal_check(driver)
+        self.assertEqual((driver.wal.truncations, driver.wal.failures), (0, 1))
+        self.assertFalse(driver._held)
+        self.assertLess(driver.wal.longest_hold, 1.0)
+        await self.post(5, driver=driver)
+        for _ in range(int(wal.CHECKPOINT_INTERVAL / wal.CHECK_INTERVAL) - 1):
+            self.clock.advance(wal.CHECK_INTERVAL)
+            self.assertFalse(driver._held)  # backing off: writes are not held
+            if driver.wal.running is not None:  # a PASSIVE one
+                await driver.wal.running
+        reader.execute("COMMIT")
+        self.clock.advance(wal.CHECKPOINT_INTERVAL)
+        await self.wal_check(driver)
+        self.assertEqual(driver.wal.truncations, 1)
+        self.assertEqual(driver.wal.size(), 0)
+        self.assertEqual(len(await driver.messages.list(None, QUEUE, limit=100)), 65)
+
+    async def test_wal_unbounded_when_zero(self):
+        """wal_max_bytes 0 keeps the earlier behaviour: PASSIVE checkpoints
+        only, no journal_size_limit, writes never held."""
+        driver = await self.wal_driver(0)
+        self.assertEqual(driver.db.execute("PRAGMA journal_size_limit").fetchone()[0], -1)
+        await self.post(50, driver=driver)
+        for _ in range(12):
+            await self.wal_check(driver)
+            self.assertFalse(driver._held)
+        self.assertEqual(driver.wal.truncations + driver.wal.failures, 0)
+        self.assertGreater(driver.wal.size(), 0)
 
     async def test_stats_scan_runs_off_the_reactor_thread(self):
         """stats, whose cost grows with the queue, runs its statements in a

@@ -18,7 +18,8 @@ def driver_from_config(config, clock):
             raise ConfigError(f"storage URI {uri!r} names no file (use sqlite:PATH or sqlite::memory:)")
         return SqliteDriver(path, clock, synchronous=config.sqlite.synchronous,
                             busy_timeout=config.sqlite.busy_timeout,
-                            group_commit=config.sqlite.group_commit)
+                            group_commit=config.sqlite.group_commit,
+                            wal_max_bytes=config.sqlite.wal_max_bytes)
     if uri.startswith("mongodb://"):
         from marconi_tx.storage.mongodb.driver import MongoDriver
 

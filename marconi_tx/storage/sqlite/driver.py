@@ -11,7 +11,8 @@ sharing one file stay atomic, and never wait for it in the reactor thread
 Durability: a write is acknowledged after COMMIT. In WAL mode with
 ``synchronous=NORMAL`` the commit is in the WAL file (the OS page cache) when
 COMMIT returns, so it survives a ``kill -9`` of the daemon; ``FULL`` adds an
-fsync per commit and also survives power loss.
+fsync per commit and also survives power loss. The WAL is kept under a bound
+by checkpoints (``storage/sqlite/wal.py``).
 """
 
 import functools
@@ -19,7 +20,6 @@ import os
 import sqlite3
 
 from twisted.internet import defer
-from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -28,11 +28,12 @@ from zope.interface import implementer
 
 from marconi_tx import errors, json_text
 from marconi_tx.storage.interfaces import ILineStorageDriver
+from marconi_tx.storage.sqlite import wal
 from marconi_tx.storage.sqlite.schema import SCHEMA
 
 log = Logger()
-#: Seconds between WAL checkpoints (see SqliteDriver._start_scanner).
-CHECKPOINT_INTERVAL = 1.0
+#: Default bound of the WAL file, in bytes (see storage/sqlite/wal.py).
+WAL_MAX_BYTES = 64 * 1024 * 1024
 #: Seconds before the first and the longest retry of writes waiting for
 #: another process's lock (see SqliteDriver.submit).
 FIRST_RETRY, LAST_RETRY = 0.0002, 0.002
@@ -71,10 +72,6 @@ def _unavailable(failure):
     raise errors.StorageUnavailable(f"sqlite: {failure.value}")
 
 
-def _checkpoint(connection):
-    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-
 dump_json = json_text.encoder()
 
 
@@ -98,7 +95,7 @@ class _InTransaction:
 @implementer(ILineStorageDriver)
 class SqliteDriver:
     def __init__(self, path, clock, synchronous="NORMAL", busy_timeout=5.0,
-                 group_commit=False):
+                 group_commit=False, wal_max_bytes=WAL_MAX_BYTES):
         from marconi_tx.storage.events import QueueEvents
         from marconi_tx.storage.sqlite.claims import ClaimController
         from marconi_tx.storage.sqlite.jobs import JobController
@@ -110,7 +107,10 @@ class SqliteDriver:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self.group_commit = group_commit
+        self.wal_max_bytes = wal_max_bytes
         self.db = None
+        self.wal = None  # the WalKeeper of a file database
+        self._held = False  # writes wait for a WAL checkpoint (hold)
         self._queue = []  # (call, Deferred, submitted at) of writes to run
         self._flushing = False  # _flush is running the queue
         self._turn = None  # the end-of-turn flush, with group commit
@@ -148,6 +148,9 @@ class SqliteDriver:
             if self.path != ":memory:":
                 db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
+            if self.wal_max_bytes:
+                # A writer restarting a checkpointed WAL cuts the file to this.
+                db.execute(f"PRAGMA journal_size_limit={int(self.wal_max_bytes)}")
             db.executescript(SCHEMA)
             # From now on the lock is never waited for in the reactor thread:
             # writes retry it by a timer (submit). In WAL mode reads take no
@@ -170,20 +173,22 @@ class SqliteDriver:
         pool = ThreadPool(minthreads=0, maxthreads=1, name=f"sqlite-scan {self.path}")
         pool.start()
         self._stop_trigger = reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+        # Its busy wait only matters to TRUNCATE checkpoints (wal.py): reads
+        # take no lock in WAL mode.
         self._scanner = (pool, sqlite3.connect(self.path, isolation_level=None,
-                                               check_same_thread=False))
+                                               check_same_thread=False,
+                                               timeout=wal.CHECKPOINT_WAIT))
         # Checkpoints copy the WAL into the database file. Left to sqlite they
         # run inside a writer's COMMIT, on the reactor thread (the 5 ms p99 of
-        # small posts); here a PASSIVE one, which never blocks the writer, runs
-        # in the scan thread every second instead.
+        # small posts); here they run in the scan thread (wal.py).
         self.db.execute("PRAGMA wal_autocheckpoint=0")
-        self._checkpoints = LoopingCall(self.scan, _checkpoint)
-        self._checkpoints.clock = self.clock
-        self._checkpoints.start(CHECKPOINT_INTERVAL, now=False).addErrback(
-            lambda f: log.failure("WAL checkpoints stopped", f))
+        self.wal = wal.WalKeeper(self, self.wal_max_bytes)
+        self.wal.start()
 
     def close(self):
         self._cancel_timers()
+        # A checkpoint still running keeps the lock: these writes then fail.
+        self._held = False
         if self._queue:
             self._flush()  # what is queued gets one last chance
         self._cancel_timers()  # the last chance may have met a busy lock
@@ -194,8 +199,7 @@ class SqliteDriver:
 
             pool, connection = self._scanner
             self._scanner = None
-            if self._checkpoints.running:
-                self._checkpoints.stop()
+            self.wal.stop()
             reactor.removeSystemEventTrigger(self._stop_trigger)
             pool.stop()
             connection.close()
@@ -261,6 +265,8 @@ class SqliteDriver:
         """Run the queued writes, batch after batch (answering a batch may
         queue more), until none is left or another process has the lock."""
         self._turn = self._retry = None
+        if self._held:  # resume() flushes
+            return
         # Nested only when close() comes from a write's callback: the batches
         # are committed by then, and the outer loop finds the queue empty.
         nested, self._flushing = self._flushing, True
@@ -353,6 +359,16 @@ class SqliteDriver:
                 db.execute("RELEASE request")
             outcomes.append((d, outcome))
         return outcomes
+
+    def hold(self):
+        """Keep writes queued, not taking the lock, until ``resume``: a
+        TRUNCATE checkpoint needs a moment with no writer (wal.py)."""
+        self._held = True
+
+    def resume(self):
+        self._held = False
+        if self._queue and self._retry is None and not self._flushing:
+            self._flush()
 
     def _wait_for_lock(self):
         """Fail the writes queued for longer than busy_timeout; retry the rest."""
