@@ -21,7 +21,9 @@ setup(
     # to sys.path (a plain .pth file), where twistd finds twisted/plugins.
     package_dir={"": "."},
     packages=find_packages(exclude=["tests", "tests.*", "bench", "bench.*"]) + ["twisted.plugins"],
-    package_data={"twisted": ["plugins/marconi_tx_plugin.py"]},
+    package_data={"twisted": ["plugins/marconi_tx_plugin.py"],
+                  # The OpenAPI documents the daemon serves.
+                  "marconi_tx.transport.http.openapi": ["*.json"]},
     # <prefix>/share/marconi_tx/: the documented configuration and systemd units.
     data_files=[("share/marconi_tx", ["etc/marconi.conf", "etc/marconi.service",
                                       "etc/marconi.socket"])],
@@ -38,6 +40,8 @@ setup(
             "secantusdb==0.7.0b3",
             "greenstalk>=2.0",
             "pystalk>=0.7",
+            "schemathesis>=4.0",
+            "openapi-spec-validator>=0.7",
         ],
         "bench": ["py-spy>=0.3"],
     },

@@ -17,7 +17,7 @@ from twisted.web.server import NOT_DONE_YET
 from werkzeug.exceptions import HTTPException
 
 from marconi_tx import errors, validation
-from marconi_tx.transport.http import responses
+from marconi_tx.transport.http import openapi, responses
 from marconi_tx.transport.http.head import request_header
 from marconi_tx.transport.http.site import Channel
 from marconi_tx.transport.http.v1 import V1API
@@ -180,6 +180,6 @@ def build_resource(driver, config):
     the time)."""
     app = Klein()
     api = V1API(driver, config)
-    for path, handlers in api.routes():
+    for path, handlers in api.routes() + openapi.routes():
         app.route(path, endpoint=path)(dispatcher(handlers))
     return Router(app)
