@@ -95,7 +95,8 @@ class MongoDriverTests(unittest.TestCase):
 
     async def test_indexes_created_idempotently(self):
         """open creates the unique (project, name) queue index and the
-        (queue, marker), expiry and sparse claim indexes of messages; opening
+        (queue, marker), (queue, priority, marker), (queue, claim expiry,
+        marker), expiry and sparse claim indexes of messages; opening
         again, through the same or another driver, changes nothing and keeps
         the data."""
         await self.driver.queues.create(None, QUEUE)
@@ -117,6 +118,8 @@ class MongoDriverTests(unittest.TestCase):
             ("messages", "_id_"): ([("_id", 1)], False, False),
             ("messages", "queue_marker"): ([("q", 1), ("_id", 1)], True, False),
             ("messages", "queue_priority"): ([("q", 1), ("pr", 1), ("_id", 1)], False, False),
+            ("messages", "queue_claim_expiry"): ([("q", 1), ("ce", 1), ("_id", 1)],
+                                                 False, False),
             ("messages", "expiry"): ([("e", 1)], False, False),
             ("messages", "claim"): ([("ci", 1)], False, True),
         }
@@ -126,6 +129,41 @@ class MongoDriverTests(unittest.TestCase):
         await self.open(other)
         self.assertEqual(await indexes(), expected)
         self.assertEqual(await self.everything(driver=other), ids)
+
+    async def test_claim_search_skips_live_claims(self):
+        """Both searches of a claim (never claimed or released, then expired
+        claims) scan the (queue, claim expiry, marker) index, and the keys
+        they examine are the free messages, never the live claims at the
+        head (the test server's explain reports keys examined; it sorts the
+        first range in memory where MongoDB reads it in index order)."""
+        await self.driver.queues.create(None, QUEUE)
+        await self.post(40)
+        await self.driver.claims.create(None, QUEUE, 60, 60, 30)
+        from marconi_tx.storage.mongodb import claims as mongo_claims
+
+        explained = []
+        messages = self.driver.db.messages
+
+        class Explaining:
+            async def find(self, query, projection, sort, limit):
+                explained.append(await self_db.command(
+                    {"explain": {"find": "messages", "filter": query, "sort": {"_id": 1},
+                                 "hint": sort["hint"], "limit": limit},
+                     "verbosity": "executionStats"}))
+                return await messages.find(query, projection, sort=sort, limit=limit)
+
+        self_db = self.driver.pool[self.driver.database]
+        snapshot = await batches.view(self.driver, None, QUEUE, ordered=True)
+        found = await mongo_claims.ClaimController._free(
+            Explaining(), snapshot, self.driver.now(), 5)
+        self.assertEqual(len(found), 5)
+        self.assertEqual(len(explained), 2)
+        for explain in explained:
+            text = repr(explain["queryPlanner"]["winningPlan"])
+            self.assertIn("'indexName': 'queue_claim_expiry'", text)
+            self.assertNotIn("COLLSCAN", text)
+        self.assertEqual([e["executionStats"]["totalKeysExamined"] for e in explained][1], 0)
+        self.assertLessEqual(explained[0]["executionStats"]["totalKeysExamined"], 10)
 
     async def test_results_are_plain_python(self):
         """No engine type (ObjectId, bson.Int64) leaves the driver: every

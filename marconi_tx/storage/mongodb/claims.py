@@ -9,6 +9,7 @@ matches messages free *at update time*: a message a concurrent claimer
 never share a message. What was won is then read back by claim id.
 """
 
+from txmongo import filter as qf
 from zope.interface import implementer
 
 from marconi_tx import errors
@@ -18,6 +19,9 @@ from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
 from marconi_tx.storage.mongodb.messages import BY_MARKER, TAKE_ROUNDS, free
 from marconi_tx.storage.mongodb.schema import MAX_INT64, later, to_message
+
+
+FREE_ORDER = BY_MARKER + qf.hint("queue_claim_expiry")
 
 
 @implementer(IClaimController)
@@ -39,13 +43,11 @@ class ClaimController:
         won = 0
         for _ in range(TAKE_ROUNDS):
             wanted = limit - won
-            candidates = await messages.find(
-                {**snapshot.query(now, ordered=True), **free(now), "av": {"$lte": now}},
-                {"_id": 1}, sort=BY_MARKER, limit=wanted)
+            candidates = await self._free(messages, snapshot, now, wanted)
             if not candidates:
                 break
             result = await messages.update_many(
-                {"_id": {"$in": [c["_id"] for c in candidates]}, "q": snapshot.id,
+                {"_id": {"$in": candidates}, "q": snapshot.id,
                  "e": {"$gt": now}, **free(now)},
                 {"$set": {"ci": claim_id, "ce": expires, "ct": ttl}, "$inc": {"cc": 1}})
             won += result.modified_count
@@ -57,6 +59,24 @@ class ClaimController:
         docs = await messages.find({"q": snapshot.id, "ci": claim_id}, sort=BY_MARKER)
         return {"id": claim_id, "ttl": ttl, "age": 0, "expires": expires,
                 "messages": [to_message(doc, now) for doc in docs]}
+
+    @staticmethod
+    async def _free(messages, snapshot, now, wanted):
+        """
+        The markers of the oldest ``wanted`` free messages, at a cost
+        independent of the live claims ahead of them: the never claimed or
+        released ones (ce 0) come in marker order from the queue_claim_expiry
+        index, those whose claim expired from its ce range (sorted; few, as
+        the next claims take them first, being the oldest), merged. The index
+        is named: a planner may otherwise pick queue_marker for its order and
+        walk the claimed messages again.
+        """
+        query = {**snapshot.query(now, ordered=True), "bu": False, "av": {"$lte": now}}
+        found = []
+        for claim_expiry in (0, {"$gt": 0, "$lte": now}):
+            found += await messages.find({**query, "ce": claim_expiry}, {"_id": 1},
+                                         sort=FREE_ORDER, limit=wanted)
+        return sorted(doc["_id"] for doc in found)[:wanted]
 
     async def _extend(self, qid, claim_id, expires, ttl, grace):
         # semantics.md 3.3: a claimed message outlives its claim by the grace.

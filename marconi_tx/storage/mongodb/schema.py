@@ -59,6 +59,10 @@ INDEXES = (
     (MESSAGES, "queue_marker", (("q", 1), ("_id", 1)), {"unique": True}),
     # The line protocol's reserve and peek-ready: lowest priority, then FIFO.
     (MESSAGES, "queue_priority", (("q", 1), ("pr", 1), ("_id", 1)), {}),
+    # Claims find free messages without walking the live claims: the never
+    # claimed or released ones (ce 0) in marker order, those whose claim
+    # expired as a range of ce (see claims.py).
+    (MESSAGES, "queue_claim_expiry", (("q", 1), ("ce", 1), ("_id", 1)), {}),
     # gc deletes what has expired, at the cost of what it deletes
     (MESSAGES, "expiry", (("e", 1),), {}),
     # claim reads; only messages with a recorded claim are indexed
