@@ -11,6 +11,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 from twisted.web import server
@@ -447,3 +448,73 @@ class WholeResponseTests(unittest.TestCase):
                                      b"Connection: close\r\n\r\n")
         self.assertEqual(self.bodies(answer), [self.BIG, b'{"ok": true}', b'{"ok": true}'])
         self.assertEqual(self.resource.sent_at_once[:2], [False, False])
+
+
+class LogFloodTests(unittest.SynchronousTestCase):
+    """What a client sends never costs more than one log line, never a
+    traceback, and repeated lines of one kind are limited."""
+
+    def setUp(self):
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        app = Klein()
+        app.route("/bug", endpoint="bug")(dispatcher({"GET": self.bug}))
+        driver = SqliteDriver(":memory:", new_clock())
+        self.successResultOf(driver.open())
+        self.addCleanup(driver.close)
+        self.api = make_site(build_resource(driver, config.load()), max_body=1000)
+        self.buggy = make_site(Router(app), max_body=1000, log_interval=60)
+        for site in (self.api, self.buggy):
+            site.reactor = Clock()
+
+    def bug(self, request, project):
+        raise RuntimeError("bug")
+
+    def lines(self):
+        return [formatEvent(e) for e in self.events]
+
+    def test_head_answers_have_no_body_and_log_nothing(self):
+        """HEAD answered with an error document (a target that is not UTF-8,
+        raw 0x8a; a bad queue name) sends the headers only, the
+        Content-Length of the document, and logs nothing (it was a warning
+        with 7 tracebacks for the 0x8a)."""
+        for target in (b"/v1/\x8a", b"/v1/queues/bad!", b"/v1/queues/\x8a"):
+            answer = exchange(self.api, b"HEAD " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, body = answer.split(b"\r\n\r\n", 1)
+            self.assertTrue(head.startswith(b"HTTP/1.1 400 "), answer[:80])
+            self.assertRegex(head, rb"Content-Length: [1-9]")
+            self.assertEqual(body, b"")
+        self.assertEqual(self.lines(), [])
+
+    def test_non_ascii_target_in_a_log_line(self):
+        """A request whose target holds raw non-ASCII bytes formats in a log
+        line as one line (twisted.web's repr raised)."""
+        channel = self.api.buildProtocol(None)
+        channel.makeConnection(StringTransport())
+        request = self.api.requestFactory(channel)
+        request.method, request.uri, request.clientproto = b"GET", b"/v1/\x8a", b"HTTP/1.1"
+        request._log.info("about {request}", request=request)
+        [line] = self.lines()
+        self.assertIn("uri=/v1/\\x8a", line)
+        self.assertNotIn("Traceback", line)
+
+    def test_repeated_failures_limited(self):
+        """Five requests hitting a bug in one log_interval log one failure;
+        the next one after the interval logs, counting the four suppressed."""
+        for _ in range(5):
+            answer = exchange(self.buggy, b"GET /bug HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(answer.startswith(b"HTTP/1.1 500 "))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.buggy.reactor.advance(60)
+        exchange(self.buggy, b"GET /bug HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertIn("(4 alike not logged before this)", self.lines()[-1])
+
+    def test_timed_out_clients_limited(self):
+        """Idle connections timing out together log one line, not one each."""
+        self.api.timeOut = 10
+        for _ in range(3):
+            self.api.buildProtocol(None).makeConnection(StringTransport())
+        self.api.reactor.advance(10)
+        self.assertEqual(sum("Timing out client" in line for line in self.lines()), 1)
