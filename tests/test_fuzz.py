@@ -3,7 +3,7 @@ OpenAPI document, valid and invalid requests, no 5xx and no answer the
 document does not describe.
 
 ``MARCONI_FUZZ_EXAMPLES`` sets the examples per operation and generation mode
-(default 8). Generation is derandomized, so a run is reproducible; the
+(default 25). Generation is derandomized, so a run is reproducible; the
 requests and 5xx seen per operation are written to
 ``_trial_temp/fuzz-<version>.txt``.
 """
@@ -29,7 +29,7 @@ from twisted.trial import unittest
 from marconi_tx.transport.http import openapi
 from tests.daemon import Daemon
 
-EXAMPLES = int(os.environ.get("MARCONI_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("MARCONI_FUZZ_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 #: The queue (global namespace) holding real messages and a claim, so that
@@ -95,13 +95,35 @@ class Tally:
         return "\n".join(["  sent  5xx  operation", *lines, f"{sent:6d} {errors:4d}  total"])
 
 
-def fuzz(schema, url, seeded, tally):
-    """Run every operation in both generation modes; the failures, as text."""
+def fuzz(schema, url, seeded, tally, only=None):
+    """Run every operation (or those labelled in ``only``): schemathesis'
+    coverage cases (boundary values, valid and invalid), then ``EXAMPLES``
+    generated cases in each generation mode. The failures, as text."""
     failures = []
     session = seeded.session
+    modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+
+    def check(operation, case):
+        response = case.call(base_url=url, session=session, timeout=30)
+        tally.count(operation.label, response.status_code)
+        case.validate_response(response, checks=CHECKS,
+                               transport_kwargs={"base_url": url, "session": session})
+
     for result in schema.get_all_operations():
         operation = result.ok()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        if only is not None and operation.label not in only:
+            continue
+        seeded.refresh()
+        coverage = schema.iter_coverage_cases(
+            operation, generation_modes=modes,
+            generation_config=schema.config.generation_for(operation=operation, phase="coverage"))
+        for case in coverage:
+            try:
+                check(operation, case)
+            except (Exception, BaseExceptionGroup) as e:  # schemathesis: FailureGroup
+                failures.append(f"{operation.label} (coverage): {e}")
+                break  # one is enough to report; the rest are likely the same
+        for mode in modes:
             seeded.refresh()
             cases = st.tuples(operation.as_strategy(generation_mode=mode), st.booleans(),
                               st.integers(0, 7))
@@ -113,10 +135,7 @@ def fuzz(schema, url, seeded, tally):
                 case, aimed, pick = generated
                 if aimed:
                     seeded.aim(case, pick)
-                response = case.call(base_url=url, session=session, timeout=30)
-                tally.count(operation.label, response.status_code)
-                case.validate_response(response, checks=CHECKS,
-                                       transport_kwargs={"base_url": url, "session": session})
+                check(operation, case)
 
             try:
                 run()
@@ -127,26 +146,52 @@ def fuzz(schema, url, seeded, tally):
     return failures
 
 
+def load(session, url, version):
+    """The document the daemon serves for ``version``, as schemathesis' schema
+    (its own configuration, not a schemathesis.toml found around)."""
+    served = session.get(f"{url}/{version}/openapi.json")
+    served.raise_for_status()
+    return served.json()
+
+
 class FuzzTests(unittest.TestCase):
     timeout = 900
+
+    def setUp(self):
+        self.daemon = Daemon(os.path.abspath(self.mktemp())).start()
+        self.addCleanup(self.daemon.stop, signal.SIGKILL)
+        self.session = requests.Session()
+        self.addCleanup(self.session.close)
+
+    def schema(self, doc):
+        return schemathesis.openapi.from_dict(doc, config=schemathesis.Config())
 
     def test_every_document_against_twistd(self):
         """Every operation of every served API version's document, fuzzed with
         valid and invalid requests over HTTP against ``twistd marconi``
         (sqlite): no 5xx, and every status, Content-Type, header and body is
         one the document describes."""
-        daemon = Daemon(os.path.abspath(self.mktemp())).start()
-        self.addCleanup(daemon.stop, signal.SIGKILL)
-        session = requests.Session()
-        self.addCleanup(session.close)
-        failures = []
+        url, failures = self.daemon.url, []
         for version in openapi.versions():
-            served = session.get(f"{daemon.url}/{version}/openapi.json")
-            self.assertEqual(served.status_code, 200)
-            schema = schemathesis.openapi.from_dict(served.json())
             tally = Tally()
-            failures += fuzz(schema, daemon.url, Seeded(session, daemon.url), tally)
+            failures += fuzz(self.schema(load(self.session, url, version)), url,
+                             Seeded(self.session, url), tally)
             with open(f"fuzz-{version}.txt", "w") as f:
                 f.write(tally.report() + "\n")
             self.assertGreaterEqual(tally.total()[0], EXAMPLES * len(tally.rows))
         self.assertEqual(failures, [], "\n\n".join(failures))
+
+    def test_a_wrong_document_fails(self):
+        """The fuzz reports a document that does not match the answers: an
+        undocumented status (GET of an unknown message is a 404) and a body
+        breaking its schema (a message's age is never negative)."""
+        url = self.daemon.url
+        doc = load(self.session, url, "v1")
+        path = "/v1/queues/{queue_name}/messages/{message_id}"
+        del doc["paths"][path]["get"]["responses"]["404"]
+        doc["components"]["schemas"]["Message"]["properties"]["age"]["maximum"] = -1
+        failures = fuzz(self.schema(doc), url, Seeded(self.session, url), Tally(),
+                        only={f"GET {path}"})
+        text = "\n".join(failures)
+        self.assertIn("Undocumented status code", text)
+        self.assertIn("Response violates schema", text)
