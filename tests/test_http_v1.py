@@ -104,3 +104,39 @@ def _state(pid):
     """The process state letter of ``pid`` (T: stopped), from /proc."""
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0]
+
+
+class MongoCounterReplyTests(unittest.TestCase):
+    """Issue 19.8: a POST under kill -9 load answered 500 (TypeError in
+    batches.reserve) when the counter's reply held no document."""
+
+    async def test_post_without_counter_document_is_503(self):
+        """While the counter's findAndModify replies carry no document (what
+        txmongo gives for an unacknowledged write: here a real server under
+        write concern w=0), a POST is 503 with Retry-After and a JSON title,
+        never a 500, and stores nothing; once replies are whole again posts
+        succeed, with ids never used before."""
+        from pymongo.write_concern import WriteConcern
+
+        from marconi_tx import config
+        from marconi_tx.storage.mongodb.driver import MongoDriver
+        from tests.http_support import ApiClient, new_clock
+        from tests.mongodb_server import fresh_database_uri
+
+        driver = MongoDriver(fresh_database_uri(self), new_clock(), config.load().mongodb)
+        await driver.open()
+        self.addCleanup(driver.close)
+        api = ApiClient(driver)
+        self.assertEqual((await api.put("/v1/queues/jobs")).code, 201)
+        [before] = await api.post_messages("jobs", 1)
+        counters = driver.db.counters
+        driver.db.counters = counters.with_options(write_concern=WriteConcern(w=0))
+        answer = await api.post("/v1/queues/jobs/messages", [{"ttl": 60, "body": 1}])
+        self.assertEqual(answer.code, 503)
+        self.assertEqual(answer.headers["retry-after"], "30")
+        self.assertEqual(answer.json["title"], "Service temporarily unavailable")
+        stats = await api.get("/v1/queues/jobs/stats")
+        self.assertEqual(stats.json["messages"]["total"], 1)
+        driver.db.counters = counters
+        [after] = await api.post_messages("jobs", 1)
+        self.assertGreater(int(after), int(before) + 1)

@@ -209,14 +209,35 @@ async def commit(driver, qid, token):
     return bool(result.modified_count)
 
 
+#: Attempts to read the counter back before a post gives up (503).
+RESERVE_ATTEMPTS = 2
+
+
 async def reserve(driver, count):
-    """Take ``count`` consecutive ids from the global counter; the last one."""
-    doc = await driver.db.counters.find_one_and_update(
-        {"_id": MESSAGE_ID_COUNTER}, {"$inc": {"v": Int64(count)}},
-        upsert=True, return_document=ReturnDocument.AFTER)
-    if doc["v"] > MAX_MESSAGE_ID:
+    """
+    Take ``count`` consecutive ids from the global counter; the last one.
+
+    The reply may lack the counter document: txmongo answers None for an
+    unacknowledged or interrupted write (it was a TypeError, a 500, under
+    kill -9 load), and two daemons creating the counter at once get a
+    duplicate key. Both are asked again; ids a lost reply took are skipped,
+    never reused. What still fails is StorageUnavailable (503).
+    """
+    for _ in range(RESERVE_ATTEMPTS):
+        try:
+            doc = await driver.db.counters.find_one_and_update(
+                {"_id": MESSAGE_ID_COUNTER}, {"$inc": {"v": Int64(count)}},
+                upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            continue
+        last = doc.get("v") if isinstance(doc, dict) else None
+        if isinstance(last, int):
+            break
+    else:
+        raise errors.StorageUnavailable("MongoDB did not give back the message id counter")
+    if last > MAX_MESSAGE_ID:
         raise errors.StorageUnavailable("message ids are exhausted")
-    return doc["v"]
+    return last
 
 
 async def abort(driver, where, token):
