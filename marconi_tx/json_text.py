@@ -56,8 +56,9 @@ def nesting(text):
     or str), without recursion or parsing: the strings are cut out, then the
     running count of the brackets left is taken in C (``accumulate``).
 
-    Callers first compare the count of ``[`` and ``{`` with their limit: a
-    text with fewer brackets (any small document) cannot be deeper."""
+    Callers first compare the length and then the count of ``[`` and ``{``
+    with their limit: a text shorter than ``2 * (limit + 1)`` or with fewer
+    brackets cannot be deeper, and these cost far less than this."""
     if isinstance(text, str):
         text = text.encode("utf-8", "surrogatepass")
     if b'"' in text:
@@ -105,7 +106,7 @@ def stored(value):
             text = _encode_ascii(value)
         except (TypeError, ValueError, RecursionError):
             return f"<stored {type(value).__name__}>"
-    if (text.count("[") + text.count("{") > READ_NESTING
+    if (len(text) > 2 * READ_NESTING + 1 and text.count("[") + text.count("{") > READ_NESTING
             and nesting(text) > READ_NESTING):
         return text
     try:

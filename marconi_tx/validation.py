@@ -152,8 +152,10 @@ def parse_json(raw, nesting=ANY_NESTING):
         raise ValidationError("The request body is empty; a JSON document was expected.",
                               title="Malformed JSON")
     depth = nesting[0]
-    # Fewer brackets than the limit (any small body): no need to measure.
-    if raw.count(b"[") + raw.count(b"{") > depth and json_text.nesting(raw) > depth:
+    # Only a text of 2 * (depth + 1) bytes or more, with more than ``depth``
+    # brackets, can be deeper: small bodies cost a len(), others two counts.
+    if (len(raw) > 2 * depth + 1 and raw.count(b"[") + raw.count(b"{") > depth
+            and json_text.nesting(raw) > depth):
         raise ValidationError(nesting[1], title="Nested too deeply")
     try:
         text = raw.decode("utf-8")

@@ -78,6 +78,14 @@ class StoredTests(unittest.SynchronousTestCase):
         self.assertEqual(json_text.stored('{"a": ["é", 1]}'.encode()), {"a": ["é", 1]})
         self.assertEqual(json_text.stored('"[[[[' + "[" * 5000 + '"'), "[[[[" + "[" * 5000)
 
+    def test_shortest_texts_at_the_cap(self):
+        """The shortest texts one level deeper than READ_NESTING are shown as
+        text, one level less decode (the length shortcut is exact)."""
+        cap = json_text.READ_NESTING
+        self.assertEqual(depth_of(json_text.stored("[" * cap + "]" * cap)), cap)
+        too_deep = "[" * (cap + 1) + "]" * (cap + 1)
+        self.assertEqual(json_text.stored(too_deep), too_deep)
+
     def test_undecodable_text_is_shown_as_text(self):
         """Text too deep, not JSON, with NaN, or decoding to a lone surrogate
         comes back as the stored text itself, a JSON string."""
@@ -129,6 +137,9 @@ class ParseJsonTests(unittest.SynchronousTestCase):
         e = self.assertRaises(ValidationError, validation.parse_json,
                               nested_text(LIMIT + 1).encode(), rule)
         self.assertIn(f"Queue metadata may not be nested more than {LIMIT} levels", e.description)
+        validation.parse_json(b"[" * LIMIT + b"]" * LIMIT, rule)
+        self.assertRaises(ValidationError, validation.parse_json,
+                          b"[" * (LIMIT + 1) + b"]" * (LIMIT + 1), rule)
         validation.parse_json(nested_text(json_text.READ_NESTING).encode())
         self.assertRaises(ValidationError, validation.parse_json,
                           nested_text(json_text.READ_NESTING + 1).encode())
