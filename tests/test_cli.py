@@ -99,6 +99,15 @@ class QueueCommandTests(CLITestCase):
                          {"name": "jobs", "deleted": True})
         self.assertFalse(self.successResultOf(self.client.queue("jobs").exists()))
 
+    def test_delete_missing_queue(self):
+        """queue delete of a queue that does not exist says so and exits 1
+        (as queue exists), nothing on stderr, and creates nothing."""
+        status, out, err = self.cli("queue", "delete", "nope")
+        self.assertEqual((status, out, err), (1, "queue nope did not exist\n", ""))
+        status, out, _ = self.cli("--json", "queue", "delete", "nope")
+        self.assertEqual((status, json.loads(out)), (1, {"name": "nope", "deleted": False}))
+        self.assertFalse(self.successResultOf(self.client.queue("nope").exists()))
+
     def test_stats(self):
         """queue stats shows the counts (table), or the server's document
         (JSON)."""
@@ -260,6 +269,20 @@ class MessageCommandTests(CLITestCase):
         self.assertEqual(self.json("message", "delete", "jobs", ids[0], ids[1]),
                          {"queue": "jobs", "deleted": ids[:2]})
         self.assertEqual([m["id"] for m in self.json("message", "list", "jobs")], ids[2:])
+
+    def test_delete_missing_messages(self):
+        """message delete with ids that are not there deletes the others,
+        counts only those, names the missing ones in one stderr line (as
+        message get) and exits 1."""
+        self.queue_with("jobs", 2)
+        ids = [m["id"] for m in self.json("message", "list", "jobs")]
+        status, out, err = self.cli("message", "delete", "jobs", ids[0], "424242", "zz")
+        self.assertEqual((status, out), (1, "deleted 1 message(s) from jobs\n"))
+        self.assertOneLineError(err, "no such message(s) in jobs: 424242, zz")
+        self.assertEqual([m["id"] for m in self.json("message", "list", "jobs")], ids[1:])
+        status, out, err = self.cli("--json", "message", "delete", "jobs", ids[0])
+        self.assertEqual((status, json.loads(out)), (1, {"queue": "jobs", "deleted": []}))
+        self.assertOneLineError(err, ids[0])
 
     def test_delete_claimed(self):
         """A claimed message is deleted only with --claim; without it the

@@ -134,7 +134,8 @@ def build_parser(stdout, environ):
     sub.add_argument("name", metavar="NAME")
     sub.add_argument("--metadata", type=_json_object, metavar="JSON",
                      help="set the queue's metadata to this JSON object")
-    sub = command(queues, "delete", queue_delete, "delete a queue and its messages")
+    sub = command(queues, "delete", queue_delete,
+                  "delete a queue and its messages (exit 1 if it did not exist)")
     sub.add_argument("name", metavar="NAME")
     sub = command(queues, "exists", queue_exists,
                   "exit 0 if the queue exists, 1 if it does not")
@@ -173,7 +174,8 @@ def build_parser(stdout, environ):
     sub.add_argument("queue", metavar="QUEUE")
     sub.add_argument("ids", nargs="+", metavar="ID")
     sub = command(messages, "delete", message_delete,
-                  "delete messages by id (a claimed message needs its --claim)")
+                  "delete messages by id (a claimed message needs its --claim); "
+                  "exit 1 if any of them did not exist")
     sub.add_argument("queue", metavar="QUEUE")
     sub.add_argument("ids", nargs="+", metavar="ID")
     sub.add_argument("--claim", metavar="CLAIM_ID", dest="claim_id",
@@ -261,10 +263,16 @@ async def queue_create(session):
 
 
 async def queue_delete(session):
+    # The API's DELETE says 204 whether the queue existed or not: ask first,
+    # so that a typo does not read as a success (as ``queue exists``: 1).
     name = session.args.name
-    await session.client.queue(name).delete()
-    session.show({"name": name, "deleted": True}, f"deleted queue {name}")
-    return 0
+    queue = session.client.queue(name)
+    existed = await queue.exists()
+    if existed:
+        await queue.delete()
+    session.show({"name": name, "deleted": existed},
+                 f"deleted queue {name}" if existed else f"queue {name} did not exist")
+    return 0 if existed else 1
 
 
 async def queue_exists(session):
@@ -380,13 +388,19 @@ async def message_get(session):
 async def message_delete(session):
     args = session.args
     queue = session.client.queue(args.queue)
-    ids = list(dict.fromkeys(args.ids))
+    # The API's DELETE says 204 for a message that is not there: ask first.
+    found = {m.id for m in await queue.get_messages(args.ids)}
+    ids = [i for i in dict.fromkeys(args.ids) if i in found]
+    missing = [i for i in dict.fromkeys(args.ids) if i not in found]
     # One DELETE per message, so that a claimed message is only deleted
     # with its claim id (the bulk delete ignores claims).
     for message_id in ids:
         await queue.delete_message(message_id, args.claim_id)
     session.show({"queue": args.queue, "deleted": ids},
                  f"deleted {len(ids)} message(s) from {args.queue}")
+    if missing:  # as ``message get`` says it
+        session.fail(f"no such message(s) in {args.queue}: {', '.join(missing)}")
+        return 1
     return 0
 
 
