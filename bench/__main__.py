@@ -50,6 +50,10 @@ def parser():
     p.add_argument("--depth-samples", type=int, help="sequential samples per depth")
     p.add_argument("--processes", type=int, help="daemons in the scale section (default: cores)")
     p.add_argument("--scale-concurrency", type=int, help="connections in the scale section")
+    p.add_argument("--soak-seconds", type=int,
+                   help="seconds of the WAL soak, per setting (default 300)")
+    p.add_argument("--live-claims", type=int,
+                   help="live claims at the head in the depth section's claim case")
     p.add_argument("--sections", type=_names,
                    help=f"sections to run among {','.join(run.SECTIONS)} (default: all)")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -68,6 +72,7 @@ def settings_from(args):
         base, duration=args.duration, repeats=args.repeats, concurrency=args.concurrency,
         scenarios=args.scenarios, depths=args.depths, depth_samples=args.depth_samples,
         processes=args.processes, scale_concurrency=args.scale_concurrency,
+        soak_seconds=args.soak_seconds, live_claims=args.live_claims,
         sections=args.sections)
 
 

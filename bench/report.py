@@ -69,7 +69,8 @@ def _ratio(value, reference):
 
 def summarize(runs):
     """The summary of ``runs``: one row per configuration, in run order."""
-    summary = {"throughput": [], "scale": [], "depth": [], "line": [], "profile": []}
+    summary = {"throughput": [], "scale": [], "depth": [], "line": [], "profile": [],
+               "live_claims": [], "soak": []}
 
     groups = _group(runs, "throughput", ("target", "scenario", "concurrency"))
     ceilings = {(r["concurrency"], r.get("repeat")): r["result"]["requests_per_s"]
@@ -120,6 +121,19 @@ def summarize(runs):
         row["ratio_to_beanstalkd"] = _ratio(row["cycles_per_s"], beanstalkd)
 
     for run in runs:
+        if run["section"] == "live_claims":
+            summary["live_claims"].append({
+                "live_claims": run["live_claims"], "ratio": run["ratio"],
+                "empty_head_p50_ms": run["empty_head"]["claim"]["p50_ms"],
+                "behind_p50_ms": run["behind_live_claims"]["claim"]["p50_ms"]})
+        if run["section"] == "soak":
+            summary["soak"].append({
+                key: run[key] for key in ("label", "wal_max_bytes", "seconds",
+                                          "wal_peak_bytes", "wal_final_bytes")})
+            for load in ("post1", "consume"):
+                summary["soak"][-1][load] = {
+                    key: run[load][key] for key in ("requests_per_s", "messages_per_s")}
+                summary["soak"][-1][load]["p99_ms"] = run[load]["latency_ms"]["p99"]
         if run["section"] == "profile":
             summary["profile"].append({
                 key: run[key] for key in ("scenario", "concurrency", "samples", "busy",
@@ -199,6 +213,20 @@ def format_table(result):
                 for row in summary["depth"]]
         out += _table(["messages", "fill s", "claim p50", "claim p99", "ratio",
                        "list p50", "list p99", "ratio", "notes"], rows)
+    for row in summary.get("live_claims", []):
+        out += ["", f"Claim behind {row['live_claims']} live claims at the head: p50 "
+                    f"{row['behind_p50_ms']:.2f} ms, empty head {row['empty_head_p50_ms']:.2f} "
+                    f"ms, ratio {_fmt(row['ratio'], 2, 0)} (goal < 1.5)"]
+    if summary.get("soak"):
+        out += ["", "WAL soak (POST 1 and consume on one queue at once; WAL file sampled "
+                    "every second)"]
+        rows = [[row["label"], row["seconds"], _fmt(row["wal_peak_bytes"] / 2**20, 1),
+                 _fmt(row["wal_final_bytes"] / 2**20, 1),
+                 _fmt(row["post1"]["requests_per_s"]), _fmt(row["post1"]["p99_ms"], 2),
+                 _fmt(row["consume"]["messages_per_s"]), _fmt(row["consume"]["p99_ms"], 2)]
+                for row in summary["soak"]]
+        out += _table(["WAL", "s", "peak MiB", "final MiB", "post1/s", "p99 ms",
+                       "consumed/s", "p99 ms"], rows)
     if summary["scale"]:
         out += ["", f"Several daemons on one port (SO_REUSEPORT sockets, one shared "
                     f"sqlite file), concurrency {settings['scale_concurrency']}"]

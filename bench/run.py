@@ -10,10 +10,16 @@ Sections (each can be left out with ``--sections``):
     comparing numbers taken within a minute.
 ``depth``
     For each depth, a sqlite file prefilled directly (``bench.prefill``,
-    timed), a daemon on it, and sequential claim and list latencies.
+    timed), a daemon on it, and sequential claim and list latencies; then
+    claims behind ``live_claims`` live claims at the head against an empty
+    head (``bench.soak.claim_head``).
 ``scale``
     One daemon and N daemons (N = cores by default) sharing one port and one
     sqlite file, and the ceiling with 1 and N processes, loaded in turns.
+``soak``
+    POST 1 and the consume cycle on one queue at once for ``soak_seconds``,
+    sampling the sqlite WAL file's size every second (``bench.soak``), with
+    the WAL bound and without it.
 ``line``
     The put/reserve/delete cycle of the line endpoint against beanstalkd
     (``bench.line_cycle``, when that module and beanstalkd are present).
@@ -30,7 +36,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
-from bench import prefill, probe, profile, servers, wrk
+from bench import prefill, probe, profile, servers, soak, wrk
 
 #: Scenario -> (Lua scenario, messages a request carries, queue).
 SCENARIOS = {
@@ -45,7 +51,7 @@ CEILING = "get"
 #: Loads also run against the ceiling, to show what twisted.web alone costs.
 CEILING_ALSO = ("post1",)
 
-SECTIONS = ("throughput", "depth", "scale", "line", "profile")
+SECTIONS = ("throughput", "depth", "scale", "soak", "line", "profile")
 #: What runs without --sections: profiling needs py-spy and slows the daemon.
 DEFAULT_SECTIONS = SECTIONS[:-1]
 
@@ -66,6 +72,9 @@ class Settings:
     scale_concurrency: int = 64
     scale_scenarios: tuple = ("post1", "consume", "list")
     line_cycles: int = 5000
+    live_claims: int = 50000
+    soak_seconds: int = 300
+    soak_concurrency: int = 16
     profile_scenarios: tuple = ("post1", "consume")
     profile_seconds: int = 10
     profile_concurrency: int = 16
@@ -99,6 +108,8 @@ class Settings:
         if "scale" in self.sections:
             counts = len({1, self.processes})
             seconds += self.repeats * counts * (1 + len(self.scale_scenarios)) * self.duration
+        if "soak" in self.sections:
+            seconds += len(soak.WAL_SETTINGS) * self.soak_seconds
         if "line" in self.sections:
             # marconi_tx does about a thousand cycles a second, beanstalkd
             # ten times that; both have 200 warm-up cycles a run.
@@ -113,11 +124,12 @@ PRESETS = {
     "full": Settings(),
     # About 2 minutes: shorter and fewer runs, same shape.
     "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
-                      line_cycles=2000, profile_seconds=5),
+                      line_cycles=2000, profile_seconds=5, soak_seconds=60),
     # Seconds: proves the harness works end to end, measures nothing.
     "smoke": Settings(preset="smoke", duration=1.0, repeats=1, concurrency=(2,),
                       depths=(100, 1000), depth_samples=5, processes=2,
                       scale_concurrency=4, scale_scenarios=("post1",), line_cycles=100,
+                      live_claims=500, soak_seconds=3, soak_concurrency=2,
                       profile_seconds=2, profile_concurrency=2),
 }
 
@@ -248,6 +260,45 @@ class Bench:
             self.log(f"  depth {depth}: claim p50 {numbers['claim']['p50_ms']:.2f} ms, "
                      f"list p50 {numbers['list']['p50_ms']:.2f} ms")
             os.unlink(db)
+        self.live_claims()
+
+    def live_claims(self):
+        """Claim latency behind ``live_claims`` live claims at the head, and
+        with an empty head, on queues of the same number of free messages."""
+        s = self.settings
+        queue, free = "bench-head", 1000
+        numbers = {}
+        for live in (0, s.live_claims):
+            db = self.fresh_db(f"head-{live}.db")
+            prefill.fill(db, queue, live + free)
+            soak.claim_head(db, queue, live)
+            with servers.start_marconi(self.workdir, db, name=f"marconi-head-{live}") as server:
+                client = probe.Client(servers.HOST, server.port)
+                try:
+                    probe.depth_latency(client, queue, min(20, s.depth_samples))
+                    numbers[live] = probe.depth_latency(client, queue, s.depth_samples)
+                finally:
+                    client.close()
+            os.unlink(db)
+        empty, behind = numbers[0]["claim"]["p50_ms"], numbers[s.live_claims]["claim"]["p50_ms"]
+        self.runs.append({"section": "live_claims",
+                          "live_claims": s.live_claims, "empty_head": numbers[0],
+                          "behind_live_claims": numbers[s.live_claims],
+                          "ratio": round(behind / empty, 3) if empty else None})
+        self.log(f"  claim behind {s.live_claims} live claims: p50 {behind:.2f} ms, "
+                 f"empty head {empty:.2f} ms ({behind / empty:.2f}x)")
+
+    def soak(self):
+        s = self.settings
+        self.log(f"soak: POST 1 and consume on one queue for {s.soak_seconds} s, "
+                 f"concurrency {s.soak_concurrency} each, WAL sampled every second")
+        lua, params = self.params("consume")
+        for wal_max_bytes, label in soak.WAL_SETTINGS:
+            db = self.fresh_db(f"soak-{label}.db")
+            self.runs.append(soak.wal_soak(self.workdir, db, wal_max_bytes, label,
+                                           s.soak_seconds, params, s.soak_concurrency,
+                                           self.log))
+            self.fresh_db(f"soak-{label}.db")
 
     def scale(self):
         s = self.settings

@@ -236,16 +236,19 @@ TWISTD = (sys.executable, "-c", "import sys; from twisted.scripts.twistd import 
           "sys.argv[0] = 'twistd'; sys.exit(run())")
 
 
-def marconi_argv(http, db_path, line=None, workers=1):
-    """The command line of one marconi_tx daemon on sqlite file ``db_path``."""
+def marconi_argv(http, db_path, line=None, workers=1, config=None):
+    """The command line of one marconi_tx daemon on sqlite file ``db_path``
+    (with the settings file ``config``, if given)."""
     argv = [*TWISTD, "-n", "--pidfile=", "marconi",
             "--http", http, "--storage", f"sqlite:{db_path}", "--workers", str(workers)]
+    if config:
+        argv += ["--config", config]
     if line:
         argv += ["--line", line]
     return argv
 
 
-def start_marconi(workdir, db_path, processes=None, line=False, name="marconi"):
+def start_marconi(workdir, db_path, processes=None, line=False, name="marconi", config=None):
     """
     marconi_tx on the sqlite file ``db_path``, listening.
 
@@ -256,7 +259,8 @@ def start_marconi(workdir, db_path, processes=None, line=False, name="marconi"):
     line_port = free_port() if line else None
     line_description = f"tcp:{line_port}:interface={HOST}" if line_port else None
     workers = processes or 1
-    server = _start(name, lambda http: marconi_argv(http, db_path, line_description, workers),
+    server = _start(name, lambda http: marconi_argv(http, db_path, line_description, workers,
+                                                    config),
                     workdir, None, repo_root())
     server.workers = workers
     server.line_port = line_port

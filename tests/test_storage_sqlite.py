@@ -284,14 +284,21 @@ class SqliteDriverTests(unittest.TestCase):
         reads go on meanwhile."""
         driver = await self.wal_driver(4096)
         first = await self.post(50, driver=driver)
+        posted, listed = [], []
+        hold = driver.hold
+
+        def hold_then_write():
+            hold()
+            posted.append(driver.messages.post(None, QUEUE, [{"ttl": 60, "body": "late"}]))
+            self.assertFalse(posted[0].called)
+            listed.append(driver.messages.list(None, QUEUE, limit=100))
+
+        driver.hold = hold_then_write
         self.clock.advance(wal.CHECK_INTERVAL)
-        running = driver.wal.running
-        self.assertIsNotNone(running)
-        posting = driver.messages.post(None, QUEUE, [{"ttl": 60, "body": "late"}])
-        self.assertFalse(posting.called)
-        self.assertEqual(len(await driver.messages.list(None, QUEUE, limit=100)), 50)
-        await running
-        [late] = await posting
+        self.assertIsNotNone(driver.wal.running)
+        await driver.wal.running
+        self.assertEqual(len(await listed[0]), 50)
+        [late] = await posted[0]
         self.assertEqual(driver.wal.truncations, 1)
         self.assertGreater(int(late), int(first[-1]))
 

@@ -8,10 +8,10 @@ the reactor thread). Instead, in the driver's scan thread:
   never catches up with the last commit, so the WAL is never restarted and
   the file only grows;
 - so every ``CHECK_INTERVAL`` seconds the size of the ``-wal`` file is
-  looked at, and once it passes ``max_bytes`` this process holds its writes
-  back (they stay queued, see ``SqliteDriver.hold``) while a TRUNCATE
-  checkpoint copies the rest, syncs the database file and truncates the WAL
-  to zero bytes. It waits at most ``CHECKPOINT_WAIT`` seconds for readers on
+  looked at, and once it passes ``max_bytes`` a PASSIVE checkpoint copies
+  what it can, then this process holds its writes back (they stay queued,
+  see ``SqliteDriver.hold``) while a TRUNCATE checkpoint copies the rest,
+  syncs the database file and truncates the WAL to zero bytes. It waits at most ``CHECKPOINT_WAIT`` seconds for readers on
   old snapshots and for other processes' writers (``--workers``: each
   process has its own keeper; a keeper finding another's checkpoint running
   gives up at once); if it cannot finish it backs off, doubling up to
@@ -106,13 +106,21 @@ class WalKeeper:
             return self.running
         return None
 
-    def _truncate(self, started):
-        self.driver.hold()
-        self.running = self.driver.scan(truncate)
-        self.running.addCallback(self._truncated, started)
-        self.running.addErrback(self._failed, started)
+    def _truncate(self, now):
+        # A PASSIVE pass first copies most of the WAL while writes go on, so
+        # that they are held only while the TRUNCATE copies the rest.
+        self.running = self.driver.scan(passive)
+        self.running.addCallback(self._hold_and_truncate)
         self.running.addBoth(self._done)
         return self.running
+
+    def _hold_and_truncate(self, _):
+        started = self.clock.seconds()
+        self.driver.hold()
+        d = self.driver.scan(truncate)
+        d.addCallback(self._truncated, started)
+        d.addErrback(self._failed, started)
+        return d
 
     def _truncated(self, emptied, started):
         self._resume(started)
