@@ -34,6 +34,7 @@ setup(
         "pymongo>=4.6",
         "treq>=23.11",
         "zope.interface>=6.0",
+        "prometheus-client>=0.17",
     ],
     extras_require={
         "test": [

@@ -20,6 +20,10 @@ Sections (each can be left out with ``--sections``):
     POST 1 and the consume cycle on one queue at once for ``soak_seconds``,
     sampling the sqlite WAL file's size every second (``bench.soak``), with
     the WAL bound and without it.
+``metrics``
+    POST 1 message on a daemon with metrics (``/metrics`` scraped every
+    second meanwhile) and on one with ``[drivers] metrics = false``, loaded
+    in turns; the ratio of their rates is the cost of metrics.
 ``line``
     The put/reserve/delete cycle of the line endpoint against beanstalkd
     (``bench.line_cycle``, when that module and beanstalkd are present).
@@ -32,7 +36,9 @@ import os
 import platform
 import shutil
 import subprocess
+import threading
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
@@ -51,7 +57,7 @@ CEILING = "get"
 #: Loads also run against the ceiling, to show what twisted.web alone costs.
 CEILING_ALSO = ("post1",)
 
-SECTIONS = ("throughput", "depth", "scale", "soak", "line", "profile")
+SECTIONS = ("throughput", "depth", "scale", "soak", "metrics", "line", "profile")
 #: What runs without --sections: profiling needs py-spy and slows the daemon.
 DEFAULT_SECTIONS = SECTIONS[:-1]
 
@@ -110,6 +116,8 @@ class Settings:
             seconds += self.repeats * counts * (1 + len(self.scale_scenarios)) * self.duration
         if "soak" in self.sections:
             seconds += len(soak.WAL_SETTINGS) * self.soak_seconds
+        if "metrics" in self.sections:
+            seconds += self.repeats * 2 * self.duration
         if "line" in self.sections:
             # marconi_tx does about a thousand cycles a second, beanstalkd
             # ten times that; both have 200 warm-up cycles a run.
@@ -329,6 +337,37 @@ class Bench:
                     if server is not None:
                         server.stop()
 
+    def metrics(self):
+        s = self.settings
+        concurrency = 16 if 16 in s.concurrency else s.concurrency[-1]
+        self.log(f"metrics: POST 1 message, c={concurrency}, metrics on (scraped every "
+                 f"second) and off, {s.repeats} x {s.duration:.0f} s each")
+        off_config = os.path.join(self.workdir, "metrics-off.conf")
+        with open(off_config, "w") as f:
+            f.write("[drivers]\nmetrics = false\n")
+        on_db, off_db = self.fresh_db("metrics-on.db"), self.fresh_db("metrics-off.db")
+        with servers.start_marconi(self.workdir, on_db, name="marconi-metrics-on") as on, \
+                servers.start_marconi(self.workdir, off_db, name="marconi-metrics-off",
+                                      config=off_config) as off:
+            self.prepare(on, on_db, ("post1",))
+            self.prepare(off, off_db, ("post1",))
+            ratios = []
+            for repeat in range(s.repeats):
+                with _Scraper(on.url + "/metrics"):
+                    with_metrics = self.load("metrics", on, "metrics-on", "post1",
+                                             concurrency, repeat=repeat)
+                without = self.load("metrics", off, "metrics-off", "post1", concurrency,
+                                    repeat=repeat)
+                rates = with_metrics["result"]["requests_per_s"], without["result"]["requests_per_s"]
+                if rates[1]:
+                    ratios.append(rates[0] / rates[1])
+        ratio = sorted(ratios)[len(ratios) // 2] if ratios else None
+        self.runs.append({"section": "metrics_overhead", "concurrency": concurrency,
+                          "ratio": round(ratio, 3) if ratio else None})
+        if ratio:
+            self.log(f"  POST 1 with metrics: {ratio:.3f} of the rate without "
+                     f"(median of {len(ratios)})")
+
     def line(self):
         s = self.settings
         try:
@@ -423,3 +462,25 @@ def with_overrides(settings, **changes):
     """``settings`` with the non-None ``changes`` applied."""
     return replace(settings, **{k: v for k, v in changes.items() if v is not None})
 
+
+class _Scraper(threading.Thread):
+    """Fetches ``url`` every second while in its ``with`` block, as a
+    Prometheus server would."""
+
+    def __init__(self, url):
+        super().__init__(daemon=True)
+        self.url = url
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(1.0):
+            with urllib.request.urlopen(self.url, timeout=5) as answer:
+                answer.read()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.done.set()
+        self.join()

@@ -98,6 +98,14 @@ OPTIONS = (
     Option("drivers", "gc_interval", float, 30.0,
            "Seconds between runs of the job deleting expired messages and claims.",
            minimum=0.01),
+    Option("drivers", "metrics", bool, True,
+           "Serve GET /metrics (Prometheus text format) and count what it shows."),
+    Option("drivers", "metrics_depth_interval", float, 15.0,
+           "Seconds between background reads of the queue depths /metrics shows.",
+           minimum=1.0),
+    Option("drivers", "metrics_depth_queues", int, 100,
+           "Most queues (the recently active ones) whose depth /metrics shows "
+           "(0: none).", minimum=0, maximum=10000),
 
     Option("drivers:storage:sqlite", "synchronous", str, "NORMAL",
            "SQLite synchronous pragma. NORMAL (WAL) survives a kill -9 of the "

@@ -10,6 +10,7 @@ from twisted.python import usage
 
 from marconi_tx import config, storage, workers
 from marconi_tx.jobs import ExpiryService
+from marconi_tx.metrics import daemon_metrics
 from marconi_tx.transport.http.app import build_resource
 from marconi_tx.transport.http.site import make_site
 
@@ -149,7 +150,9 @@ def makeService(options):
     driver = storage.driver_from_config(cfg, reactor)
     root = MultiService()
     StorageService(driver, reactor).setServiceParent(root)
-    site = make_site(build_resource(driver, cfg), _max_body(cfg),
+    metrics = daemon_metrics(cfg, reactor)  # None when [drivers] metrics is off
+    served = driver if metrics is None else metrics.watch_storage(driver)  # counted
+    site = make_site(build_resource(served, cfg, metrics), _max_body(cfg),
                      access_log=cfg.drivers.access_log or None,
                      max_unsent=cfg.drivers.max_unsent_bytes,
                      log_interval=cfg.drivers.log_interval)
@@ -169,8 +172,13 @@ def makeService(options):
     if cfg.drivers.line:
         from marconi_tx.transport.line import make_factory
 
-        strports.service(cfg.drivers.line, make_factory(driver, cfg, reactor)).setServiceParent(root)
-    ExpiryService(driver, cfg.drivers.gc_interval, reactor).setServiceParent(root)
+        line = make_factory(served, cfg, reactor)
+        if metrics is not None:
+            metrics.watch_line(line)
+        strports.service(cfg.drivers.line, line).setServiceParent(root)
+    ExpiryService(served, cfg.drivers.gc_interval, reactor).setServiceParent(root)
+    if metrics is not None:
+        metrics.depths.setServiceParent(root)
     if workers.WORKER_ENV in os.environ:
         workers.ParentWatch(reactor, driver.events).setServiceParent(root)
     GarbageCollection(reactor).setServiceParent(root)

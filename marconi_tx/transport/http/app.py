@@ -116,15 +116,21 @@ class Router(Resource):
     Every rule takes every method (the dispatcher answers 405), so a match
     depends on the path alone: the matches of the last ``MATCH_CACHE`` raw
     paths are kept, and a known path is neither decoded nor normalised.
+
+    With ``metrics`` (a ``marconi_tx.metrics.Metrics``) every request is
+    counted by its route's instruments, found with the match and cached
+    with it: a request costs one more callback, not a label lookup.
     """
 
     isLeaf = True
 
-    def __init__(self, app):
+    def __init__(self, app, metrics=None):
         super().__init__()
         self.app = app
         self.urls = app.url_map.bind("localhost")
-        self.matches = {}  # raw path -> (endpoint, params): hot paths skip werkzeug
+        # raw path -> (endpoint, params, RouteMetrics or None): hot paths skip werkzeug
+        self.matches = {}
+        self.metrics = metrics
 
     def render(self, request):
         match = self.matches.get(request.path)
@@ -132,23 +138,38 @@ class Router(Resource):
             try:
                 segments = [s.decode("utf-8") for s in request.postpath if s]
             except UnicodeDecodeError:
-                return responses.error_body(request, 400, "Malformed URL",
-                                            "The request path must be UTF-8.")
+                return self._unmatched(request, responses.error_body(
+                    request, 400, "Malformed URL", "The request path must be UTF-8."))
             for index in _LITERAL_SEGMENTS:
                 if index < len(segments):
                     segments[index] = segments[index].lower()
             try:
-                match = self.urls.match("/" + "/".join(segments))
+                endpoint, params = self.urls.match("/" + "/".join(segments))
             except HTTPException as e:
-                return responses.empty(request, e.code)
+                return self._unmatched(request, responses.empty(request, e.code))
             if len(self.matches) >= MATCH_CACHE:
                 self.matches.clear()
-            self.matches[request.path] = match
-        endpoint, params = match
-        d = maybeDeferred(self.app.execute_endpoint, endpoint, request, **params)
-        d.addCallback(_write, request)
-        d.addErrback(_failed, request)
+            route = None if self.metrics is None else self.metrics.route(endpoint)
+            match = self.matches[request.path] = endpoint, params, route
+        endpoint, params, route = match
+        if route is None:
+            d = maybeDeferred(self.app.execute_endpoint, endpoint, request, **params)
+            d.addCallback(_write, request)
+            d.addErrback(_failed, request)
+        else:  # the same callbacks, each counting the answer it gave
+            started = route.seconds()
+            d = maybeDeferred(self.app.execute_endpoint, endpoint, request, **params)
+            d.addCallback(_write_counted, request, route, started)
+            d.addErrback(_failed_counted, request, route, started)
         return NOT_DONE_YET
+
+    def _unmatched(self, request, body):
+        """Count an answer given before any route matched (the route label
+        is fixed, whatever the path); ``body``."""
+        if self.metrics is not None:
+            route = self.metrics.unmatched()
+            route.finished(request, route.seconds())
+        return body
 
 
 def _write(body, request):
@@ -175,11 +196,23 @@ def _failed(failure, request):
         request.finish()
 
 
-def build_resource(driver, config):
+def _write_counted(body, request, route, started):
+    _write(body, request)
+    route.finished(request, started)
+
+
+def _failed_counted(failure, request, route, started):
+    _failed(failure, request)
+    route.finished(request, started)
+
+
+def build_resource(driver, config, metrics=None):
     """The root resource serving the API over ``driver`` (whose clock gives
-    the time)."""
+    the time); with ``metrics``, also ``GET /metrics``."""
     app = Klein()
     api = V1API(driver, config)
     for path, handlers in api.routes() + openapi.routes():
         app.route(path, endpoint=path)(dispatcher(handlers))
-    return Router(app)
+    if metrics is not None:
+        app.route("/metrics", endpoint="/metrics")(metrics.endpoint())
+    return Router(app, metrics)
