@@ -3,12 +3,11 @@
 import gc
 import os
 
-from twisted.application import strports
 from twisted.application.service import MultiService, Service
 from twisted.logger import Logger
 from twisted.python import usage
 
-from marconi_tx import config, storage, workers
+from marconi_tx import __version__, config, endpoints, storage, workers
 from marconi_tx.jobs import ExpiryService
 from marconi_tx.metrics import daemon_metrics
 from marconi_tx.transport.http.app import build_resource
@@ -33,6 +32,11 @@ class Options(usage.Options):
         ["gc-interval", None, None, "Seconds between expiry runs [default: 30]."],
         ["workers", None, None, "Processes serving the HTTP port [default: 1]."],
     ]
+
+    def opt_version(self):
+        """Display marconi_tx's version and exit."""
+        print(f"marconi_tx {__version__}")
+        raise SystemExit(0)
 
     def postOptions(self):
         overrides = [("drivers", name, self[flag])
@@ -65,10 +69,10 @@ def _check_storage(cfg):
 
 
 def _check_endpoint(name, description):
-    from twisted.internet import endpoints, reactor
+    from twisted.internet import reactor
 
     try:
-        endpoints.serverFromString(reactor, description)
+        endpoints.server(reactor, description)
     except (ValueError, TypeError, KeyError, IndexError) as e:
         raise config.ConfigError(f"{name} endpoint {description!r} is not valid ({e})")
 
@@ -157,7 +161,7 @@ def makeService(options):
                      max_unsent=cfg.drivers.max_unsent_bytes,
                      log_interval=cfg.drivers.log_interval)
     if cfg.drivers.workers == 1:
-        strports.service(cfg.drivers.http, site).setServiceParent(root)
+        endpoints.service(reactor, cfg.drivers.http, site).setServiceParent(root)
     else:
         family, host, port, backlog = workers.listen_address(cfg.drivers.http)
         try:
@@ -175,7 +179,7 @@ def makeService(options):
         line = make_factory(served, cfg, reactor)
         if metrics is not None:
             metrics.watch_line(line)
-        strports.service(cfg.drivers.line, line).setServiceParent(root)
+        endpoints.service(reactor, cfg.drivers.line, line).setServiceParent(root)
     ExpiryService(served, cfg.drivers.gc_interval, reactor).setServiceParent(root)
     if metrics is not None:
         metrics.depths.setServiceParent(root)
