@@ -5,7 +5,7 @@ document does not describe.
 ``MARCONI_FUZZ_EXAMPLES`` sets the examples per operation and generation mode
 (default 25). Generation is derandomized, so a run is reproducible; the
 requests and 5xx seen per operation are written to
-``_trial_temp/fuzz-<version>.txt``.
+``_trial_temp/fuzz-<version>-<driver>.txt``.
 """
 
 import json
@@ -154,11 +154,14 @@ def load(session, url, version):
     return served.json()
 
 
-class FuzzTests(unittest.TestCase):
+class FuzzMixin:
+    """The fuzz against a daemon on the storage of ``storage_uri()``."""
+
     timeout = 900
 
     def setUp(self):
-        self.daemon = Daemon(os.path.abspath(self.mktemp())).start()
+        workdir = os.path.abspath(self.mktemp())
+        self.daemon = Daemon(workdir, "--storage", self.storage_uri()).start()
         self.addCleanup(self.daemon.stop, signal.SIGKILL)
         self.session = requests.Session()
         self.addCleanup(self.session.close)
@@ -168,15 +171,15 @@ class FuzzTests(unittest.TestCase):
 
     def test_every_document_against_twistd(self):
         """Every operation of every served API version's document, fuzzed with
-        valid and invalid requests over HTTP against ``twistd marconi``
-        (sqlite): no 5xx, and every status, Content-Type, header and body is
-        one the document describes."""
+        valid and invalid requests over HTTP against ``twistd marconi``: no
+        5xx, and every status, Content-Type, header and body is one the
+        document describes."""
         url, failures = self.daemon.url, []
         for version in openapi.versions():
             tally = Tally()
             failures += fuzz(self.schema(load(self.session, url, version)), url,
                              Seeded(self.session, url), tally)
-            with open(f"fuzz-{version}.txt", "w") as f:
+            with open(f"fuzz-{version}-{self.driver}.txt", "w") as f:
                 f.write(tally.report() + "\n")
             self.assertGreaterEqual(tally.total()[0], EXAMPLES * len(tally.rows))
         self.assertEqual(failures, [], "\n\n".join(failures))
@@ -195,3 +198,22 @@ class FuzzTests(unittest.TestCase):
         text = "\n".join(failures)
         self.assertIn("Undocumented status code", text)
         self.assertIn("Response violates schema", text)
+
+
+class SqliteFuzzTests(FuzzMixin, unittest.TestCase):
+    driver = "sqlite"
+
+    def storage_uri(self):
+        return "sqlite:" + os.path.abspath(self.mktemp()) + ".db"
+
+
+class MongoFuzzTests(FuzzMixin, unittest.TestCase):
+    """The same on MongoDB (the MongoDB-wire test server): other ids, other
+    failures."""
+
+    driver = "mongodb"
+
+    def storage_uri(self):
+        from tests.mongodb_server import fresh_database_uri
+
+        return fresh_database_uri(self)
