@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 from openapi_spec_validator import validate
 from twisted.internet import task
@@ -47,6 +49,16 @@ class DocumentTests(unittest.TestCase):
         for version in openapi.versions():
             self.assertTrue(os.path.samefile(
                 os.path.join(ROOT, "docs", "openapi", f"{version}.json"), openapi.path(version)))
+
+    def test_documents_are_package_data(self):
+        """setup.py installs every document with the package (a wheel's daemon
+        serves it): build_py copies each into the built package."""
+        built = os.path.abspath(self.mktemp())
+        subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", built],
+                       cwd=ROOT, check=True, capture_output=True)
+        for version in openapi.versions():
+            self.assertTrue(os.path.isfile(os.path.join(
+                built, "marconi_tx", "transport", "http", "openapi", f"{version}.json")))
 
     def test_v1_paths_and_methods_are_the_routes(self):
         """The v1 document describes exactly the routes the daemon serves, each
