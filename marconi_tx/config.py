@@ -106,6 +106,16 @@ OPTIONS = (
     Option("drivers", "metrics_depth_queues", int, 100,
            "Most queues (the recently active ones) whose depth /metrics shows "
            "(0: none).", minimum=0, maximum=10000),
+    Option("drivers", "shutdown_timeout", float, 10.0,
+           "Seconds a stopping daemon (SIGTERM) lets requests in flight finish "
+           "before it closes their connections.", minimum=0.0, maximum=3600.0),
+    Option("drivers", "http_max_connections", int, 0,
+           "Most HTTP connections open at once, per process; more are closed at "
+           "once (0: an equal share with the line endpoint of the open-files "
+           "limit, after a reserve for storage).", minimum=0, maximum=2**31 - 1),
+    Option("drivers", "line_max_connections", int, 0,
+           "Most line endpoint connections open at once; more are closed at once "
+           "(0: automatic, as http_max_connections).", minimum=0, maximum=2**31 - 1),
 
     Option("drivers:storage:sqlite", "synchronous", str, "NORMAL",
            "SQLite synchronous pragma. NORMAL (WAL) survives a kill -9 of the "
@@ -152,6 +162,13 @@ OPTIONS = (
     Option("drivers:transport:line", "max_line_length", int, 224,
            "Longest command line in bytes, CRLF included (beanstalkd's LINE_BUF_SIZE).",
            minimum=16, maximum=65536),
+    Option("drivers:transport:line", "idle_timeout", float, 0.0,
+           "Seconds without input after which a connection is closed, unless a "
+           "reserve waits (0: never, as beanstalkd).", minimum=0.0, maximum=_MAX_SECONDS),
+    Option("drivers:transport:line", "reservations_file", str, "var/line-reservations",
+           "File recording the endpoint's reservations, so that a restart after a "
+           "crash gives back the jobs reserved then (one daemon per file; empty: "
+           "none, such jobs stay reserved until their ttr)."),
 
     # [limits:transport]: the API's limits (api-v1.md section 1.6).
     Option("limits:transport", "max_queues_per_page", int, 20,

@@ -72,6 +72,9 @@ class ConnectionSet:
     def __iter__(self):
         return iter(list(self._open))
 
+    def __contains__(self, connection):
+        return connection in self._open
+
     def full(self):
         if len(self._open) < self.maximum:
             if self._refusing:

@@ -4,10 +4,11 @@ import gc
 import os
 
 from twisted.application.service import MultiService, Service
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python import usage
 
-from marconi_tx import __version__, config, endpoints, storage, workers
+from marconi_tx import __version__, config, endpoints, lifecycle, limits, logs, storage, workers
 from marconi_tx.jobs import ExpiryService
 from marconi_tx.metrics import daemon_metrics
 from marconi_tx.transport.http.app import build_resource
@@ -89,18 +90,20 @@ class StorageService(Service):
 
     log = Logger()
 
-    def __init__(self, driver, reactor):
+    def __init__(self, driver, reactor, uri):
         self.driver = driver
         self.reactor = reactor
+        self.uri = uri
+        self.opened = defer.Deferred()  # fires once the driver is open
 
     def startService(self):
         super().startService()
         d = self.driver.open()
-        d.addErrback(self._failed)
+        d.addCallbacks(self.opened.callback, self._failed)
 
     def _failed(self, failure):
-        self.log.critical("Cannot open storage: {error}", error=failure.getErrorMessage())
-        self.reactor.stop()
+        lifecycle.fail(f"cannot open storage {logs.mask_uri(self.uri)}: "
+                       f"{failure.getErrorMessage()}", self.reactor)
 
     def stopService(self):
         super().stopService()
@@ -152,16 +155,25 @@ def makeService(options):
 
     cfg = options.config
     driver = storage.driver_from_config(cfg, reactor)
-    root = MultiService()
-    StorageService(driver, reactor).setServiceParent(root)
+    logs.twistd_options = getattr(options, "parent", None) or {}  # for logs.json_observer
+    logs.log_start(StorageService.log, cfg)
+    share = limits.automatic_share(limits.raise_open_files()[1], 2 if cfg.drivers.line else 1)
+    # Stopped last started first (lifecycle): the listening ports, then the
+    # drain of connections (and the workers, at the same time), ..., storage.
+    root = lifecycle.OrderedShutdown()
+    listening, draining = MultiService(), MultiService()
+    opening = StorageService(driver, reactor, cfg.drivers.storage)
+    opening.setServiceParent(root)
     metrics = daemon_metrics(cfg, reactor)  # None when [drivers] metrics is off
     served = driver if metrics is None else metrics.watch_storage(driver)  # counted
     site = make_site(build_resource(served, cfg, metrics), _max_body(cfg),
                      access_log=cfg.drivers.access_log or None,
+                     max_connections=cfg.drivers.http_max_connections or share,
                      max_unsent=cfg.drivers.max_unsent_bytes,
                      log_interval=cfg.drivers.log_interval)
     if cfg.drivers.workers == 1:
-        endpoints.service(reactor, cfg.drivers.http, site).setServiceParent(root)
+        lifecycle.Listener(cfg.drivers.http, endpoints.service(reactor, cfg.drivers.http, site)
+                           ).setServiceParent(listening)
     else:
         family, host, port, backlog = workers.listen_address(cfg.drivers.http)
         try:
@@ -169,21 +181,45 @@ def makeService(options):
         except OSError as e:
             raise SystemExit(f"marconi: cannot listen on {cfg.drivers.http}: {e.strerror}")
         address = (family, host, sock.getsockname()[1], backlog)
-        workers.AdoptedPort(sock, site, reactor).setServiceParent(root)
+        workers.AdoptedPort(sock, site, reactor).setServiceParent(listening)
         workers.WorkerPool(cfg.drivers.workers - 1, address,
                            workers.worker_argv(options["config"], cfg, family), reactor,
-                           driver.events if cfg.drivers.line else None).setServiceParent(root)
+                           driver.events if cfg.drivers.line else None).setServiceParent(draining)
+    line = None
     if cfg.drivers.line:
         from marconi_tx.transport.line import make_factory
 
-        line = make_factory(served, cfg, reactor)
+        line = make_factory(served, cfg, reactor, cfg.drivers.line_max_connections or share,
+                            _ledger(cfg))
+        opening.opened.addCallback(lambda _: line.release_recorded())
         if metrics is not None:
             metrics.watch_line(line)
-        endpoints.service(reactor, cfg.drivers.line, line).setServiceParent(root)
+        lifecycle.Listener(cfg.drivers.line, endpoints.service(reactor, cfg.drivers.line, line)
+                           ).setServiceParent(listening)
     ExpiryService(served, cfg.drivers.gc_interval, reactor).setServiceParent(root)
     if metrics is not None:
         metrics.depths.setServiceParent(root)
     if workers.WORKER_ENV in os.environ:
         workers.ParentWatch(reactor, driver.events).setServiceParent(root)
     GarbageCollection(reactor).setServiceParent(root)
+    lifecycle.Reopen([site], reactor).setServiceParent(root)
+    lifecycle.Drain(site, line, cfg.drivers.shutdown_timeout, reactor).setServiceParent(draining)
+    draining.setServiceParent(root)
+    listening.setServiceParent(root)
     return root
+
+
+def _ledger(cfg):
+    """The line endpoint's ReservationLedger, or None."""
+    from marconi_tx.transport.line.ledger import LedgerInUse, ReservationLedger
+
+    path = cfg.line.reservations_file
+    if not path:
+        return None
+    try:
+        return ReservationLedger(path)
+    except LedgerInUse:
+        raise SystemExit(f"marconi: {path} is in use by another daemon: give each its own "
+                         "[drivers:transport:line] reservations_file")
+    except OSError as e:
+        raise SystemExit(f"marconi: cannot open {path}: {e.strerror}")

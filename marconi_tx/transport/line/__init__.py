@@ -8,13 +8,15 @@ and jobs are their messages (see ``README.rst``, "The line protocol").
 from marconi_tx.transport.line.server import LineFactory
 
 
-def make_factory(driver, config, clock):
+def make_factory(driver, config, clock, max_connections=None, ledger=None):
     """
-    The IProtocolFactory of the endpoint.
+    The IProtocolFactory of the endpoint, holding at most
+    ``max_connections`` connections (None: no limit), recording
+    reservations in ``ledger`` (a ReservationLedger, or None).
 
     @param driver: an opened (or about to be opened) storage driver with
         ``jobs`` (IJobController) and ``events`` (IQueueEvents).
     @param config: the settings of ``marconi_tx.config.load``.
     @param clock: the IReactorTime every timer and time reading uses.
     """
-    return LineFactory(driver, config, clock)
+    return LineFactory(driver, config, clock, max_connections, ledger)

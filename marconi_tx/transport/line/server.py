@@ -12,8 +12,11 @@ import secrets
 import socket
 from collections import Counter
 
+from twisted.internet import defer
 from twisted.internet.protocol import Factory
+from twisted.logger import Logger
 
+from marconi_tx import limits
 from marconi_tx.transport.line import replies
 from marconi_tx.transport.line.protocol import LineProtocol
 from marconi_tx.transport.line.waiting import WaitingRoom
@@ -43,12 +46,59 @@ class TubeState:
         self.paused_until = 0.0
 
 
+class ServedLineProtocol(LineProtocol):
+    """
+    A connection of the endpoint: its reservations go to the factory's
+    ledger (if any), and with an ``idle_timeout`` it is closed once that many
+    seconds pass without input while no ``reserve`` waits.
+    """
+
+    _idle_timer = None
+
+    def connectionMade(self):
+        super().connectionMade()
+        self._idle_reset()
+
+    def dataReceived(self, data):
+        self._idle_reset()
+        super().dataReceived(data)
+
+    def connectionLost(self, reason):
+        if self._idle_timer is not None and self._idle_timer.active():
+            self._idle_timer.cancel()
+        super().connectionLost(reason)
+
+    def reserved_answer(self, job):
+        if self.server.ledger is not None:
+            self.server.ledger.add(job["id"], job["claim_id"], self.server.held)
+        return super().reserved_answer(job)
+
+    def _idle_reset(self):
+        timeout = self.server.idle_timeout
+        if not timeout:
+            return
+        if self._idle_timer is not None and self._idle_timer.active():
+            self._idle_timer.reset(timeout)
+        else:
+            self._idle_timer = self.clock.callLater(timeout, self._idle_over)
+
+    def _idle_over(self):
+        if self.waiter is not None:  # a waiting worker is not idle
+            self._idle_timer = self.clock.callLater(self.server.idle_timeout,
+                                                    self._idle_over)
+        else:
+            self.transport.loseConnection()
+
+
 class LineFactory(Factory):
-    """Builds ``LineProtocol`` connections over one storage driver."""
+    """Builds ``LineProtocol`` connections over one storage driver, at most
+    ``max_connections`` at once (None: no limit); ``ledger`` (a
+    ReservationLedger, or None) records their reservations."""
 
     noisy = False
+    log = Logger()
 
-    def __init__(self, driver, config, clock):
+    def __init__(self, driver, config, clock, max_connections=None, ledger=None):
         self.driver = driver
         self.jobs = driver.jobs
         self.queues = driver.queues
@@ -62,7 +112,10 @@ class LineFactory(Factory):
         self.max_input = settings.max_line_length + settings.max_job_size + 2
         self.room = WaitingRoom(driver.jobs, driver.events, clock, self.project,
                                 self.active_tubes)
-        self.connections = set()
+        self.idle_timeout = settings.idle_timeout
+        self.ledger = ledger
+        self.connections = limits.ConnectionSet(
+            "line", float("inf") if max_connections is None else max_connections)
         self.commands = Counter()
         self.tubes = {}
         self.job_timeouts = self.total_jobs = self.total_connections = 0
@@ -70,9 +123,54 @@ class LineFactory(Factory):
         self.instance_id = secrets.token_hex(8)
 
     def buildProtocol(self, addr):
-        protocol = LineProtocol(self)
+        if self.connections.full():
+            return None  # the port closes the accepted socket
+        protocol = ServedLineProtocol(self)
         protocol.factory = self
         return protocol
+
+    # -- reservations across stops -----------------------------------------
+
+    def held(self):
+        """(job id, claim id) of every reservation an open connection holds."""
+        for connection in self.connections:
+            for job_id, reservation in connection.reserved.items():
+                yield job_id, reservation.claim_id
+
+    def release_recorded(self):
+        """At start: give back the reservations the ledger recorded (those a
+        previous run left when it was killed); a Deferred."""
+        if self.ledger is None:
+            return defer.succeed(None)
+        return self._give_back(self.ledger.recorded(), "left by the previous run")
+
+    def release_all(self):
+        """At a graceful stop, before the storage closes: give back every
+        open connection's reservations and close the connections; a Deferred
+        that fires once both are done."""
+        pairs = list(self.held())
+        for connection in self.connections:
+            connection.reserved = {}  # given back here, not by connectionLost
+            connection.transport.loseConnection()
+        return defer.gatherResults([self._give_back(pairs, "held at stop"),
+                                    self.connections.emptied()])
+
+    def _give_back(self, pairs, why):
+        results = [self.jobs.abandon(self.project, job_id, claim_id, False)
+                   for job_id, claim_id in pairs]
+        d = defer.DeferredList(results, consumeErrors=True)
+        d.addCallback(self._given_back, pairs, why)
+        return d
+
+    def _given_back(self, results, pairs, why):
+        failed = [pair for pair, (ok, _) in zip(pairs, results) if not ok]
+        released = sum(1 for ok, done in results if ok and done)
+        if pairs:
+            self.log.info("Line reservations {why}: {released} given back, {failed} "
+                          "could not be", why=why, released=released, failed=len(failed))
+        if self.ledger is not None:
+            # What could not be given back is tried again at the next start.
+            self.ledger.rewrite(failed + list(self.held()))
 
     # -- bookkeeping called by connections ---------------------------------
 
