@@ -1,15 +1,19 @@
-# The two set-up commands of the README: `make run` and `make test`.
+# The two set-up commands of the README, `make run` and `make test`, and the
+# packaging check CI runs, `make wheel-check`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat setup.py pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench clean
+.PHONY: run test wheel-check bench clean
 
-$(STAMP): setup.py
+# An editable install: setup.py's package_dir makes it a plain .pth file
+# naming the work tree, so `make run` runs the work tree's code and twistd
+# finds its twisted/plugins dropin.
+$(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e '.[test]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -20,8 +24,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m twisted.trial $(or $(TESTS),tests)
 
+# The wheel, installed alone into a fresh venv, serves /v1/health.
+wheel-check:
+	$(PYTHON) .ci/wheel-smoke
+
 bench: $(STAMP)
 	$(PY) -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) _trial_temp var
+	rm -rf $(VENV) _trial_temp var build dist
