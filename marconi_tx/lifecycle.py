@@ -141,23 +141,28 @@ class Drain(Service):
         finished.addCallback(lambda _: self._finish())
         return done
 
-    def _finish(self):
-        if not self._done.called:
-            self._done.callback(None)
+    def _finish(self, cut=False):
+        if self._done.called:
+            return
+        if not cut:
+            # Everything in flight was answered: a clean stop, exit status 0.
+            # (twistd would end the process by the signal that stopped it.)
+            self.reactor._exitSignal = None
+        self._done.callback(None)
 
     def _drain_http(self):
         for channel in self.site.connections:
             if not channel.requests:
                 channel.transport.loseConnection()
                 continue
+            # twisted.web closes a channel that is not persistent once its
+            # answer is sent; a request whose head is still arriving decides
+            # persistence at its end, from the request's Connection header.
+            channel.persistent = False
             for request in channel.requests:
+                request.requestHeaders.addRawHeader(b"connection", b"close")
                 if not request.startedWriting:
-                    # The answer then says "Connection: close", and twisted.web
-                    # closes the connection once it is sent.
-                    request.requestHeaders.setRawHeaders(b"connection", [b"close"])
-            # An answer already started said keep-alive: close once it ends.
-            channel.requests[-1].notifyFinish().addBoth(
-                lambda _, c=channel: c.transport.loseConnection())
+                    request.responseHeaders.setRawHeaders(b"connection", [b"close"])
         return self.site.connections.emptied()
 
     def _cut(self):
@@ -167,7 +172,7 @@ class Drain(Service):
                  "connections", timeout=self.timeout, http=len(http), line=len(line))
         for connection in http + line:
             connection.transport.abortConnection()
-        self.site.connections.emptied().addCallback(lambda _: self._finish())
+        self.site.connections.emptied().addCallback(lambda _: self._finish(cut=True))
 
 
 class Reopen(Service):

@@ -182,9 +182,11 @@ def makeService(options):
             raise SystemExit(f"marconi: cannot listen on {cfg.drivers.http}: {e.strerror}")
         address = (family, host, sock.getsockname()[1], backlog)
         workers.AdoptedPort(sock, site, reactor).setServiceParent(listening)
-        workers.WorkerPool(cfg.drivers.workers - 1, address,
-                           workers.worker_argv(options["config"], cfg, family), reactor,
-                           driver.events if cfg.drivers.line else None).setServiceParent(draining)
+        pool = workers.WorkerPool(cfg.drivers.workers - 1, address,
+                                  workers.worker_argv(options["config"], cfg, family), reactor,
+                                  driver.events if cfg.drivers.line else None)
+        pool.shutdown_timeout = cfg.drivers.shutdown_timeout
+        pool.setServiceParent(draining)
     line = None
     if cfg.drivers.line:
         from marconi_tx.transport.line import make_factory

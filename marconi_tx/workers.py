@@ -42,7 +42,8 @@ WORKER_MAIN = ("import os, sys; os.environ['LISTEN_PID'] = str(os.getpid()); "
 RESTART_DELAY = 1.0
 #: A worker ending sooner than this after it was started could not start.
 STARTUP_GRACE = 5.0
-#: Seconds a stopping worker gets before it is killed.
+#: Seconds a stopping worker gets, beyond its own shutdown_timeout (the
+#: drain of its requests), before it is killed.
 STOP_GRACE = 10.0
 
 
@@ -138,6 +139,9 @@ class WorkerPool(Service):
 
     log = Logger()
 
+    #: The workers' [drivers] shutdown_timeout (tap sets the daemon's).
+    shutdown_timeout = 0.0
+
     def __init__(self, count, address, argv, reactor, events=None):
         self.count = count
         self.address = address
@@ -205,7 +209,7 @@ class WorkerPool(Service):
             return None
         for worker in workers:
             worker.transport.closeStdin()  # see ParentWatch
-        killer = self.reactor.callLater(STOP_GRACE, _kill, workers)
+        killer = self.reactor.callLater(self.shutdown_timeout + STOP_GRACE, _kill, workers)
         done = defer.DeferredList([w.ended for w in workers])
         done.addCallback(lambda _: killer.cancel() if killer.active() else None)
         return done

@@ -1,6 +1,7 @@
 """Running the real ``twistd marconi`` as a subprocess for end-to-end tests."""
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -12,8 +13,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 
 
-def twistd_command(*args):
-    return [*TWISTD, "-n", "--pidfile=", "marconi", *args]
+def twistd_command(*args, twistd_args=()):
+    """``twistd -n`` (with ``twistd_args``, e.g. ``--logfile``) ``marconi *args``."""
+    return [*TWISTD, "-n", "--pidfile=", *twistd_args, "marconi", *args]
 
 
 def free_port():
@@ -39,9 +41,11 @@ def wait_for_port(port, process, timeout=30.0):
 class Daemon:
     """One ``twistd -n marconi`` process on a free loopback port."""
 
-    def __init__(self, workdir, *args, port=None):
+    def __init__(self, workdir, *args, port=None, twistd_args=(), limit_files=None):
         self.workdir = workdir
         self.args = args
+        self.twistd_args = twistd_args
+        self.limit_files = limit_files  # (soft, hard) RLIMIT_NOFILE, or None
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
@@ -50,9 +54,13 @@ class Daemon:
     def start(self):
         log = open(os.path.join(self.workdir, "twistd.log"), "ab")
         env = dict(os.environ, PYTHONPATH=ROOT)
+        limit = self.limit_files
         self.process = subprocess.Popen(
-            twistd_command("--http", f"tcp:{self.port}:interface=127.0.0.1", *self.args),
-            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
+            twistd_command("--http", f"tcp:{self.port}:interface=127.0.0.1", *self.args,
+                           twistd_args=self.twistd_args),
+            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env,
+            preexec_fn=None if limit is None
+            else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit))
         log.close()
         wait_for_port(self.port, self.process)
         return self
