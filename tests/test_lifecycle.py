@@ -290,3 +290,59 @@ def _all_read(port, count):
                          capture_output=True, text=True, check=True).stdout
     queues = [int(line.split()[0]) for line in out.splitlines()]
     return len(queues) >= count and not any(queues)
+
+
+def _reserved_ids(db_path):
+    """Ids of the messages holding a live claim (a reservation)."""
+    with sqlite3.connect(db_path) as db:
+        return [i for i, in db.execute(
+            "SELECT id FROM messages WHERE claim_expires > strftime('%s','now')")]
+
+
+class LineReservationTests(unittest.TestCase):
+    """Jobs reserved over the line endpoint of a real twistd when it stops."""
+
+    def start(self, workdir, line_port):
+        daemon = Daemon(workdir, "--storage", "sqlite:q.db",
+                        "--line", f"tcp:{line_port}:interface=127.0.0.1").start()
+        wait_for_port(line_port, daemon.process)
+        self.addCleanup(daemon.stop, signal.SIGKILL)
+        return daemon
+
+    def reserve_one(self, line_port):
+        client = socket.create_connection(("127.0.0.1", line_port), timeout=10)
+        self.addCleanup(client.close)
+        client.sendall(b"put 0 0 600 5\r\nhello\r\nreserve\r\n")
+        answer = b""
+        while not answer.endswith(b"hello\r\n"):
+            answer += client.recv(4096)
+        job_id = int(answer.split(b"\r\n")[1].split()[1])
+        return client, job_id
+
+    def test_graceful_stop_gives_back(self):
+        """SIGTERM gives back the reservations of open line connections
+        before the storage closes."""
+        workdir, line_port = self.mktemp(), free_port()
+        daemon = self.start(workdir, line_port)
+        _, job_id = self.reserve_one(line_port)
+        db = os.path.join(workdir, "q.db")
+        self.assertEqual(_reserved_ids(db), [job_id])
+        self.assertEqual(daemon.stop(), 0)
+        self.assertEqual(_reserved_ids(db), [])
+
+    def test_restart_after_kill_gives_back(self):
+        """After kill -9, the next start gives back what the killed daemon's
+        line clients held: the job can be reserved again at once."""
+        workdir, line_port = self.mktemp(), free_port()
+        daemon = self.start(workdir, line_port)
+        _, job_id = self.reserve_one(line_port)
+        daemon.stop(signal.SIGKILL)
+        self.assertEqual(_reserved_ids(os.path.join(workdir, "q.db")), [job_id])
+        self.start(workdir, line_port)
+        client = socket.create_connection(("127.0.0.1", line_port), timeout=10)
+        self.addCleanup(client.close)
+        client.sendall(b"reserve-with-timeout 5\r\n")
+        answer = b""
+        while b"\r\n" not in answer:
+            answer += client.recv(4096)
+        self.assertTrue(answer.startswith(b"RESERVED %d " % job_id), answer)
