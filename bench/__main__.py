@@ -2,8 +2,8 @@
 
 Examples::
 
-    make bench                      # the full run, about 8 minutes on 2 cores
-    make bench ARGS="--quick"       # about 2 minutes
+    make bench                      # the full run, about 14 minutes on 2 cores
+    make bench ARGS="--quick"       # about 3 minutes
     make bench ARGS="--sections depth --depths 1000,1000000"
     make bench ARGS="--duration 10 --repeats 5 --concurrency 64"
 """
@@ -38,7 +38,7 @@ def parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     preset = p.add_mutually_exclusive_group()
     preset.add_argument("--quick", dest="preset", action="store_const", const="quick",
-                        help="shorter, fewer runs (about 2 minutes)")
+                        help="shorter, fewer runs (about 3 minutes)")
     preset.add_argument("--smoke", dest="preset", action="store_const", const="smoke",
                         help="tiny sizes, proves the harness runs (seconds)")
     p.add_argument("--duration", type=int, help="seconds per wrk run")

@@ -19,7 +19,7 @@ Sections (each can be left out with ``--sections``):
 ``soak``
     POST 1 and the consume cycle on one queue at once for ``soak_seconds``,
     sampling the sqlite WAL file's size every second (``bench.soak``), with
-    the WAL bound and without it.
+    the WAL bound, then without it (at most a minute).
 ``metrics``
     POST 1 message on a daemon with metrics (``/metrics`` scraped every
     second meanwhile) and on one with ``[drivers] metrics = false``, loaded
@@ -115,7 +115,7 @@ class Settings:
             counts = len({1, self.processes})
             seconds += self.repeats * counts * (1 + len(self.scale_scenarios)) * self.duration
         if "soak" in self.sections:
-            seconds += len(soak.WAL_SETTINGS) * self.soak_seconds
+            seconds += sum(soak.seconds_of(m, self.soak_seconds) for m, _ in soak.WAL_SETTINGS)
         if "metrics" in self.sections:
             seconds += self.repeats * 2 * self.duration
         if "line" in self.sections:
@@ -128,11 +128,11 @@ class Settings:
 
 
 PRESETS = {
-    # About 8 minutes on 2 cores.
+    # About 14 minutes on 2 cores (6 of them the WAL soak).
     "full": Settings(),
-    # About 2 minutes: shorter and fewer runs, same shape.
+    # About 3 minutes: shorter and fewer runs, same shape.
     "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
-                      line_cycles=2000, profile_seconds=5, soak_seconds=60),
+                      line_cycles=2000, profile_seconds=5, soak_seconds=20),
     # Seconds: proves the harness works end to end, measures nothing.
     "smoke": Settings(preset="smoke", duration=1.0, repeats=1, concurrency=(2,),
                       depths=(100, 1000), depth_samples=5, processes=2,
@@ -304,8 +304,8 @@ class Bench:
         for wal_max_bytes, label in soak.WAL_SETTINGS:
             db = self.fresh_db(f"soak-{label}.db")
             self.runs.append(soak.wal_soak(self.workdir, db, wal_max_bytes, label,
-                                           s.soak_seconds, params, s.soak_concurrency,
-                                           self.log))
+                                           soak.seconds_of(wal_max_bytes, s.soak_seconds),
+                                           params, s.soak_concurrency, self.log))
             self.fresh_db(f"soak-{label}.db")
 
     def scale(self):

@@ -17,6 +17,14 @@ from bench import prefill, servers, wrk
 #: (sqlite wal_max_bytes, label): the default bound, and none (the earlier
 #: behaviour: PASSIVE checkpoints only).
 WAL_SETTINGS = ((64 * 1024 * 1024, "bounded"), (0, "unbounded"))
+#: Longest unbounded run: its WAL grows by hundreds of MiB a minute, and a
+#: minute shows that and its throughput.
+UNBOUNDED_SECONDS = 60
+
+
+def seconds_of(wal_max_bytes, soak_seconds):
+    """How long the soak with ``wal_max_bytes`` runs."""
+    return soak_seconds if wal_max_bytes else min(soak_seconds, UNBOUNDED_SECONDS)
 
 
 def claim_head(path, queue, count):
