@@ -6,8 +6,9 @@
 * ``systemd:domain=INET:index=N`` also works when the launcher passes
   ``LISTEN_FDS`` without ``LISTEN_FDNAMES`` (``systemd-socket-activate``
   without ``--fdname``): Twisted then ignores every inherited socket and the
-  start-up failed with "list index out of range". A socket that was not
-  passed is a one-line error saying what was.
+  start-up failed with "list index out of range". Sockets Twisted found are
+  used as Twisted found them (``--workers`` hands its workers theirs so). A
+  socket that was not passed is a one-line error saying what was.
 """
 
 import os
@@ -30,7 +31,7 @@ def server(reactor, description):
         positional = [_unescape(f) for f in fields if "=" not in f]
         named = dict(_unescape(f).split("=", 1) for f in fields if "=" in f)
         try:
-            return _systemd(reactor, *positional, **named)
+            return _systemd(reactor, description, *positional, **named)
         except TypeError:
             raise ValueError("use systemd:domain=INET:index=N or systemd:domain=INET:name=NAME")
     if kind == "unix" and not any(f.startswith("mode=") for f in fields):
@@ -68,12 +69,17 @@ def _unescape(field):
     return "".join(out)
 
 
-def _systemd(reactor, domain, index=None, name=None):
+def _systemd(reactor, description, domain, index=None, name=None):
     if (index is None) == (name is None):
         raise TypeError("exactly one of index and name")
     family = getattr(socket, "AF_" + domain, None)
     if family is None:
         raise ValueError(f"unknown socket domain {domain!r} (use INET, INET6 or UNIX)")
+    try:
+        # The sockets Twisted took from os.environ when it was imported.
+        return endpoints.serverFromString(reactor, description)
+    except (IndexError, KeyError, ValueError):
+        pass
     passed = passed_sockets()
     if not passed.inheritedDescriptors():
         raise ValueError("systemd passed no socket (LISTEN_FDS is unset or for another "
