@@ -105,3 +105,15 @@ def new_clock():
     clock.advance(1_700_000_000)
     return clock
 
+
+
+class ApiOverDriverMixin:
+    """Opens ``make_driver(clock)`` on a fresh clock and serves it to
+    ``self.api``; the driver closes at cleanup."""
+
+    async def setUp(self):
+        self.clock = new_clock()
+        self.driver = self.make_driver(self.clock)
+        await self.driver.open()
+        self.addCleanup(self.driver.close)
+        self.api = ApiClient(self.driver)

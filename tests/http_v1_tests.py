@@ -4,19 +4,13 @@ A concrete TestCase mixes ``HttpV1Mixin`` with ``twisted.trial.unittest.TestCase
 and provides ``make_driver(clock)`` returning an unopened driver.
 """
 
-from tests.http_support import (OTHER_CLIENT_ID, ApiClient, claim_id_of,
-                                message_id, new_clock)
+from tests.http_support import (OTHER_CLIENT_ID, ApiClient, ApiOverDriverMixin,
+                                claim_id_of, message_id)
 
 Q = "/v1/queues/jobs"
 
 
-class HttpV1Mixin:
-    async def setUp(self):
-        self.clock = new_clock()
-        self.driver = self.make_driver(self.clock)
-        await self.driver.open()
-        self.addCleanup(self.driver.close)
-        self.api = ApiClient(self.driver)
+class HttpV1Mixin(ApiOverDriverMixin):
 
     async def make_queue(self, path=Q, **kw):
         answer = await self.api.put(path, **kw)

@@ -12,7 +12,7 @@ from twisted.trial import unittest
 from marconi_tx import config, json_text, validation
 from marconi_tx.errors import ValidationError
 from marconi_tx.storage.sqlite.driver import SqliteDriver
-from tests.http_support import ApiClient, claim_id_of, message_id, new_clock
+from tests.http_support import ApiClient, ApiOverDriverMixin, claim_id_of, message_id
 from tests.test_line_protocol import LineTestCase
 
 LIMIT = config.option("limits:transport", "max_json_nesting").default
@@ -154,16 +154,12 @@ class ParseJsonTests(unittest.SynchronousTestCase):
         self.assertRaises(ValidationError, validation.parse_json, post_text(["[[[[1]]]]"]), rule)
 
 
-class PoisonMixin:
+class PoisonMixin(ApiOverDriverMixin):
     """Over HTTP v1 on a driver: ``make_driver(clock)`` and ``plant(message
     id, stored value)`` writing a body with the engine's own API."""
 
     async def setUp(self):
-        self.clock = new_clock()
-        self.driver = self.make_driver(self.clock)
-        await self.driver.open()
-        self.addCleanup(self.driver.close)
-        self.api = ApiClient(self.driver)
+        await super().setUp()
         answer = await self.api.put(Q)
         self.assertEqual(answer.code, 201)
 
