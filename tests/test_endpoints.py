@@ -1,7 +1,9 @@
 """marconi_tx.endpoints: the defaults marconi adds to strports descriptions."""
 
 import os
+import shutil
 import stat
+import tempfile
 
 from twisted.internet import reactor
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint
@@ -19,28 +21,33 @@ class UnixModeTests(TestCase):
         service.startService()
         self.addCleanup(service.stopService)
 
+    def short_folder(self):
+        """A folder with a short path: AF_UNIX paths are limited to 107 bytes,
+        and trial's temporary folders under a deep checkout are longer."""
+        folder = tempfile.mkdtemp(prefix="mx-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, folder, True)
+        return folder
+
     def mode_of(self, path):
         return stat.S_IMODE(os.stat(path).st_mode)
 
     def test_default_mode_is_0600(self):
         """A ``unix:`` description without ``mode=`` creates a 0600 socket
         (Twisted alone creates 0666)."""
-        path = os.path.abspath(self.mktemp())
+        path = os.path.join(self.short_folder(), "s")
         self.listen(f"unix:{path}")
         self.assertEqual(self.mode_of(path), 0o600)
 
     def test_explicit_mode_is_kept(self):
         """A ``mode=`` in the description is the socket's mode."""
-        path = os.path.abspath(self.mktemp())
+        path = os.path.join(self.short_folder(), "s")
         self.listen(f"unix:{path}:mode=660")
         self.assertEqual(self.mode_of(path), 0o660)
 
     def test_escaped_colon_in_path(self):
         """A backslash-escaped colon stays part of the path, and the default
         mode still applies."""
-        folder = os.path.abspath(self.mktemp())
-        os.mkdir(folder)
-        path = os.path.join(folder, "a:b")
+        path = os.path.join(self.short_folder(), "a:b")
         self.listen("unix:" + path.replace(":", "\\:"))
         self.assertEqual(self.mode_of(path), 0o600)
 
