@@ -7,7 +7,9 @@ digits drawn at random. Anything else is "not found", never an error.
 
 import secrets
 
-MAX_MESSAGE_ID = 2**63 - 1
+from marconi_tx.validation import INT64_MAX
+
+MAX_MESSAGE_ID = INT64_MAX
 
 
 def parse_message_id(text):
@@ -17,6 +19,17 @@ def parse_message_id(text):
         return None  # only the canonical decimal form names a message
     value = int(text)
     return value if 0 < value <= MAX_MESSAGE_ID else None
+
+
+def parse_ids(message_ids):
+    """The well-formed ids among ``message_ids``, as integers, deduplicated
+    and ascending."""
+    return sorted({i for i in map(parse_message_id, message_ids) if i is not None})
+
+
+def is_job_id(job_id):
+    """A line-protocol job id: the integer form of a message id."""
+    return isinstance(job_id, int) and 0 < job_id <= MAX_MESSAGE_ID
 
 
 def new_claim_id():

@@ -12,28 +12,16 @@ Names used throughout:
     (distinct from every named project).
 ``queue``
     A queue name (validated by the transport before it gets here).
-``message``
-    A dict with the keys
-    ``id`` (str: the decimal form of the server-unique, monotonic integer that
-    is also the FIFO marker and the line protocol's job id),
-    ``ttl`` (int, current), ``age`` (int), ``created`` (int, epoch seconds),
-    ``body`` (any JSON value), ``claim_id`` (str or None: the recorded claim,
-    which may have expired), ``claimed`` (bool: under a live claim),
-    ``claim_count`` (int), ``priority`` (int, lower first; HTTP posts get
-    ``DEFAULT_PRIORITY``), ``available_at`` (int, epoch seconds: the end of
-    a delay), ``buried`` (bool).
-``claim``
-    A dict with ``id`` (str), ``ttl`` (int), ``age`` (int, since creation or
-    last renewal), ``expires`` (int, epoch seconds) and ``messages`` (a list
-    of messages).
+Records (``storage/records.py``)
+    ``Message``, ``Claim`` (with its ``Message`` tuple), ``Queue`` (a listing
+    entry), ``QueueStats``, ``Job`` and ``JobCounts``: frozen dataclasses,
+    the same from every driver. "A message" below is a ``Message``.
 """
 
 from zope.interface import Attribute, Interface
 
 #: Priority given to messages posted without one (beanstalkd's usual default).
 DEFAULT_PRIORITY = 1024
-#: Largest priority: beanstalkd priorities are unsigned 32-bit integers.
-MAX_PRIORITY = 2**32 - 1
 
 
 class IStorageDriver(Interface):
@@ -91,8 +79,8 @@ class IQueueController(Interface):
         Queues of ``project`` with names strictly greater than ``marker``,
         ascending by name (byte order), at most ``limit``.
 
-        @return: Deferred firing with a list of dicts ``{"name": str}``, plus
-            ``"metadata": dict`` when ``detailed``.
+        @return: Deferred firing with a list of ``Queue`` records, with
+            ``metadata`` when ``detailed`` (else None).
         """
 
     def get_metadata(project, queue):
@@ -103,11 +91,10 @@ class IQueueController(Interface):
 
     def stats(project, queue):
         """
-        Deferred firing with ``{"free": int, "claimed": int, "total": int}``
-        plus, when ``total > 0``, ``"oldest"`` and ``"newest"``: each
-        ``{"id": str, "created": int, "age": int}`` (lowest and highest marker,
-        claimed messages included). Buried messages count as claimed.
-        QueueDoesNotExist if the queue is missing.
+        Deferred firing with a ``QueueStats``: ``oldest`` and ``newest``
+        (``MessageStamp``, lowest and highest marker, claimed messages
+        included) are set when ``total > 0``. Buried messages count as
+        claimed. QueueDoesNotExist if the queue is missing.
         """
 
 
@@ -179,7 +166,7 @@ class IClaimController(Interface):
         end before ``now + ttl + grace`` are extended to that instant
         (``semantics.md`` §3.3).
 
-        @return: Deferred firing with a claim, or None when nothing could be
+        @return: Deferred firing with a ``Claim``, or None when nothing could be
             claimed (also for a missing queue).
         """
 
@@ -247,12 +234,8 @@ class IJobController(Interface):
     ``project`` scopes every call: a job of a queue of another project is
     "not found". Expired messages are not jobs.
 
-    A ``job`` is a dict with ``id`` (int), ``queue`` (str), ``body`` (JSON
-    value, as for messages), ``state`` (str, above), ``priority``, ``ttr``,
-    ``delay``, ``age``, ``created``, ``available_at``, ``claim_id`` (str or
-    None), ``claim_expires`` (int epoch seconds, 0 if never claimed),
-    ``reserves`` (the message's claim count), ``timeouts``, ``releases``,
-    ``buries`` and ``kicks`` (ints).
+    A job is a ``Job`` record (``storage/records.py``); its state is decided
+    by ``storage.rules.job_state``.
 
     Mutations that may make a job claimable call ``driver.events.notify``
     after they commit.
@@ -364,9 +347,8 @@ class IJobController(Interface):
 
     def counts(project, queue=None):
         """
-        Jobs by state: a dict with ``urgent`` (ready with priority below
-        1024), ``ready``, ``reserved``, ``delayed``, ``buried`` and
-        ``queues`` (the number of queues counted), for one queue or, with
+        Jobs by state: a ``JobCounts`` (``urgent``: ready with priority
+        below ``rules.URGENT_PRIORITY``), for one queue or, with
         ``queue`` None, every queue of ``project``. A missing queue counts
         as empty with ``queues`` 0.
         """

@@ -1,0 +1,21 @@
+"""The one adaptor between ``async def`` code and Deferred-based callers.
+
+Handlers, controllers and client methods are written as coroutines; where a
+caller needs a Deferred (a storage interface method, Twisted code adding
+callbacks) the coroutine function is decorated with ``returns_deferred``.
+"""
+
+import functools
+
+from twisted.internet.defer import Deferred
+
+
+def returns_deferred(function):
+    """Make calling the ``async def`` ``function`` return a Deferred (which
+    Twisted code can add callbacks to, and coroutines can await)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return Deferred.fromCoroutine(function(*args, **kwargs))
+
+    return wrapper

@@ -1,0 +1,135 @@
+"""The records storage returns: frozen, typed, the same from every driver.
+
+Drivers build them from engine rows and documents (which never leave a
+driver); each transport renders them in its own format. All times are whole
+seconds: ``created``, ``expires``, ``available_at`` and ``claim_expires`` are
+epoch seconds of the driver's clock, ``age`` and ``ttl`` are durations.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+class _Fields:
+    """Transitional: read a record as the dict it replaces (``m["id"]``)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, name):
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def __contains__(self, name):
+        return getattr(self, name, None) is not None
+
+    def get(self, name, default=None):
+        return getattr(self, name, default)
+
+
+@dataclass(frozen=True, slots=True)
+class Message(_Fields):
+    """A message as any transport sees it."""
+
+    #: The decimal form of the server-unique, monotonic integer that is the
+    #: FIFO marker and the line protocol's job id.
+    id: str
+    ttl: int
+    age: int
+    created: int
+    body: Any
+    #: The recorded claim (it may have expired), or None.
+    claim_id: Optional[str]
+    #: Under a live claim.
+    claimed: bool
+    claim_count: int
+    #: Lower first; messages posted over HTTP get ``DEFAULT_PRIORITY``.
+    priority: int
+    #: The end of a delay.
+    available_at: int
+    buried: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Claim(_Fields):
+    """A live claim and its live messages."""
+
+    id: str
+    ttl: int
+    #: Seconds since creation or the last renewal.
+    age: int
+    expires: int
+    messages: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Queue(_Fields):
+    """A queue in a listing; ``metadata`` only when asked for (else None)."""
+
+    name: str
+    metadata: Optional[dict] = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStamp(_Fields):
+    """Where a message stands in its queue (the oldest or newest of stats)."""
+
+    id: str
+    created: int
+    age: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats(_Fields):
+    """Counts of a queue's messages; buried ones count as claimed.
+
+    ``oldest`` and ``newest`` (lowest and highest marker, claimed messages
+    included) are None when the queue is empty."""
+
+    free: int
+    claimed: int
+    total: int
+    oldest: Optional[MessageStamp] = None
+    newest: Optional[MessageStamp] = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job(_Fields):
+    """A message as the line protocol (beanstalkd) sees it."""
+
+    id: int
+    queue: str
+    body: Any
+    #: "ready", "reserved", "delayed" or "buried" (``rules.job_state``).
+    state: str
+    priority: int
+    #: Time-to-run, seconds.
+    ttr: int
+    #: The delay last set, seconds.
+    delay: int
+    age: int
+    created: int
+    available_at: int
+    claim_id: Optional[str]
+    #: 0 if never claimed.
+    claim_expires: int
+    #: The message's claim count.
+    reserves: int
+    timeouts: int
+    releases: int
+    buries: int
+    kicks: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts(_Fields):
+    """Jobs by state, for one queue or every queue of a project."""
+
+    urgent: int
+    ready: int
+    reserved: int
+    delayed: int
+    buried: int
+    #: The number of queues counted.
+    queues: int
