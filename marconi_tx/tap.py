@@ -9,7 +9,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from marconi_tx import __version__, config, endpoints, lifecycle, limits, logs, storage, workers
-from marconi_tx.jobs import ExpiryService
+from marconi_tx.expiry import ExpiryService
 from marconi_tx.metrics import daemon_metrics
 from marconi_tx.transport.http.app import build_resource
 from marconi_tx.transport.http.site import make_site

@@ -1,6 +1,6 @@
-"""Background jobs: the periodic removal of expired messages and claims.
+"""The expiry loop: the periodic removal of expired messages and claims.
 
-Expired records are already invisible to every read; this job only reclaims
+Expired records are already invisible to every read; this loop only reclaims
 their space, so a failed run is logged and retried at the next interval.
 """
 

@@ -1,9 +1,9 @@
-"""The expiry job, driven by task.Clock over a real sqlite file."""
+"""The expiry loop, driven by task.Clock over a real sqlite file."""
 
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from marconi_tx.jobs import ExpiryService
+from marconi_tx.expiry import ExpiryService
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 
 
@@ -21,7 +21,7 @@ class ExpiryServiceTests(unittest.TestCase):
         return self.driver.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
     async def test_removes_expired_records_each_interval(self):
-        """Every interval the job deletes expired messages and claims and
+        """Every interval the loop deletes expired messages and claims and
         keeps live ones; nothing runs before the first interval."""
         await self.driver.messages.post(None, "q", [{"ttl": 75, "body": 1}])
         await self.driver.messages.post(None, "q", [{"ttl": 600, "body": 2}])
@@ -49,11 +49,11 @@ class ExpiryServiceTests(unittest.TestCase):
         self.assertEqual(self.rows("messages"), 0)
 
     def test_stop_stops_the_loop(self):
-        """After stopService the job has no call scheduled on the clock."""
-        def job_calls():
+        """After stopService the loop has no call scheduled on the clock."""
+        def loop_calls():
             return [c for c in self.clock.getDelayedCalls() if "collect" in repr(c)]
 
         self.service.startService()
-        self.assertEqual(len(job_calls()), 1)
+        self.assertEqual(len(loop_calls()), 1)
         self.service.stopService()
-        self.assertEqual(job_calls(), [])
+        self.assertEqual(loop_calls(), [])
