@@ -214,11 +214,7 @@ OPTIONS = (
            minimum=1, maximum=_INT64),
 )
 
-_BY_KEY = {(o.section, o.name): o for o in OPTIONS}
-
-
-def option(section, name):
-    return _BY_KEY[(section, name)]
+_KEYS = {(o.section, o.name) for o in OPTIONS}
 
 
 def load(path=None, overrides=()):
@@ -240,7 +236,7 @@ def load(path=None, overrides=()):
             raise ConfigError(f"{path}: not a valid INI file ({str(e).splitlines()[0]})")
         for section in parser.sections():
             for name, value in parser.items(section, raw=True):
-                if (section, name) not in _BY_KEY:
+                if (section, name) not in _KEYS:
                     if name in parser.defaults():
                         continue
                     raise ConfigError(f"{path}: unknown option [{section}] {name}")

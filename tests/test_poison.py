@@ -15,7 +15,7 @@ from marconi_tx.storage.sqlite.driver import SqliteDriver
 from tests.http_support import ApiClient, ApiOverDriverMixin, claim_id_of, message_id
 from tests.test_line_protocol import LineTestCase
 
-LIMIT = config.option("limits:transport", "max_json_nesting").default
+LIMIT = config.load().transport.max_json_nesting
 Q = "/v1/queues/poison"
 #: Depths around the limit, the issue's ~958 and far beyond.
 DEPTHS = (LIMIT - 1, LIMIT, LIMIT + 1, 958, 5000)
@@ -146,8 +146,10 @@ class ParseJsonTests(unittest.SynchronousTestCase):
 
     def test_configurable_up_to_what_reads_decode(self):
         """The limit is a setting whose largest value is what reads decode."""
-        option = config.option("limits:transport", "max_json_nesting")
-        self.assertEqual(option.maximum, json_text.READ_NESTING)
+        deepest = str(json_text.READ_NESTING)
+        config.load(overrides=[("limits:transport", "max_json_nesting", deepest)])
+        self.assertRaises(config.ConfigError, config.load, overrides=[
+            ("limits:transport", "max_json_nesting", str(json_text.READ_NESTING + 1))])
         limits = config.load(overrides=[("limits:transport", "max_json_nesting", "3")]).transport
         rule = validation.message_nesting(limits, validation.V1_MESSAGE_ENVELOPE)
         validation.parse_json(post_text(["[[[1]]]"]), rule)
