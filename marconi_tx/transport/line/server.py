@@ -17,6 +17,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from marconi_tx import limits
+from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.line import replies
 from marconi_tx.transport.line.protocol import LineProtocol
 from marconi_tx.transport.line.waiting import WaitingRoom
@@ -137,14 +138,15 @@ class LineFactory(Factory):
             for job_id, reservation in connection.reserved.items():
                 yield job_id, reservation.claim_id
 
-    def release_recorded(self):
+    @returns_deferred
+    async def release_recorded(self):
         """At start: give back the reservations the ledger recorded (those a
         previous run left when it was killed); a Deferred."""
-        if self.ledger is None:
-            return defer.succeed(None)
-        return self._give_back(self.ledger.recorded(), "left by the previous run")
+        if self.ledger is not None:
+            await self._give_back(self.ledger.recorded(), "left by the previous run")
 
-    def release_all(self):
+    @returns_deferred
+    async def release_all(self):
         """At a graceful stop, before the storage closes: give back every
         open connection's reservations and close the connections; a Deferred
         that fires once both are done."""
@@ -152,17 +154,14 @@ class LineFactory(Factory):
         for connection in self.connections:
             connection.reserved = {}  # given back here, not by connectionLost
             connection.transport.loseConnection()
-        return defer.gatherResults([self._give_back(pairs, "held at stop"),
-                                    self.connections.emptied()])
+        await defer.gatherResults([self._give_back(pairs, "held at stop"),
+                                   self.connections.emptied()])
 
-    def _give_back(self, pairs, why):
-        results = [self.jobs.abandon(self.project, job_id, claim_id, False)
-                   for job_id, claim_id in pairs]
-        d = defer.DeferredList(results, consumeErrors=True)
-        d.addCallback(self._given_back, pairs, why)
-        return d
-
-    def _given_back(self, results, pairs, why):
+    @returns_deferred
+    async def _give_back(self, pairs, why):
+        results = await defer.DeferredList(
+            [self.jobs.abandon(self.project, job_id, claim_id, False)
+             for job_id, claim_id in pairs], consumeErrors=True)
         failed = [pair for pair, (ok, _) in zip(pairs, results) if not ok]
         released = sum(1 for ok, done in results if ok and done)
         if pairs:
@@ -238,6 +237,7 @@ class LineFactory(Factory):
         return (tube == "default" or self.referenced(tube)
                 or await self.queues.exists(self.project, tube))
 
+    @returns_deferred
     async def pause(self, tube, delay):
         if not await self.exists(tube):
             return replies.NOT_FOUND
@@ -251,6 +251,7 @@ class LineFactory(Factory):
 
     # -- statistics --------------------------------------------------------
 
+    @returns_deferred
     async def tube_names(self):
         """Every tube: the project's queues, "default", and the tubes
         connections refer to, sorted."""
@@ -264,6 +265,7 @@ class LineFactory(Factory):
                 return sorted(names)
             marker = page[-1]["name"]
 
+    @returns_deferred
     async def tube_stats(self, tube):
         if not await self.exists(tube):
             return replies.NOT_FOUND
@@ -286,6 +288,7 @@ class LineFactory(Factory):
             ("pause", state.pause if left else 0),
             ("pause-time-left", left)))
 
+    @returns_deferred
     async def stats(self):
         counts = await self.jobs.counts(self.project)
         tubes = await self.tube_names()

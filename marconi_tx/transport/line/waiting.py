@@ -10,10 +10,11 @@ its tube, and waiters whose tubes were just found empty are not asked again
 in the same round.
 """
 
-from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface
+
+from marconi_tx.deferreds import returns_deferred
 
 #: A round over every waiter (a timer ran out), not only some tubes.
 ALL = None
@@ -109,20 +110,19 @@ class WaitingRoom:
         if not self._running:
             self._run()
 
-    @defer.inlineCallbacks
-    def _run(self):
+    @returns_deferred
+    async def _run(self):
         # Re-entrant calls (a served connection's next command may release a
         # job, which notifies) only add to _pending; this loop picks them up.
         self._running = True
         try:
             while self._has_pending:
                 changed, self._pending, self._has_pending = self._pending, set(), False
-                yield self._round(changed)
+                await self._round(changed)
         finally:
             self._running = False
 
-    @defer.inlineCallbacks
-    def _round(self, changed):
+    async def _round(self, changed):
         empty = set()
         for waiter in list(self._waiters):
             if waiter not in self._waiters:
@@ -132,7 +132,7 @@ class WaitingRoom:
             tubes = self.active_tubes(waiter.tubes)
             if tubes and not tubes <= empty:
                 try:
-                    job = yield self.jobs.reserve(self.project, sorted(tubes))
+                    job = await self.jobs.reserve(self.project, sorted(tubes))
                 except Exception:
                     failure = Failure()
                     if waiter in self._waiters:
@@ -140,11 +140,11 @@ class WaitingRoom:
                         waiter.fail(failure)
                     continue
                 if job is not None:
-                    yield self._hand_over(waiter, job)
+                    await self._hand_over(waiter, job)
                     continue
                 empty |= tubes
                 try:
-                    when = yield self.jobs.next_change(self.project, sorted(tubes))
+                    when = await self.jobs.next_change(self.project, sorted(tubes))
                 except Exception:
                     self.log.failure("Cannot read the next change of {tubes}", tubes=tubes)
                     when = None
@@ -154,12 +154,13 @@ class WaitingRoom:
                 self.leave(waiter)
                 waiter.give_up()
 
-    def _hand_over(self, waiter, job):
+    async def _hand_over(self, waiter, job):
         if waiter in self._waiters:
             self.leave(waiter)
             if waiter.deliver(job):
-                return None
+                return
         # The waiter left while storage was answering: the job goes back.
-        d = self.jobs.abandon(self.project, job["id"], job["claim_id"], False)
-        d.addErrback(lambda f: self.log.failure("Cannot give back job {id}", f, id=job["id"]))
-        return d
+        try:
+            await self.jobs.abandon(self.project, job["id"], job["claim_id"], False)
+        except Exception:
+            self.log.failure("Cannot give back job {id}", id=job["id"])
