@@ -16,13 +16,14 @@ import json
 import os
 import sys
 
-from twisted.internet import defer, task
+from twisted.internet import task
 
 from marconi_tx import __version__
 from marconi_tx.client.client import DEFAULT_URL, Client
 from marconi_tx.client.errors import MarconiClientError
 from marconi_tx.client.resources import Claim
 from marconi_tx.client.output import ProgressBar, compact, dump_json, table
+from marconi_tx.deferreds import returns_deferred
 
 PROG = "marconi-cli"
 
@@ -441,8 +442,9 @@ async def health(session):
     return 0 if healthy else 1
 
 
+@returns_deferred
 async def run(reactor, argv, *, treq=None, stdin, stdout, stderr, environ):
-    """Run one command; the exit status."""
+    """Run one command; a Deferred firing with the exit status."""
     try:
         args = build_parser(stdout, environ).parse_args(argv)
     except _Exit as e:
@@ -489,8 +491,7 @@ def main(argv=None, *, treq=None, reactor=None, stdin=None, stdout=None,
                    stderr=stderr or sys.stderr)
     environ = os.environ if environ is None else environ
     if reactor is not None:
-        return defer.Deferred.fromCoroutine(
-            run(reactor, argv, treq=treq, environ=environ, **streams))
+        return run(reactor, argv, treq=treq, environ=environ, **streams)
 
     async def react_main(reactor):
         status = await run(reactor, argv, treq=treq, environ=environ, **streams)

@@ -10,15 +10,15 @@ import uuid
 from urllib.parse import urlsplit
 
 from twisted.internet import error as network
-from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.web.client import RequestTransmissionFailed, ResponseFailed
 from twisted.web.http import RESPONSES
 
 from marconi_tx.client import errors
-from marconi_tx.client.http import Reply, boolean, returns_deferred, with_query
+from marconi_tx.client.http import Reply, boolean, with_query
 from marconi_tx.client.listing import Listing
 from marconi_tx.client.resources import Queue
+from marconi_tx.deferreds import returns_deferred
 
 DEFAULT_URL = "http://127.0.0.1:8888"
 
@@ -203,7 +203,7 @@ class Client:
 
     def _attempt(self, method, url, body):
         """One exchange, cut off after ``timeout`` seconds."""
-        exchange = Deferred.fromCoroutine(self._exchange(method, url, body))
+        exchange = self._exchange(method, url, body)
         if not self.timeout:
             return exchange
         expired = []
@@ -225,6 +225,7 @@ class Client:
 
         return exchange.addBoth(settle)
 
+    @returns_deferred
     async def _exchange(self, method, url, body):
         try:
             response = await self._treq.request(

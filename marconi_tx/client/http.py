@@ -1,23 +1,9 @@
-"""HTTP plumbing shared by the client objects: answers, paths, Deferreds."""
+"""HTTP plumbing shared by the client objects: answers and paths."""
 
-import functools
 import json
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from twisted.internet.defer import Deferred
-
 from marconi_tx.client.errors import UnexpectedResponse
-
-
-def returns_deferred(method):
-    """Make an ``async def`` method return a Deferred (which Twisted code
-    can add callbacks to, and coroutines can await)."""
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        return Deferred.fromCoroutine(method(*args, **kwargs))
-
-    return wrapper
 
 
 class Reply:

@@ -7,7 +7,7 @@ Twisted code reads these in one of two ways::
     d = client.queues().collect()              # a Deferred firing with a list
 """
 
-from twisted.internet.defer import Deferred
+from marconi_tx.deferreds import returns_deferred
 
 
 class Listing:
@@ -55,13 +55,10 @@ class Listing:
             if path in seen:
                 return
 
-    def collect(self):
+    @returns_deferred
+    async def collect(self):
         """A Deferred firing with every item of the listing, as a list."""
-
-        async def gather():
-            return [item async for item in self]
-
-        return Deferred.fromCoroutine(gather())
+        return [item async for item in self]
 
 
 def next_link(document):
