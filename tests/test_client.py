@@ -3,7 +3,6 @@
 import json
 import uuid
 
-from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from treq.testing import StubTreq
@@ -14,6 +13,7 @@ from marconi_tx.client import (
     QueueNotFound, RequestTimeout, ServiceUnavailable, Unauthorized,
     UnexpectedResponse)
 from marconi_tx.client import batches
+from marconi_tx.deferreds import returns_deferred
 from tests.test_client_support import (
     BASE_URL, Fixed, Hanging, Recording, RefusingTreq, Server, UnavailableFirst)
 
@@ -177,10 +177,11 @@ class QueueListingTests(ClientTestCase):
     def test_async_iteration(self):
         """``async for`` over queues() yields the queues across pages."""
 
+        @returns_deferred
         async def names():
             return [queue.name async for queue in self.client.queues()]
 
-        self.assertEqual(self.result(Deferred.fromCoroutine(names())), self.names)
+        self.assertEqual(self.result(names()), self.names)
 
     def test_limit_caps_the_total(self):
         """limit is the most queues yielded, also above the page maximum."""

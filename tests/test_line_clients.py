@@ -6,10 +6,11 @@ import os
 
 import greenstalk
 import pystalk
-from twisted.internet import defer, reactor, task, threads
+from twisted.internet import reactor, task, threads
 from twisted.trial import unittest
 
 from marconi_tx import config
+from marconi_tx.deferreds import returns_deferred
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from marconi_tx.transport.line import make_factory
 from tests.daemon import Daemon, free_port, wait_for_port
@@ -109,18 +110,15 @@ class GreenstalkTests(unittest.TestCase):
             return c.reserve(timeout=1).body
         return threads.deferToThread(scenario).addCallback(self.assertEqual, body)
 
-    def test_blocking_reserve_is_woken(self):
+    async def test_blocking_reserve_is_woken(self):
         """A blocked reserve in one client returns when another client puts
         (both blocking, in two threads)."""
         # Clients connect in threads: their constructors block on answers.
         waiting = threads.deferToThread(lambda: self.client(watch="wake").reserve(10))
-
-        def put(_):
-            return threads.deferToThread(lambda: self.client(use="wake").put("wake up"))
-        d = _wait_until(lambda: len(self.endpoint.factory.room) == 1)
-        d.addCallback(put)
-        d.addCallback(lambda _: waiting)
-        return d.addCallback(lambda job: self.assertEqual(job.body, "wake up"))
+        await _wait_until(lambda: len(self.endpoint.factory.room) == 1)
+        await threads.deferToThread(lambda: self.client(use="wake").put("wake up"))
+        job = await waiting
+        self.assertEqual(job.body, "wake up")
 
 
 class PystalkTests(unittest.TestCase):
@@ -191,12 +189,13 @@ class TwistdLineTests(unittest.TestCase):
         return threads.deferToThread(scenario).addCallback(self.assertEqual, "over tcp")
 
 
-def _wait_until(predicate, timeout=10.0):
-    """A Deferred firing once ``predicate()`` holds (checked on the reactor)."""
-    def check(elapsed):
-        if predicate():
-            return None
+@returns_deferred
+async def _wait_until(predicate, timeout=10.0):
+    """A Deferred firing once ``predicate()`` holds (checked on the reactor
+    every 10 ms)."""
+    elapsed = 0.0
+    while not predicate():
         if elapsed > timeout:
             raise AssertionError("condition not reached")
-        return task.deferLater(reactor, 0.01, check, elapsed + 0.01)
-    return defer.maybeDeferred(check, 0.0)
+        await task.deferLater(reactor, 0.01, lambda: None)
+        elapsed += 0.01
