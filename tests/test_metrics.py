@@ -10,7 +10,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from marconi_tx import config, tap
-from marconi_tx.jobs import ExpiryService
+from marconi_tx.expiry import ExpiryService
 from marconi_tx.metrics import Metrics, daemon_metrics
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from marconi_tx.transport.http.app import Router, build_resource

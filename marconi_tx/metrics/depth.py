@@ -15,11 +15,11 @@ refresh.
 """
 
 from twisted.application.service import Service
-from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from marconi_tx import errors
+from marconi_tx.deferreds import returns_deferred
 
 STATES = ("free", "claimed")
 _ABSENT = object()
@@ -62,12 +62,10 @@ class QueueDepths(Service):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
 
-    def refresh(self):
+    @returns_deferred
+    async def refresh(self):
         """Read the depth of every recent queue; a Deferred (the loop waits
         for it, so refreshes never overlap)."""
-        return ensureDeferred(self._refresh())
-
-    async def _refresh(self):
         for key in list(self.recent):
             try:
                 stats = await self.driver.queues.stats(*key)

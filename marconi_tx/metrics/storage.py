@@ -8,10 +8,8 @@ its storage code know nothing of metrics. The counts are plain integers
 (everything runs on the reactor thread) exposed by ``StorageCollector``.
 """
 
-from inspect import iscoroutine
-
 from prometheus_client.core import CounterMetricFamily
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred
 
 from marconi_tx import errors
 from marconi_tx.storage.interfaces import (IClaimController, IJobController,
@@ -112,16 +110,16 @@ def _failed(failure, counts, operation):
 
 
 def watched(call, counts, operation, tally=None, amount=None):
-    """``call``, whose Deferred (or coroutine) result is counted: in
-    ``tally`` (``amount(result)``) when it succeeds, as a failure of
-    ``operation`` when the storage was unavailable."""
+    """``call``, whose Deferred result is counted: in ``tally``
+    (``amount(result)``) when it succeeds, as a failure of ``operation`` when
+    the storage was unavailable. Any other result is returned as it is."""
 
+    # Plain Deferred callbacks on purpose, not a coroutine: this runs on
+    # every storage call of both transports.
     def watching(*args, **kwargs):
         result = call(*args, **kwargs)
-        if type(result) is not Deferred:
-            if not iscoroutine(result):
-                return result
-            result = ensureDeferred(result)
+        if not isinstance(result, Deferred):
+            return result
         if tally is None:
             result.addErrback(_failed, counts, operation)
         else:
