@@ -3,8 +3,8 @@ MongoDB-wire server (``tests.mongodb_server``), what only this driver has
 (races between two daemons, the batch protocol), and the line endpoint
 over MongoDB with a real beanstalkd client.
 
-The driver's logical time is a ``task.Clock``; network I/O runs on the real
-reactor.
+The driver's reactor is a ``task.Clock`` (its time and its timeouts); txmongo's
+network I/O runs on the real reactor.
 """
 
 import greenstalk
@@ -15,6 +15,7 @@ from marconi_tx import config
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import MongoDriver
 from marconi_tx.storage.mongodb.schema import marker
+from marconi_tx.storage.records import Job
 from marconi_tx.transport.line import make_factory
 from tests.mongodb_server import fresh_database_uri
 from tests.test_line_storage import START, TTL, TUBE, JobConformanceMixin
@@ -43,7 +44,7 @@ class MongoJobTests(JobConformanceMixin, unittest.TestCase):
         taken = await defer.gatherResults(
             [driver.jobs.reserve(None, [TUBE])
              for driver in (self.driver, other, self.driver, other)])
-        won = [job["id"] for job in taken if job is not None]
+        won = [job.id for job in taken if job is not None]
         self.assertEqual(sorted(won), ids)
         self.assertEqual(taken.count(None), 1)
 
@@ -63,12 +64,12 @@ class MongoJobTests(JobConformanceMixin, unittest.TestCase):
         old = await self.jobs.reserve(None, [TUBE])
         self.clock.advance(5)
         new = await self.jobs.reserve(None, [TUBE])
-        self.assertEqual(new["id"], job_id)
-        self.assertFalse(await self.jobs.touch(None, job_id, old["claim_id"]))
-        self.assertFalse(await self.jobs.release(None, job_id, old["claim_id"], 1, 0))
-        self.assertFalse(await self.jobs.bury(None, job_id, old["claim_id"], 1))
-        self.assertIsNone(await self.jobs.delete(None, job_id, old["claim_id"]))
-        self.assertEqual((await self.jobs.peek(None, job_id))["claim_id"], new["claim_id"])
+        self.assertEqual(new.id, job_id)
+        self.assertFalse(await self.jobs.touch(None, job_id, old.claim_id))
+        self.assertFalse(await self.jobs.release(None, job_id, old.claim_id, 1, 0))
+        self.assertFalse(await self.jobs.bury(None, job_id, old.claim_id, 1))
+        self.assertIsNone(await self.jobs.delete(None, job_id, old.claim_id))
+        self.assertEqual((await self.jobs.peek(None, job_id)).claim_id, new.claim_id)
 
     async def test_unpublished_batch_is_no_job(self):
         """A job of a batch registered but not committed is invisible to
@@ -82,9 +83,9 @@ class MongoJobTests(JobConformanceMixin, unittest.TestCase):
             "cc": 0, "ce": 0, "pr": 1, "av": START, "bu": False}])
         self.assertIsNone(await self.jobs.peek(None, first))
         self.assertIsNone(await self.jobs.reserve(None, [TUBE]))
-        self.assertEqual((await self.jobs.counts(None, TUBE))["ready"], 0)
+        self.assertEqual((await self.jobs.counts(None, TUBE)).ready, 0)
         self.assertTrue(await batches.commit(self.driver, qid, "t0k3n"))
-        self.assertEqual((await self.jobs.reserve(None, [TUBE]))["id"], first)
+        self.assertEqual((await self.jobs.reserve(None, [TUBE])).id, first)
 
     async def test_job_of_a_deleted_queue_is_gone(self):
         """Deleting the queue deletes its jobs; a re-created queue of the
@@ -96,11 +97,12 @@ class MongoJobTests(JobConformanceMixin, unittest.TestCase):
         self.assertIsNone(await self.jobs.reserve(None, [TUBE]))
 
     async def test_results_are_plain_python(self):
-        """Jobs carry plain ints, never bson.Int64."""
+        """Jobs are ``Job`` records carrying plain ints, never bson.Int64."""
         job_id = await self.put(priority=2**32 - 1, ttr=2**31)
         job = await self.jobs.reserve(None, [TUBE])
+        self.assertIsInstance(job, Job)
         for key in ("id", "priority", "ttr", "claim_expires", "reserves", "created"):
-            self.assertIs(type(job[key]), int, key)
+            self.assertIs(type(getattr(job, key)), int, key)
         self.assertIs(type(job_id), int)
         self.assertIs(type(await self.jobs.next_change(None, [TUBE])), int)
 
@@ -155,6 +157,6 @@ class MongoLineEndpointTests(unittest.TestCase):
         async def check_storage(_):
             listed = await self.driver.messages.list(None, "work", echo=True)
             self.assertEqual(len(listed), 1)
-            self.assertEqual((listed[0]["id"], listed[0]["priority"]), (str(self.low), 7))
+            self.assertEqual((listed[0].id, listed[0].priority), (str(self.low), 7))
         d.addCallback(lambda r: defer.ensureDeferred(check_storage(r)))
         return d

@@ -2,10 +2,11 @@
 server (``tests.mongodb_server``), plus what only this driver has: indexes,
 server outages, several connections racing, the batch publication protocol.
 
-Network I/O and its timeouts run on the real reactor; the driver's logical
-time is a ``task.Clock``.
+The driver's reactor (its time and the timeouts of its calls) is a
+``task.Clock``; txmongo's network I/O runs on the real reactor.
 """
 
+import dataclasses
 import uuid
 
 import pymongo
@@ -13,12 +14,18 @@ from twisted.internet import defer, task
 from twisted.trial import unittest
 
 from marconi_tx import config, errors
+from marconi_tx.storage import records
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import MongoDriver
 from marconi_tx.storage.mongodb.messages import documents
 from marconi_tx.storage.mongodb.schema import marker
 from tests.mongodb_server import dedicated_server, fresh_database_uri, with_database
-from tests.storage_conformance import START, StorageConformanceMixin, concurrently, ids_of
+from tests.storage_conformance import (
+    START,
+    StorageConformanceMixin,
+    concurrently,
+    ids_of,
+)
 
 QUEUE = "fizbit"
 
@@ -43,10 +50,14 @@ class MongoConformanceTests(StorageConformanceMixin, unittest.TestCase):
 
 
 def plain(value):
-    """Whether ``value`` is made only of plain JSON-like Python types."""
+    """Whether ``value`` is made only of records and plain JSON-like Python
+    types."""
+    if dataclasses.is_dataclass(value):
+        return value.__module__ == records.__name__ and all(
+            plain(getattr(value, f.name)) for f in dataclasses.fields(value))
     if isinstance(value, dict):
         return all(type(k) is str and plain(v) for k, v in value.items())
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return all(plain(v) for v in value)
     return type(value) in (str, int, float, bool, type(None))
 
@@ -167,7 +178,9 @@ class MongoDriverTests(unittest.TestCase):
 
     async def test_results_are_plain_python(self):
         """No engine type (ObjectId, bson.Int64) leaves the driver: every
-        result is made of dict, list, str, int, float, bool and None."""
+        result is a record of ``storage.records`` or made of dict, list,
+        tuple, str, int, float, bool and None, and so is every field of a
+        record."""
         await self.driver.queues.create(None, QUEUE, {"k": [1, 2.5]})
         ids = await self.post(3)
         claim = await self.driver.claims.create(None, QUEUE, 60, 60, 1)
@@ -179,7 +192,7 @@ class MongoDriverTests(unittest.TestCase):
             await self.driver.messages.get(None, QUEUE, ids[0]),
             await self.driver.messages.bulk_get(None, QUEUE, ids),
             claim,
-            await self.driver.claims.get(None, QUEUE, claim["id"]),
+            await self.driver.claims.get(None, QUEUE, claim.id),
             await self.driver.messages.pop(None, QUEUE, 1),
             ids,
         ]
@@ -198,8 +211,8 @@ class MongoDriverTests(unittest.TestCase):
                                  errors.QueueDoesNotExist)
         self.assertEqual(heard, [("p1", QUEUE)])
         claim = await self.driver.claims.create("p1", QUEUE, 60, 60, 1)
-        await self.driver.claims.delete("p1", QUEUE, claim["id"])
-        await self.driver.claims.delete("p1", QUEUE, claim["id"])
+        await self.driver.claims.delete("p1", QUEUE, claim.id)
+        await self.driver.claims.delete("p1", QUEUE, claim.id)
         self.assertEqual(heard, [("p1", QUEUE)] * 2)
 
     async def test_post_retries_past_registered_markers(self):
@@ -235,15 +248,15 @@ class MongoDriverTests(unittest.TestCase):
         self.assertEqual(ids_of(await self.driver.claims.create(None, QUEUE, 60, 60, 10)),
                          before)
         self.assertEqual(await self.driver.messages.pop(None, QUEUE, 10), [])
-        self.assertEqual((await self.driver.messages.get(None, QUEUE, after[0]))["id"], after[0])
+        self.assertEqual((await self.driver.messages.get(None, QUEUE, after[0])).id, after[0])
         for mid in stalled:
             await self.assertFailure(self.driver.messages.get(None, QUEUE, mid),
                                      errors.MessageDoesNotExist)
         self.assertEqual(await self.driver.messages.bulk_get(None, QUEUE, stalled), [])
-        self.assertEqual((await self.driver.queues.stats(None, QUEUE))["total"], 3)
+        self.assertEqual((await self.driver.queues.stats(None, QUEUE)).total, 3)
         self.assertIs(await batches.commit(self.driver, qid, token), True)
         self.assertEqual(await self.everything(), before + stalled + after)
-        self.assertEqual((await self.driver.queues.stats(None, QUEUE))["total"], 5)
+        self.assertEqual((await self.driver.queues.stats(None, QUEUE)).total, 5)
 
     async def test_stale_batch_aborted_then_collected(self):
         """A batch not committed by its deadline is aborted by the next
@@ -269,7 +282,7 @@ class MongoDriverTests(unittest.TestCase):
         """gc aborts a batch whose deadline passed even if nobody reads the
         queue, and deletes its messages."""
         await self.driver.queues.create(None, QUEUE)
-        stalled, qid, token = await self.stalled_batch(3, deadline=START + 10)
+        _, qid, token = await self.stalled_batch(3, deadline=START + 10)
         self.assertEqual(await self.driver.gc(), 0)
         self.clock.advance(10)
         self.assertEqual(await self.driver.gc(), 3)
@@ -340,7 +353,7 @@ class MongoDriverTests(unittest.TestCase):
             seen += ids_of(page)
             marker = seen[-1] if seen else None
         seen += ids_of(await self.driver.messages.list(None, QUEUE, marker=marker, limit=100))
-        self.assertEqual(sorted(seen, key=int), sorted(sum(batches_posted, []), key=int))
+        self.assertEqual(sorted(seen, key=int), sorted((i for batch in batches_posted for i in batch), key=int))
         self.assertEqual([int(i) for i in seen], sorted({int(i) for i in seen}))
         for batch in batches_posted:
             start = seen.index(batch[0])
@@ -350,18 +363,17 @@ class MongoDriverTests(unittest.TestCase):
 class MongoOutageTests(unittest.TestCase):
     """A dedicated server is stopped and restarted under an opened driver.
 
-    The driver's network timeouts run on ``self.timeouts`` (a Clock), so the
-    tests show that every call ends once ``operation_timeout`` has elapsed,
-    without waiting for it."""
+    The driver's reactor is ``self.clock`` (a Clock): its timeouts run there,
+    so the tests show that every call ends once ``operation_timeout`` has
+    elapsed, without waiting for it."""
 
     def setUp(self):
         self.server = dedicated_server(self)
         self.clock = task.Clock()
         self.clock.advance(START)
-        self.timeouts = task.Clock()
         self.settings = settings(operation_timeout=1, connect_timeout=1)
         self.driver = MongoDriver(with_database(self.server.uri, "outage"), self.clock,
-                                  self.settings, reactor=self.timeouts)
+                                  self.settings)
         self.addCleanup(self.driver.close)
 
     async def until_answered(self, call):
@@ -373,7 +385,7 @@ class MongoOutageTests(unittest.TestCase):
             d = call()
             await task.deferLater(reactor, 0.1)
             if not d.called:
-                self.timeouts.advance(self.settings.operation_timeout)
+                self.clock.advance(self.settings.operation_timeout)
             try:
                 return await d
             except errors.StorageUnavailable as e:
@@ -399,7 +411,7 @@ class MongoOutageTests(unittest.TestCase):
             self.driver.gc(),
         ]
         alive = self.driver.is_alive()
-        self.timeouts.advance(self.settings.operation_timeout)
+        self.clock.advance(self.settings.operation_timeout)
         self.assertTrue(all(d.called for d in calls + [alive]))
         for d in calls:
             await self.assertFailure(d, errors.StorageUnavailable)
@@ -420,7 +432,7 @@ class MongoOutageTests(unittest.TestCase):
         the server back, succeeds."""
         self.server.stop()
         opening = self.driver.open()
-        self.timeouts.advance(self.settings.connect_timeout + self.settings.operation_timeout)
+        self.clock.advance(self.settings.connect_timeout + self.settings.operation_timeout)
         await self.assertFailure(opening, errors.StorageUnavailable)
         self.assertIsNone(self.driver.pool)
         self.assertIs(await self.driver.is_alive(), False)
@@ -458,7 +470,7 @@ class MongoDriverConfigTests(unittest.SynchronousTestCase):
         from marconi_tx import storage
 
         cfg = config.load(overrides=[("drivers", "storage", "mongodb://127.0.0.1:1/q")])
-        driver = storage.driver_from_config(cfg, clock=None)
+        driver = storage.driver_from_config(cfg, None)
         self.assertIsInstance(driver, MongoDriver)
         self.assertIsNone(driver.pool)
 

@@ -50,12 +50,17 @@ import secrets
 from bson.int64 import Int64
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
-from twisted.internet import defer
 from txmongo import filter as qf
 
 from marconi_tx import errors
 from marconi_tx.storage.ids import MAX_MESSAGE_ID
-from marconi_tx.storage.mongodb.schema import MESSAGE_ID_COUNTER, later, marker
+from marconi_tx.storage.mongodb.schema import (
+    MESSAGE_ID_COUNTER,
+    find_queue,
+    marker,
+    queue_key,
+)
+from marconi_tx.storage.rules import whole_second_after
 
 PENDING = "p"
 ABORTED = "x"
@@ -107,14 +112,13 @@ async def view(driver, project, queue, ordered=False):
     not pass a pending batch's range while it could still commit.
     """
     now = driver.now()
-    doc = await driver.db.queues.find_one({"p": project, "n": queue}, VIEW_FIELDS)
+    doc = await find_queue(driver, project, queue, VIEW_FIELDS)
     if doc is None:
         return None
     snapshot = QueueView(doc, now)
     if ordered and snapshot.stale:
-        await defer.gatherResults(
-            [defer.ensureDeferred(abort(driver, {"_id": snapshot.id}, token))
-             for token in snapshot.stale], consumeErrors=True)
+        for token in snapshot.stale:
+            await abort(driver, {"_id": snapshot.id}, token)
         doc = await driver.db.queues.find_one({"_id": snapshot.id}, VIEW_FIELDS)
         if doc is None:
             return None
@@ -137,8 +141,9 @@ async def publish(driver, project, queue, count, expiry, build):
     @param build: ``build(queue_id, first_marker)`` -> the documents.
     @return: the markers, in order.
     """
-    deadline = later(driver.now(), pending_window(driver.settings.operation_timeout))
-    name = {"p": project, "n": queue}
+    deadline = whole_second_after(driver.now(),
+                                  pending_window(driver.settings.operation_timeout))
+    name = queue_key(project, queue)
     for _ in range(driver.settings.max_post_retries):
         last = await reserve(driver, count)
         first = last - count + 1
@@ -188,7 +193,7 @@ async def register(driver, project, queue, first, last, token, deadline, expiry)
     @return: the queue record's id, or None if a later block is registered.
     @raise QueueDoesNotExist: the queue is missing.
     """
-    name = {"p": project, "n": queue}
+    name = queue_key(project, queue)
     entry = {"a": marker(first), "b": marker(last), "s": PENDING, "d": deadline, "x": expiry}
     doc = await driver.db.queues.find_one_and_update(
         {**name, "top": {"$lt": marker(first)}},
@@ -196,7 +201,7 @@ async def register(driver, project, queue, first, last, token, deadline, expiry)
         projection={"_id": 1})
     if doc is not None:
         return doc["_id"]
-    if await driver.db.queues.find_one(name, {"_id": 1}) is None:
+    if await find_queue(driver, project, queue) is None:
         raise errors.QueueDoesNotExist(queue, project)
     return None
 
@@ -273,9 +278,9 @@ async def collect(driver, now):
     for doc in docs:
         qid = doc["_id"]
         for token, entry in (doc.get("pend") or {}).items():
-            if entry["s"] == PENDING:
-                if entry["d"] > now or not await abort(driver, {"_id": qid}, token):
-                    continue
+            if entry["s"] == PENDING and (
+                    entry["d"] > now or not await abort(driver, {"_id": qid}, token)):
+                continue
             result = await driver.db.messages.delete_many(
                 {"q": qid, "_id": {"$gte": entry["a"], "$lte": entry["b"]}})
             removed += result.deleted_count

@@ -18,10 +18,19 @@ from marconi_tx.storage.interfaces import IClaimController
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
 from marconi_tx.storage.mongodb.messages import BY_MARKER, TAKE_ROUNDS, free
-from marconi_tx.storage.mongodb.schema import MAX_INT64, later, to_message
-
+from marconi_tx.storage.mongodb.schema import find_queue, to_message
+from marconi_tx.storage.records import Claim
+from marconi_tx.storage.rules import whole_second_after
+from marconi_tx.validation import INT64_MAX
 
 FREE_ORDER = BY_MARKER + qf.hint("queue_claim_expiry")
+
+
+def to_claim(claim_id, ttl, expires, docs, now):
+    """A ``Claim`` of ``ttl`` seconds expiring at ``expires``, holding the
+    message documents ``docs`` (its age counts from its last renewal)."""
+    return Claim(id=claim_id, ttl=ttl, age=now - (expires - ttl), expires=expires,
+                 messages=tuple(to_message(doc, now) for doc in docs))
 
 
 @implementer(IClaimController)
@@ -39,7 +48,7 @@ class ClaimController:
         messages = self.driver.db.messages
         now = self.driver.now()
         claim_id = new_claim_id()
-        expires = later(now, ttl)
+        expires = whole_second_after(now, ttl)
         won = 0
         for _ in range(TAKE_ROUNDS):
             wanted = limit - won
@@ -57,8 +66,7 @@ class ClaimController:
             return None
         await self._extend(snapshot.id, claim_id, expires, ttl, grace)
         docs = await messages.find({"q": snapshot.id, "ci": claim_id}, sort=BY_MARKER)
-        return {"id": claim_id, "ttl": ttl, "age": 0, "expires": expires,
-                "messages": [to_message(doc, now) for doc in docs]}
+        return to_claim(claim_id, ttl, expires, docs, now)
 
     @staticmethod
     async def _free(messages, snapshot, now, wanted):
@@ -80,16 +88,16 @@ class ClaimController:
 
     async def _extend(self, qid, claim_id, expires, ttl, grace):
         # semantics.md 3.3: a claimed message outlives its claim by the grace.
-        until = later(expires, grace)
+        until = whole_second_after(expires, grace)
         await self.driver.db.messages.update_many(
             {"q": qid, "ci": claim_id, "ce": expires, "e": {"$lt": until}},
-            {"$set": {"e": until, "t": min(ttl + grace, MAX_INT64)}})
+            {"$set": {"e": until, "t": min(ttl + grace, INT64_MAX)}})
 
     async def _queue_id(self, project, queue, claim_id):
         """The queue record's id; ClaimDoesNotExist for a malformed claim id
         or a missing queue."""
         if is_claim_id(claim_id):
-            doc = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
+            doc = await find_queue(self.driver, project, queue)
             if doc is not None:
                 return doc["_id"]
         raise errors.ClaimDoesNotExist(claim_id, queue)
@@ -102,15 +110,13 @@ class ClaimController:
             {"q": qid, "ci": claim_id, "ce": {"$gt": now}, "e": {"$gt": now}}, sort=BY_MARKER)
         if not docs:
             raise errors.ClaimDoesNotExist(claim_id, queue)
-        ttl, expires = int(docs[0]["ct"]), int(docs[0]["ce"])
-        return {"id": claim_id, "ttl": ttl, "age": now - (expires - ttl),
-                "expires": expires, "messages": [to_message(doc, now) for doc in docs]}
+        return to_claim(claim_id, int(docs[0]["ct"]), int(docs[0]["ce"]), docs, now)
 
     @storage_call
     async def update(self, project, queue, claim_id, ttl, grace=0):
         qid = await self._queue_id(project, queue, claim_id)
         now = self.driver.now()
-        expires = later(now, ttl)
+        expires = whole_second_after(now, ttl)
         result = await self.driver.db.messages.update_many(
             {"q": qid, "ci": claim_id, "ce": {"$gt": now}, "e": {"$gt": now}},
             {"$set": {"ce": expires, "ct": ttl}})
@@ -122,7 +128,7 @@ class ClaimController:
     async def delete(self, project, queue, claim_id):
         if not is_claim_id(claim_id):
             return
-        doc = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
+        doc = await find_queue(self.driver, project, queue)
         if doc is not None:
             result = await self.driver.db.messages.update_many(
                 {"q": doc["_id"], "ci": claim_id},

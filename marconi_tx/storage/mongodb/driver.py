@@ -4,11 +4,12 @@ Several daemons may share one database: every multi-step operation is made
 safe by single-document atomic operations (see ``batches`` for posts and
 ``claims`` for claims); no multi-document transactions are used.
 
-Time: logical time (ages, expiry, claim deadlines) comes from ``clock``, as
-for every driver; network time limits use ``reactor`` (the global reactor by
-default), so that tests can drive ``clock`` with ``task.Clock`` while real
-I/O and its timeouts run on the real reactor. txmongo itself always uses the
-global reactor for its connections.
+Time: the injected ``reactor`` is the driver's one source of time, for
+ages, expiry and claim deadlines as for the timeouts of its calls (a test
+passes a ``task.Clock`` and moves both by hand). The connections are
+txmongo's: ``ConnectionPool`` takes no reactor (txmongo connects, reconnects
+and pings through the global ``twisted.internet.reactor``, imported when
+txmongo is), so the network I/O always runs on the global reactor.
 
 Failures: every call gives up after ``operation_timeout`` seconds; a server
 that cannot be reached, times out or answers with an error becomes
@@ -33,6 +34,7 @@ from zope.interface import implementer
 
 from marconi_tx import errors
 from marconi_tx.config import ConfigError
+from marconi_tx.deferreds import returns_deferred
 from marconi_tx.storage.interfaces import ILineStorageDriver
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.schema import COUNTERS, INDEXES, MESSAGES, QUEUES
@@ -49,8 +51,9 @@ TIMEOUTS = (defer.TimeoutError, net_error.TimeoutError, defer.CancelledError)
 
 
 def storage_call(method):
-    """Run an ``async`` controller method as a Deferred, bounded by
-    ``operation_timeout``, with engine failures as ``StorageUnavailable``."""
+    """Make an ``async`` controller method go through ``MongoDriver.call``:
+    a Deferred, bounded by ``operation_timeout``, with engine failures as
+    ``StorageUnavailable``."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -98,15 +101,14 @@ class MongoDriver:
     """
     @param uri: ``mongodb://HOST[:PORT][,HOST...]/[DB][?OPTIONS]``; the
         database defaults to ``marconi``.
-    @param clock: the ``IReactorTime`` of logical time.
+    @param reactor: the ``IReactorTime`` of every time the driver reads or
+        waits for (see the module docstring for txmongo's connections).
     @param settings: ``config.mongodb``.
-    @param reactor: the ``IReactorTime`` of network timeouts (default: the
-        global reactor).
     """
 
     log = Logger()
 
-    def __init__(self, uri, clock, settings, reactor=None):
+    def __init__(self, uri, reactor, settings):
         from marconi_tx.storage.events import QueueEvents
         from marconi_tx.storage.mongodb.claims import ClaimController
         from marconi_tx.storage.mongodb.jobs import JobController
@@ -123,8 +125,7 @@ class MongoDriver:
             raise ConfigError(f"storage URI {uri!r}: readPreference must be primary")
         self.uri = uri
         self.database = parsed["database"] or DEFAULT_DATABASE
-        self.clock = clock
-        self._reactor = reactor
+        self.reactor = reactor
         self.settings = settings
         self.w = parse_write_concern(settings.write_concern)
         self.pool = None
@@ -139,18 +140,8 @@ class MongoDriver:
         self.events = QueueEvents()
 
     def now(self):
-        return int(self.clock.seconds())
-
-    @property
-    def reactor(self):
-        """The reactor of network timeouts; the global one is imported only
-        when first needed (start-up builds drivers before twistd picks its
-        reactor)."""
-        if self._reactor is None:
-            from twisted.internet import reactor
-
-            self._reactor = reactor
-        return self._reactor
+        """The current whole second."""
+        return int(self.reactor.seconds())
 
     @property
     def db(self):
@@ -226,19 +217,20 @@ class MongoDriver:
         if pool is not None:
             await pool.disconnect()
 
-    def close(self):
+    @returns_deferred
+    async def close(self):
         for d in list(self._background):
             d.cancel()
-        return defer.ensureDeferred(self._disconnect())
+        await self._disconnect()
 
     def is_alive(self):
-        async def ping():
-            await self.pool[self.database].command("ping")
-            return True
-
         if self.pool is None:
             return defer.succeed(False)
-        return self.call(ping()).addErrback(lambda _: False)
+        return self.call(self._ping()).addErrback(lambda _: False)
+
+    async def _ping(self):
+        await self.pool[self.database].command("ping")
+        return True
 
     def gc(self):
         return self.call(self._gc())

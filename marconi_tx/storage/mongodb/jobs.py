@@ -15,22 +15,20 @@ undo another's reservation. The burial order comes from a counter on the
 queue record (``bn``), taken with one atomic ``$inc``.
 """
 
-import math
-
 from pymongo import ReturnDocument
 from txmongo import filter as qf
 from zope.interface import implementer
 
 from marconi_tx import errors, json_text
-from marconi_tx.storage.ids import MAX_MESSAGE_ID, new_claim_id
+from marconi_tx.storage.ids import is_job_id, new_claim_id
 from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
 from marconi_tx.storage.mongodb.messages import documents, free
-from marconi_tx.storage.mongodb.schema import MAX_INT64, marker
+from marconi_tx.storage.mongodb.schema import marker, queue_key
+from marconi_tx.storage.records import Job, JobCounts
+from marconi_tx.storage.rules import URGENT_PRIORITY, job_state, whole_second_after
 
-#: Priorities below this count as urgent in beanstalkd's statistics.
-URGENT_PRIORITY = 1024
 #: Attempts of a put whose queue is deleted between its creation and the post.
 PUT_ROUNDS = 3
 
@@ -39,16 +37,6 @@ BY_AVAILABILITY = qf.sort(qf.ASCENDING("av") + qf.ASCENDING("_id"))
 BY_BURIAL = qf.sort(qf.ASCENDING("bo"))
 #: Queue record fields a job lookup needs (metadata can be large).
 RECORD_FIELDS = {"p": 1, "n": 1, "top": 1, "pend": 1}
-
-
-def state_of(doc, now):
-    if doc["ce"] > now:
-        return "reserved"
-    if doc["bu"]:
-        return "buried"
-    if doc["av"] > now:
-        return "delayed"
-    return "ready"
 
 
 def ready(now):
@@ -61,17 +49,18 @@ def delayed(now):
 
 
 def to_job(doc, queue, now):
-    """A message document -> the job dict of ``IJobController`` (plain ints)."""
-    return {
-        "id": int(doc["_id"]), "queue": queue, "body": json_text.stored(doc["b"]),
-        "state": state_of(doc, now), "priority": int(doc["pr"]),
-        "ttr": int(doc.get("tr", DEFAULT_TTR)), "delay": int(doc.get("dl", 0)),
-        "age": now - int(doc["c"]), "created": int(doc["c"]),
-        "available_at": int(doc["av"]), "claim_id": doc.get("ci"),
-        "claim_expires": int(doc["ce"]), "reserves": int(doc["cc"]),
-        "timeouts": int(doc.get("to", 0)), "releases": int(doc.get("rl", 0)),
-        "buries": int(doc.get("bc", 0)), "kicks": int(doc.get("kc", 0)),
-    }
+    """A message document of ``queue`` -> a ``Job`` (plain ints)."""
+    created = int(doc["c"])
+    return Job(
+        id=int(doc["_id"]), queue=queue, body=json_text.stored(doc["b"]),
+        state=job_state(doc["ce"], doc["bu"], doc["av"], now), priority=int(doc["pr"]),
+        ttr=int(doc.get("tr", DEFAULT_TTR)), delay=int(doc.get("dl", 0)),
+        age=now - created, created=created,
+        available_at=int(doc["av"]), claim_id=doc.get("ci"),
+        claim_expires=int(doc["ce"]), reserves=int(doc["cc"]),
+        timeouts=int(doc.get("to", 0)), releases=int(doc.get("rl", 0)),
+        buries=int(doc.get("bc", 0)), kicks=int(doc.get("kc", 0)),
+    )
 
 
 @implementer(IJobController)
@@ -86,14 +75,14 @@ class JobController:
         return self.driver.db.messages
 
     def _after(self, seconds):
-        """The whole second at or after ``seconds`` from now: a delay or a
-        time-to-run is never cut short by the clock's granularity."""
-        return min(math.ceil(self.driver.clock.seconds() + seconds), MAX_INT64)
+        """The whole second at or after ``seconds`` from now (not from the
+        whole second ``driver.now()``)."""
+        return whole_second_after(self.driver.reactor.seconds(), seconds)
 
     async def _lookup(self, project, job_id, now):
         """(document, queue name) of a live, visible job of ``project``, or
         None."""
-        if not (isinstance(job_id, int) and 0 < job_id <= MAX_MESSAGE_ID):
+        if not is_job_id(job_id):
             return None
         doc = await self.messages.find_one({"_id": marker(job_id), "e": {"$gt": now}})
         if doc is None:
@@ -365,7 +354,7 @@ class JobController:
         if found is None:
             return False
         doc, queue = found
-        state = state_of(doc, now)
+        state = job_state(doc["ce"], doc["bu"], doc["av"], now)
         if state == "buried":
             condition = {"bu": True}
             update = {"$set": {"bu": False}, "$unset": {"bo": ""}, "$min": {"av": now}}
@@ -384,12 +373,10 @@ class JobController:
     @storage_call
     async def counts(self, project, queue=None):
         now = self.driver.now()
-        where = {"p": project} if queue is None else {"p": project, "n": queue}
-        records = await self.driver.db.queues.find(where, {"top": 1, "pend": 1})
-        result = {"urgent": 0, "ready": 0, "reserved": 0, "delayed": 0, "buried": 0,
-                  "queues": len(records)}
+        where = {"p": project} if queue is None else queue_key(project, queue)
+        records = await self.driver.db.queues.find(where, batches.VIEW_FIELDS)
         if not records:
-            return result
+            return JobCounts(urgent=0, ready=0, reserved=0, delayed=0, buried=0, queues=0)
         queries = [batches.QueueView(r, now).query(now) for r in records]
         reserved = {"$gt": ["$ce", now]}
         unheld = {"$lte": ["$ce", now]}
@@ -408,6 +395,5 @@ class JobController:
             {"$group": {"_id": None, **{k: {"$sum": {"$cond": [v, 1, 0]}}
                                         for k, v in sums.items()}}},
         ])
-        if rows:
-            result.update({k: int(rows[0][k]) for k in sums})
-        return result
+        found = {k: int(rows[0][k]) for k in sums} if rows else dict.fromkeys(sums, 0)
+        return JobCounts(**found, queues=len(records))

@@ -10,22 +10,18 @@ from txmongo import filter as qf
 from zope.interface import implementer
 
 from marconi_tx import errors
-from marconi_tx.storage.ids import is_claim_id, parse_message_id
+from marconi_tx.storage.ids import is_claim_id, parse_ids, parse_message_id
 from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, IMessageController
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
-from marconi_tx.storage.mongodb.schema import dump_json, later, marker, to_message
+from marconi_tx.storage.mongodb.schema import dump_json, find_queue, marker, to_message
+from marconi_tx.storage.rules import check_claim_id, check_delete, whole_second_after
 
 #: Rounds of select-then-take a pop or claim makes when concurrent consumers
 #: take some of its candidates first.
 TAKE_ROUNDS = 3
 
 BY_MARKER = qf.sort(qf.ASCENDING("_id"))
-
-
-def parse_ids(message_ids):
-    """The well-formed ids among ``message_ids``, as integers, deduplicated."""
-    return sorted({i for i in map(parse_message_id, message_ids) if i is not None})
 
 
 def free(now):
@@ -39,9 +35,9 @@ def documents(messages, now, client_uuid=None):
     rows = []
     for m in messages:
         row = {"b": dump_json(m["body"]), "t": m["ttl"], "c": now,
-               "e": later(now, m["ttl"]), "cc": 0, "ce": 0,
+               "e": whole_second_after(now, m["ttl"]), "cc": 0, "ce": 0,
                "pr": m.get("priority", DEFAULT_PRIORITY),
-               "av": later(now, m.get("delay", 0)), "bu": False}
+               "av": whole_second_after(now, m.get("delay", 0)), "bu": False}
         if client is not None:
             row["u"] = client
         rows.append(row)
@@ -57,8 +53,7 @@ class MessageController:
     async def post(self, project, queue, messages, client_uuid=None):
         rows = documents(messages, self.driver.now(), client_uuid)
         if not rows:
-            if await self.driver.db.queues.find_one(
-                    {"p": project, "n": queue}, {"_id": 1}) is None:
+            if await find_queue(self.driver, project, queue) is None:
                 raise errors.QueueDoesNotExist(queue, project)
             return []
 
@@ -128,11 +123,10 @@ class MessageController:
     @storage_call
     async def delete(self, project, queue, message_id, claim_id=None):
         mid = parse_message_id(message_id)
-        if claim_id is not None and not is_claim_id(claim_id):
-            raise errors.ClaimDoesNotExist(claim_id, queue)
+        check_claim_id(claim_id, queue, is_claim_id)
         if mid is None:
             return
-        record = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
+        record = await find_queue(self.driver, project, queue)
         if record is None:
             return
         where = {"_id": marker(mid), "q": record["_id"]}
@@ -150,13 +144,7 @@ class MessageController:
             doc = await self.driver.db.messages.find_one(where, {"ci": 1, "ce": 1})
             if doc is None:
                 return
-            if claim_id is None:
-                if doc["ce"] > now:
-                    raise errors.MessageIsClaimed(message_id)
-            elif doc.get("ci") is None:
-                raise errors.MessageNotClaimed(message_id)
-            elif doc["ci"] != claim_id:
-                raise errors.ClaimMismatch(message_id)
+            check_delete(message_id, claim_id, doc.get("ci"), doc["ce"], now)
         raise errors.StorageUnavailable(
             f"message {message_id} kept changing while being deleted; retry")
 
@@ -165,7 +153,7 @@ class MessageController:
         ids = parse_ids(message_ids)
         if not ids:
             return
-        record = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
+        record = await find_queue(self.driver, project, queue)
         if record is not None:
             await self.driver.db.messages.delete_many(
                 {"q": record["_id"], "_id": {"$in": [marker(i) for i in ids]}})

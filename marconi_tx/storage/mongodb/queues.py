@@ -15,7 +15,8 @@ from marconi_tx import errors, json_text
 from marconi_tx.storage.interfaces import IQueueController
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
-from marconi_tx.storage.mongodb.schema import dump_json, marker
+from marconi_tx.storage.mongodb.schema import dump_json, find_queue, marker, queue_key
+from marconi_tx.storage.records import MessageStamp, Queue, QueueStats
 
 
 @implementer(IQueueController)
@@ -29,7 +30,7 @@ class QueueController:
         # insert and misreport "already existed" (semantics.md 8.3).
         try:
             await self.driver.db.queues.insert_one({
-                "_id": ObjectId(), "p": project, "n": queue,
+                "_id": ObjectId(), **queue_key(project, queue),
                 "m": dump_json(metadata or {}), "c": self.driver.now(),
                 "top": marker(0), "pend": {}})
         except DuplicateKeyError:
@@ -38,13 +39,12 @@ class QueueController:
 
     @storage_call
     async def exists(self, project, queue):
-        doc = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"_id": 1})
-        return doc is not None
+        return await find_queue(self.driver, project, queue) is not None
 
     @storage_call
     async def delete(self, project, queue):
         doc = await self.driver.db.queues.find_one_and_delete(
-            {"p": project, "n": queue}, projection={"_id": 1})
+            queue_key(project, queue), projection={"_id": 1})
         if doc is not None:
             await self.driver.db.messages.delete_many({"q": doc["_id"]})
 
@@ -56,12 +56,12 @@ class QueueController:
             {"p": project, "n": {"$gt": marker or ""}}, {"n": 1, "m": 1},
             sort=qf.sort(qf.ASCENDING("n")), limit=limit)
         if detailed:
-            return [{"name": d["n"], "metadata": json_text.stored(d["m"])} for d in docs]
-        return [{"name": d["n"]} for d in docs]
+            return [Queue(d["n"], json_text.stored(d["m"])) for d in docs]
+        return [Queue(d["n"]) for d in docs]
 
     @storage_call
     async def get_metadata(self, project, queue):
-        doc = await self.driver.db.queues.find_one({"p": project, "n": queue}, {"m": 1})
+        doc = await find_queue(self.driver, project, queue, {"m": 1})
         if doc is None:
             raise errors.QueueDoesNotExist(queue, project)
         return json_text.stored(doc["m"])
@@ -69,7 +69,7 @@ class QueueController:
     @storage_call
     async def set_metadata(self, project, queue, metadata):
         result = await self.driver.db.queues.update_one(
-            {"p": project, "n": queue}, {"$set": {"m": dump_json(metadata)}})
+            queue_key(project, queue), {"$set": {"m": dump_json(metadata)}})
         if result.matched_count == 0:
             raise errors.QueueDoesNotExist(queue, project)
 
@@ -89,11 +89,13 @@ class QueueController:
                         "newest": {"$last": "$_id"}, "newest_created": {"$last": "$c"}}},
         ])
         if not rows:
-            return {"free": 0, "claimed": 0, "total": 0}
+            return QueueStats(free=0, claimed=0, total=0)
         row = rows[0]
         total, claimed = int(row["total"]), int(row["claimed"])
-        result = {"free": total - claimed, "claimed": claimed, "total": total}
-        for key in ("oldest", "newest"):
+
+        def stamp(key):
             created = int(row[f"{key}_created"])
-            result[key] = {"id": str(int(row[key])), "created": created, "age": now - created}
-        return result
+            return MessageStamp(id=str(int(row[key])), created=created, age=now - created)
+
+        return QueueStats(free=total - claimed, claimed=claimed, total=total,
+                          oldest=stamp("oldest"), newest=stamp("newest"))

@@ -41,14 +41,12 @@ HTTP (which take the defaults)::
 from bson.int64 import Int64
 
 from marconi_tx import json_text
+from marconi_tx.storage.records import Message
 
 QUEUES = "queues"
 MESSAGES = "messages"
 COUNTERS = "counters"
 MESSAGE_ID_COUNTER = "message_id"
-
-#: Largest value a document integer may hold (semantics.md 1.4).
-MAX_INT64 = 2**63 - 1
 
 #: (collection, index name, keys, options). Created at every open; creating
 #: an existing index with the same definition is a no-op for MongoDB.
@@ -69,10 +67,19 @@ INDEXES = (
     (MESSAGES, "claim", (("ci", 1),), {"sparse": True}),
 )
 
+#: The projection of a queue record's id alone.
+ID_ONLY = {"_id": 1}
 
-def later(now, seconds):
-    """``now + seconds``, capped at the largest storable integer."""
-    return min(now + seconds, MAX_INT64)
+
+def queue_key(project, queue):
+    """The filter of the queue record of (project, name)."""
+    return {"p": project, "n": queue}
+
+
+def find_queue(driver, project, queue, fields=ID_ONLY):
+    """The queue record of (project, name) with ``fields``, or None
+    (a Deferred)."""
+    return driver.db.queues.find_one(queue_key(project, queue), fields)
 
 
 def marker(value):
@@ -85,18 +92,19 @@ dump_json = json_text.encoder(ensure_ascii=True)
 
 
 def to_message(doc, now):
-    """A stored message document -> the message dict of ``interfaces``
-    (plain ``int``: BSON's 64-bit integers decode as ``bson.Int64``)."""
-    return {
-        "id": str(int(doc["_id"])),
-        "ttl": int(doc["t"]),
-        "age": now - int(doc["c"]),
-        "created": int(doc["c"]),
-        "body": json_text.stored(doc["b"]),  # never fails, whoever wrote it
-        "claim_id": doc.get("ci"),
-        "claimed": doc["ce"] > now,
-        "claim_count": int(doc["cc"]),
-        "priority": int(doc["pr"]),
-        "available_at": int(doc["av"]),
-        "buried": bool(doc["bu"]),
-    }
+    """A stored message document -> a ``Message`` (plain ``int``: BSON's
+    64-bit integers decode as ``bson.Int64``)."""
+    created = int(doc["c"])
+    return Message(
+        id=str(int(doc["_id"])),
+        ttl=int(doc["t"]),
+        age=now - created,
+        created=created,
+        body=json_text.stored(doc["b"]),  # never fails, whoever wrote it
+        claim_id=doc.get("ci"),
+        claimed=doc["ce"] > now,
+        claim_count=int(doc["cc"]),
+        priority=int(doc["pr"]),
+        available_at=int(doc["av"]),
+        buried=bool(doc["bu"]),
+    )
