@@ -1,6 +1,6 @@
 """Jobs in memory: the line protocol's view of ``MemoryDriver``'s messages.
 
-A job is a ``Stored`` message (memory.py), which also keeps its time-to-run,
+A job is a ``Stored`` message (store.py), which also keeps its time-to-run,
 last delay and counters. A reservation is a claim tag on the message, as an
 HTTP claim is (so either hides the message from the other), without a claim
 ``Term``: only HTTP requests name claims, and no HTTP client knows a
@@ -13,7 +13,7 @@ from marconi_tx import json_text
 from marconi_tx.storage import ids, rules
 from marconi_tx.storage.interfaces import IJobController
 from marconi_tx.storage.records import Job, JobCounts
-from marconi_tx.testing.memory import Table, answers, dump_json
+from marconi_tx.testing.store import Table, answers
 
 
 @implementer(IJobController)
@@ -41,10 +41,15 @@ class JobController:
                    releases=message.releases, buries=message.buries, kicks=message.kicks)
 
     def _find(self, project, job_id):
-        """The unexpired message ``job_id`` of ``project``, or None."""
+        """The unexpired message ``job_id`` of a queue of ``project``, or None."""
         if not ids.is_job_id(job_id):
             return None
-        return self.driver.find(project, job_id)[0]
+        now = self.driver.now()
+        for (owner, _), table in self.driver.tables.items():
+            message = table.messages.get(job_id) if owner == project else None
+            if message is not None and message.expires > now:
+                return message
+        return None
 
     def _in_state(self, project, queues, state, now):
         """The unexpired messages of ``queues`` (names) in ``state``."""
@@ -84,7 +89,7 @@ class JobController:
     def put(self, project, queue, body, ttl, priority, delay, ttr):
         table = self.driver.table(project, queue)
         if table is None:
-            table = self.driver.tables[(project, queue)] = Table(dump_json({}))
+            table = self.driver.tables[(project, queue)] = Table()
         available_at = self._after(delay) if delay else None
         message = self.driver.add(table, queue, body, ttl, priority=priority,
                                   available_at=available_at)
