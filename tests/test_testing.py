@@ -1,5 +1,6 @@
 """``marconi_tx.testing``: the in-memory driver passes the storage and job
-conformance suites, and the stub server serves the real API to clients."""
+conformance suites and the HTTP API suite, and the stub server serves the
+real API to clients."""
 
 from twisted.internet import task
 from twisted.trial import unittest
@@ -7,6 +8,7 @@ from twisted.trial import unittest
 from marconi_tx import config, errors
 from marconi_tx.client import BadRequest, ClaimNotFound, ServiceUnavailable
 from marconi_tx.testing import MemoryDriver, StubServer
+from tests.http_v1_tests import HttpV1Mixin
 from tests.storage_conformance import START, StorageConformanceMixin
 from tests.test_line_storage import JobConformanceMixin
 
@@ -21,6 +23,14 @@ class MemoryConformanceTests(StorageConformanceMixin, unittest.TestCase):
 
 class MemoryJobTests(JobConformanceMixin, unittest.TestCase):
     """The line protocol's job rules on a MemoryDriver."""
+
+    def make_driver(self, clock):
+        return MemoryDriver(clock)
+
+
+class HttpV1OnMemoryTests(HttpV1Mixin, unittest.TestCase):
+    """The HTTP API v1 suite over a MemoryDriver: what a StubServer serves
+    answers as the daemon does."""
 
     def make_driver(self, clock):
         return MemoryDriver(clock)
