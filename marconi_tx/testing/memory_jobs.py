@@ -24,10 +24,12 @@ class JobController:
     # -- helpers -----------------------------------------------------------
 
     def _after(self, seconds):
+        """``seconds`` from now, rounded up to a whole second."""
         return rules.whole_second_after(self.driver.clock.seconds(), seconds)
 
     @staticmethod
     def _state(message, now):
+        """ready, reserved, delayed or buried."""
         return rules.job_state(message.claim_expires, message.buried,
                                message.available_at, now)
 
@@ -77,8 +79,8 @@ class JobController:
         message.claim_id, message.claim_expires = None, 0
         return message
 
-    def _make_ready(self, message, now):
-        """A kick: unbury, end the delay, count it."""
+    def _kick(self, message, now):
+        """Unbury ``message``, end its delay and count a kick."""
         message.buried = 0
         message.available_at = min(message.available_at, now)
         message.kicks += 1
@@ -206,7 +208,7 @@ class JobController:
             kicked = sorted(self._in_state(project, [queue], "delayed", now),
                             key=lambda m: (m.available_at, m.id))[:bound]
         for message in kicked:
-            self._make_ready(message, now)
+            self._kick(message, now)
         if kicked:
             self.driver.events.notify(project, queue)
         return len(kicked)
@@ -217,7 +219,7 @@ class JobController:
         message = self._find(project, job_id)
         if message is None or self._state(message, now) not in ("buried", "delayed"):
             return False
-        self._make_ready(message, now)
+        self._kick(message, now)
         self.driver.events.notify(project, message.queue)
         return True
 

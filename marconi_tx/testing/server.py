@@ -5,7 +5,9 @@ The server is the daemon's own resource (``build_resource``) over a
 whose requests go through ``treq.testing.StubTreq``: no socket, no reactor
 running, every answer there as soon as the request is made. One
 ``task.Clock`` is the storage's time and the clients' (timeouts, retry
-sleeps): advancing it ages messages and expires claims.
+sleeps): advancing it ages messages and expires claims, and a client
+retrying a 503 waits until the test advances it past the backoff (or is
+made with ``retries=0``).
 """
 
 from treq.testing import StubTreq
