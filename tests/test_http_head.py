@@ -5,11 +5,10 @@ import re
 
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
-from twisted.web import server
 from twisted.web.resource import Resource
 
 from marconi_tx.transport.http import head
-from marconi_tx.transport.http.site import Channel, make_site
+from marconi_tx.transport.http.site import ApiRequest, Channel, FastRequest, make_site
 
 TYPICAL = (b"POST /v1/queues/q/messages?echo=true HTTP/1.1\r\nHost: 127.0.0.1:8888\r\n"
            b"client-id: 3f2504e0-4f89-11d3-9a0c-0305e82c3301\r\n"
@@ -73,47 +72,51 @@ class ParseTests(unittest.SynchronousTestCase):
         self.assertIsNone(head.parse(lines, 2))
 
     def test_installed_twisted_is_supported(self):
-        """The installed Twisted has the internals the fast path sets, so the
-        tests below exercise it (were it gone, heads would go to
-        twisted.web and this fails)."""
+        """The installed Twisted has the internals the fast path sets, so
+        make_site's channels parse whole heads and its requests are
+        FastRequests (were they gone, heads would go to twisted.web and this
+        fails); with fast=False neither."""
         self.assertTrue(head.SUPPORTED)
-        self.assertTrue(Channel.fast_heads)
+        fast = make_site(Resource(), max_body=1000)
+        self.assertTrue(fast.protocol.fast_heads)
+        self.assertTrue(issubclass(fast.requestFactory, FastRequest))
+        plain = make_site(Resource(), max_body=1000, fast=False)
+        self.assertFalse(plain.protocol.fast_heads)
+        self.assertFalse(issubclass(plain.requestFactory, FastRequest))
 
 
 class HeaderAccessTests(unittest.SynchronousTestCase):
-    def test_same_as_get_header(self):
-        """A request header read directly is what getHeader gives: the last
-        of repeated values, None when absent; it is the reader in use with
-        the installed Twisted."""
+    """FastRequest reads and sets headers in the Headers' dict; the result
+    is what ApiRequest's plain twisted.web calls give."""
+
+    def requests(self):
         from twisted.web.test.requesthelper import DummyChannel
 
-        request = server.Request(DummyChannel())
-        request.requestHeaders.addRawHeader(b"x-note", b"one")
-        request.requestHeaders.addRawHeader(b"X-Note", b"two")
-        request.requestHeaders.addRawHeader(b"client-id", b"c")
-        for name in (b"X-Note", b"Client-Id", b"Accept"):
-            self.assertEqual(head._get_directly(request, name), request.getHeader(name))
-        self.assertEqual(head._get_directly(request, b"X-Note"), b"two")
-        self.assertIs(head.request_header, head._get_directly)
+        return [kind(DummyChannel()) for kind in (FastRequest, ApiRequest)]
+
+    def test_same_as_get_header(self):
+        """A request header read directly is what getHeader gives: the last
+        of repeated values, None when absent."""
+        for request in self.requests():
+            request.requestHeaders.addRawHeader(b"x-note", b"one")
+            request.requestHeaders.addRawHeader(b"X-Note", b"two")
+            request.requestHeaders.addRawHeader(b"client-id", b"c")
+            for name in (b"X-Note", b"Client-Id", b"Accept"):
+                self.assertEqual(request.header(name), request.getHeader(name))
+            self.assertEqual(request.header(b"X-Note"), b"two")
 
     def test_same_as_set_header(self):
         """A clean header set directly replaces an earlier value and reads
-        back exactly as one set through setHeader; it is the setter in use
-        with the installed Twisted."""
-        from twisted.web.test.requesthelper import DummyChannel
-
-        requests = []
-        for setter in (head._set_directly, head._set_checked):
-            request = server.Request(DummyChannel())
+        back exactly as one set through setHeader."""
+        requests = self.requests()
+        for request in requests:
             request.setHeader(b"content-length", b"1")
-            setter(request, b"Content-Length", b"12")
-            setter(request, b"Date", b"Fri, 02 Jan 1970 00:00:00 GMT")
-            requests.append(request)
+            request.set_clean_header(b"Content-Length", b"12")
+            request.set_clean_header(b"Date", b"Fri, 02 Jan 1970 00:00:00 GMT")
         direct, checked = requests
         self.assertEqual(list(direct.responseHeaders.getAllRawHeaders()),
                          list(checked.responseHeaders.getAllRawHeaders()))
         self.assertEqual(direct.responseHeaders.getRawHeaders(b"content-length"), [b"12"])
-        self.assertIs(head.set_clean_header, head._set_directly)
 
 
 class _Record(Resource):
@@ -182,7 +185,7 @@ class ChannelTests(unittest.SynchronousTestCase):
 
     def exchange(self, chunks, fast):
         resource = _Record()
-        site = make_site(resource, max_body=1000)
+        site = make_site(resource, max_body=1000, fast=fast)
         site.timeOut = None
         site.protocol = _Counting
         channel = site.buildProtocol(None)
@@ -226,10 +229,9 @@ class HugeContentLengthTests(unittest.SynchronousTestCase):
     out of the parser: no answer and a traceback for every such request."""
 
     def answer(self, raw, fast):
-        site = make_site(_Record(), max_body=1000)
+        site = make_site(_Record(), max_body=1000, fast=fast)
         site.timeOut = None
         channel = site.buildProtocol(None)
-        channel.fast_heads = fast
         transport = StringTransport()
         channel.makeConnection(transport)
         channel.dataReceived(raw)

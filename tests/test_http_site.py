@@ -5,11 +5,11 @@ import time
 
 from klein import Klein
 from twisted.internet import reactor
-from twisted.internet.task import Clock
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
@@ -20,9 +20,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from marconi_tx import config, errors
+from marconi_tx.deferreds import returns_deferred
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from marconi_tx.transport.http.app import MATCH_CACHE, Router, build_resource, dispatcher
-from marconi_tx.transport.http.site import BoundedBuffer, http_date, make_site
+from marconi_tx.transport.http.site import ApiRequest, BoundedBuffer, adopt, http_date, make_site
 from tests.http_support import CLIENT_ID, new_clock
 
 
@@ -49,11 +50,16 @@ class BoundedBufferTests(unittest.SynchronousTestCase):
 
 
 class SiteTests(unittest.SynchronousTestCase):
+    """Bodies through make_site's Site (its fast path on)."""
+
+    fast = True
+
     def setUp(self):
         self.driver = SqliteDriver(":memory:", new_clock())
         self.successResultOf(self.driver.open())
         self.addCleanup(self.driver.close)
-        self.site = make_site(build_resource(self.driver, config.load()), max_body=1000)
+        self.site = make_site(build_resource(self.driver, config.load()), max_body=1000,
+                              fast=self.fast)
         self.site.timeOut = None  # no idle-timeout timers left on the global reactor
         self.successResultOf(self.driver.queues.create(None, "jobs"))
 
@@ -109,6 +115,54 @@ class SiteTests(unittest.SynchronousTestCase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:100])
 
 
+class SiteWithoutFastPathTests(SiteTests):
+    """The same, with the fast path off."""
+
+    fast = False
+
+
+class OtherSiteTests(unittest.SynchronousTestCase):
+    """The API served by a plain twisted.web Site (as treq's StubTreq
+    serves a resource): its requests get the plain request API."""
+
+    def test_answers_as_through_make_site(self):
+        """A POST and a GET through a plain Site are answered as through
+        make_site's (status, headers, body), the Date and ids aside."""
+        driver = SqliteDriver(":memory:", new_clock())
+        self.successResultOf(driver.open())
+        self.addCleanup(driver.close)
+        resource = build_resource(driver, config.load())
+        self.successResultOf(driver.queues.create(None, "jobs"))
+        body = b'[{"ttl": 60, "body": 1}]'
+        post = (b"POST /v1/queues/jobs/messages HTTP/1.1\r\nHost: x\r\nClient-ID: "
+                + CLIENT_ID.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        get = (b"GET /v1/queues/jobs/messages/%s HTTP/1.1\r\nHost: x\r\n"
+               b"Client-ID: " + CLIENT_ID.encode() + b"\r\n\r\n")
+        answers = []
+        for site in (server.Site(resource), make_site(resource, max_body=1000)):
+            posted = exchange(site, post)
+            [message] = re.findall(rb"/messages/(\d+)", posted.split(b"\r\n\r\n")[1])
+            answers.append([re.sub(rb"Date: [^\r]*|(?<=messages/)\d+|(?<=ids=)\d+", b"-", answer)
+                            for answer in (posted, exchange(site, get % message))])
+        plain, ours = answers
+        self.assertEqual(plain, ours)
+        self.assertTrue(plain[0].startswith(b"HTTP/1.1 201 "), plain[0][:80])
+        self.assertTrue(plain[1].startswith(b"HTTP/1.1 200 "), plain[1][:80])
+
+    def test_other_request_classes_refused(self):
+        """A request class of another Site's own is not taken over (its
+        methods could clash): TypeError."""
+        from twisted.web.test.requesthelper import DummyChannel
+
+        class Custom(server.Request):
+            pass
+
+        self.assertRaises(TypeError, adopt, Custom(DummyChannel()))
+        request = server.Request(DummyChannel())
+        adopt(request)
+        self.assertIsInstance(request, ApiRequest)
+
+
 class RouterTests(unittest.SynchronousTestCase):
     """The Router over a Klein app whose endpoint answers when told to."""
 
@@ -151,8 +205,8 @@ class RouterTests(unittest.SynchronousTestCase):
 
 
 class DispatcherTests(unittest.SynchronousTestCase):
-    """Handlers answering with bytes, a Deferred or a coroutine, and their
-    failures, through dispatcher and Router."""
+    """Handlers (async def, or returning a Deferred) and their failures,
+    through dispatcher and Router."""
 
     def answer(self, handler):
         app = Klein()
@@ -161,12 +215,12 @@ class DispatcherTests(unittest.SynchronousTestCase):
                         b"GET /thing HTTP/1.1\r\nHost: x\r\n\r\n")
 
     def test_every_kind_of_answer(self):
-        """Bytes, a fired Deferred and a coroutine each become the body."""
+        """What an async def handler returns, and what a handler's Deferred
+        fires with, becomes the body."""
         async def coroutine(request, project):
             return b"from a coroutine"
 
-        for handler, body in [(lambda request, project: b"bytes", b"bytes"),
-                              (lambda request, project: succeed(b"deferred"), b"deferred"),
+        for handler, body in [(lambda request, project: succeed(b"deferred"), b"deferred"),
                               (coroutine, b"from a coroutine")]:
             answer = self.answer(handler)
             self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:80])
@@ -211,6 +265,7 @@ class RouterMatchCacheTests(unittest.SynchronousTestCase):
         app = Klein()
 
         @app.route("/items/<name>")
+        @returns_deferred
         async def item(request, name):
             request.setHeader(b"content-length", b"%d" % len(name))
             return name.encode()
@@ -221,7 +276,7 @@ class RouterMatchCacheTests(unittest.SynchronousTestCase):
         channel = site.buildProtocol(None)
         transport = StringTransport()
         channel.makeConnection(transport)
-        for round_ in range(2):
+        for _ in range(2):
             for n in range(MATCH_CACHE + 10):
                 transport.clear()
                 channel.dataReceived(b"GET /items/i%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)

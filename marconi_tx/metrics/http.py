@@ -12,6 +12,7 @@ from bisect import bisect_left
 from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
+from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import responses
 
 #: The text format's media type (version 0.0.4: what every Prometheus reads).
@@ -88,9 +89,10 @@ class HttpCollector:
 
 def scrape_endpoint(registry):
     """A Klein endpoint answering GET (and HEAD) with ``registry`` in the
-    text format."""
+    text format (as the Router's endpoints do: a Deferred of the body)."""
 
-    def scrape(request):
+    @returns_deferred
+    async def scrape(request):
         if request.method not in (b"GET", b"HEAD"):
             return responses.empty(request, 405, Allow="GET, HEAD")
         return responses.encoded_body(request, 200, generate_latest(registry),

@@ -7,19 +7,19 @@ doubled slash) are ignored and the literal segments are matched
 case-insensitively (as upstream did).
 """
 
-from inspect import iscoroutine
+from inspect import iscoroutinefunction
 
 from klein import Klein
-from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
+from twisted.internet.defer import succeed
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from werkzeug.exceptions import HTTPException
 
 from marconi_tx import errors, validation
+from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import openapi, responses
-from marconi_tx.transport.http.head import request_header
-from marconi_tx.transport.http.site import Channel
+from marconi_tx.transport.http.site import adopt
 from marconi_tx.transport.http.v1 import V1API
 
 log = Logger()
@@ -62,36 +62,35 @@ def project_id(header):
 
 
 def dispatcher(handlers):
-    """A Klein endpoint answering every method of one path.
+    """A Klein endpoint answering every method of one path with a Deferred
+    of the body.
 
-    A handler answers with bytes, a Deferred of them or a coroutine (an
-    ``async def`` handler); the busiest (posting messages) returns a
-    Deferred, which saves driving a coroutine for each request. Failures,
+    Handlers are ``async def``, adapted here by ``returns_deferred``; the
+    one exception, posting messages (the busiest request), returns a
+    Deferred itself, which saves driving a coroutine for each post. Failures,
     raised or delivered, are answered by ``responses.render_error``.
     """
     allow = ", ".join(sorted(handlers))
+    handlers = {method: returns_deferred(handler) if iscoroutinefunction(handler) else handler
+                for method, handler in handlers.items()}
 
     def dispatch(request, **params):
         method = request.method.decode("ascii", "replace")
         if method == "OPTIONS":
-            return responses.empty(request, 204, Allow=allow)
+            return succeed(responses.empty(request, 204, Allow=allow))
         handler = handlers.get(method)
         if handler is None:
-            return responses.empty(request, 405, Allow=allow)
-        if not accepts_json(request_header(request, b"Accept")):
-            return responses.empty(request, 406)
+            return succeed(responses.empty(request, 405, Allow=allow))
+        if not accepts_json(request.header(b"Accept")):
+            return succeed(responses.empty(request, 406))
         try:
-            project = project_id(request_header(request, b"X-Project-Id"))
+            project = project_id(request.header(b"X-Project-Id"))
             if "queue_name" in params:
                 validation.queue_identification(params["queue_name"], project)
             answer = handler(request, project, **params)
         except Exception as e:
-            return responses.render_error(request, e)
-        if iscoroutine(answer):
-            answer = ensureDeferred(answer)
-        if isinstance(answer, Deferred):
-            answer.addErrback(_error_answer, request)
-        return answer
+            return succeed(responses.render_error(request, e))
+        return answer.addErrback(_error_answer, request)
 
     return dispatch
 
@@ -109,7 +108,10 @@ class Router(Resource):
     chains several Deferreds for every request: about a fifth of a small
     request's CPU. The app's rules are host-independent, so one adapter bound
     at start-up serves every request; endpoints run through
-    ``Klein.execute_endpoint`` and their answer (bytes) is written directly.
+    ``Klein.execute_endpoint`` and return a Deferred of the body, which is
+    sent directly (``ApiRequest.send``). A request built by another Site
+    than ``site.make_site``'s (treq's StubTreq) is given the request API
+    first (``site.adopt``).
 
     Paths are normalised before matching: empty segments (a trailing or
     doubled slash) are dropped and the literal segments are lower-cased.
@@ -133,6 +135,7 @@ class Router(Resource):
         self.metrics = metrics
 
     def render(self, request):
+        adopt(request)
         match = self.matches.get(request.path)
         if match is None:
             try:
@@ -153,12 +156,12 @@ class Router(Resource):
             match = self.matches[request.path] = endpoint, params, route
         endpoint, params, route = match
         if route is None:
-            d = maybeDeferred(self.app.execute_endpoint, endpoint, request, **params)
-            d.addCallback(_write, request)
+            d = self.app.execute_endpoint(endpoint, request, **params)
+            d.addCallback(request.send)
             d.addErrback(_failed, request)
         else:  # the same callbacks, each counting the answer it gave
             started = route.seconds()
-            d = maybeDeferred(self.app.execute_endpoint, endpoint, request, **params)
+            d = self.app.execute_endpoint(endpoint, request, **params)
             d.addCallback(_write_counted, request, route, started)
             d.addErrback(_failed_counted, request, route, started)
         return NOT_DONE_YET
@@ -170,17 +173,6 @@ class Router(Resource):
             route = self.metrics.unmatched()
             route.finished(request, route.seconds())
         return body
-
-
-def _write(body, request):
-    channel = request.channel
-    if channel is None:  # the client has gone away
-        return
-    if isinstance(channel, Channel):
-        channel.send_whole(request, body)
-    else:
-        request.write(body)
-        request.finish()
 
 
 def _failed(failure, request):
@@ -197,7 +189,7 @@ def _failed(failure, request):
 
 
 def _write_counted(body, request, route, started):
-    _write(body, request)
+    request.send(body)
     route.finished(request, started)
 
 

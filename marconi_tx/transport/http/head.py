@@ -1,4 +1,5 @@
-"""Request and response heads with less of twisted.web's per-header work.
+"""Request heads with less of twisted.web's per-header work (``site``'s
+private parser: nothing else imports it).
 
 twisted.web parses a request line by line, header by header, in Python:
 about half of the CPU of a small request that does nothing else. When a
@@ -11,15 +12,10 @@ anything else (a folded or malformed line, a NUL, Transfer-Encoding, a
 repeated Content-Length, too many headers) it answers None, and twisted.web
 parses the head itself, with its own answers (400) to bad input.
 
-Headers are read and set straight in the ``Headers``' dict
-(``request_header``, and ``set_clean_header`` for values known to be clean:
-a constant, a number, a date). ``Request.setHeader`` checks and cleans
-every value: about a twentieth of a small request's CPU for the four
-headers every answer has.
-
-All of this uses twisted.web internals. ``SUPPORTED`` tells whether the
-installed Twisted has them; without them every head goes to twisted.web,
-and every header through ``getHeader`` and ``setHeader``.
+This, and ``site.FastRequest``'s header access, use twisted.web internals.
+``SUPPORTED`` tells whether the installed Twisted has them; without them
+every head goes to twisted.web, and every header through ``getHeader`` and
+``setHeader``.
 """
 
 import re
@@ -100,30 +96,3 @@ def _supported():
 
 SUPPORTED = _supported()
 
-
-def _get_directly(request, name):
-    values = request.requestHeaders._rawHeaders.get(name)
-    return values[-1] if values else None
-
-
-def _get_checked(request, name):
-    return request.getHeader(name)
-
-
-#: request_header(request, name): the last value of the request header
-#: ``name`` (in canonical case: Client-Id), or None, as ``request.getHeader``.
-request_header = _get_directly if SUPPORTED else _get_checked
-
-
-def _set_directly(request, name, value):
-    request.responseHeaders._rawHeaders[name] = [value]
-
-
-def _set_checked(request, name, value):
-    request.setHeader(name, value)
-
-
-#: set_clean_header(request, name, value): set the response header ``name``
-#: (in canonical case: Content-Type) to ``value``, bytes holding no CR, LF or
-#: NUL, as ``request.setHeader`` would.
-set_clean_header = _set_directly if SUPPORTED else _set_checked

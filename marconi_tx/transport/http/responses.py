@@ -1,10 +1,13 @@
-"""Writing answers, and the one table mapping domain errors to them."""
+"""Writing answers, and the one table mapping domain errors to them.
+
+Each function sets the status and headers of ``request`` (a
+``site.ApiRequest``) and returns the body, which the Router sends.
+"""
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from marconi_tx import errors, json_text
-from marconi_tx.transport.http.head import set_clean_header
 
 log = Logger()
 
@@ -28,8 +31,8 @@ def encoded_body(request, status, body, content_type=JSON_TYPE, **headers):
     """Answer ``status`` with ``body``, a JSON document already encoded
     (to a HEAD request: its headers only)."""
     request.setResponseCode(status)
-    set_clean_header(request, b"Content-Type", content_type)
-    set_clean_header(request, b"Content-Length", b"%d" % len(body))
+    request.set_clean_header(b"Content-Type", content_type)
+    request.set_clean_header(b"Content-Length", b"%d" % len(body))
     _set_headers(request, headers)
     # twisted.web drops a body answering HEAD, but logs a warning each time.
     return b"" if request.method == b"HEAD" else body
@@ -40,7 +43,7 @@ def empty(request, status, **headers):
     request.setResponseCode(status)
     request.defaultContentType = None
     if status != 204:  # a 204 may not carry Content-Length (RFC 9110 8.6)
-        set_clean_header(request, b"Content-Length", b"0")
+        request.set_clean_header(b"Content-Length", b"0")
     _set_headers(request, headers)
     return b""
 

@@ -1,15 +1,16 @@
 """The Marconi queuing API v1 (``api-v1.md``): one handler per route and method.
 
-Handlers get the request, the checked project (None: global namespace) and
-the path parameters; they return the body bytes after setting status and
+Handlers are ``async def`` (save ``post_messages``: see there). They get the
+request (a ``site.ApiRequest``), the checked project (None: global namespace)
+and the path parameters; they return the body bytes after setting status and
 headers, and let domain errors propagate to the one error table
-(``responses.ERROR_ANSWERS``).
+(``responses.ERROR_ANSWERS``). They render the storage's records
+(``marconi_tx.storage.records``) as api-v1.md's documents.
 """
 
 import time
 
 from marconi_tx import errors, validation
-from marconi_tx.transport.http.head import request_header
 from marconi_tx.transport.http.responses import empty, encoded_body, json_body
 
 PREFIX = "/v1"
@@ -42,7 +43,7 @@ def query_ids(request):
 
 def client_uuid(request):
     """The Client-ID header as a ``uuid.UUID``; 400 when missing or malformed."""
-    header = request_header(request, b"Client-Id")
+    header = request.header(b"Client-Id")
     return validation.client_uuid(None if header is None else header.decode("latin-1"))
 
 
@@ -53,7 +54,7 @@ def request_uri(request):
 def read_json(request, limit=None, nesting=validation.ANY_NESTING):
     """The parsed JSON body; 400 when missing, too big, nested too deeply
     (``validation.parse_json``) or malformed."""
-    length = request_header(request, b"Content-Length")
+    length = request.header(b"Content-Length")
     if length is None:
         raise errors.ValidationError("A request body with a Content-Length is required.",
                                      title="Malformed request body")
@@ -76,11 +77,23 @@ def queue_href(name):
 
 
 def message_doc(queue, message, claim_id=None):
-    href = f"{queue_href(queue)}/messages/{message['id']}"
+    href = f"{queue_href(queue)}/messages/{message.id}"
     if claim_id is not None:
         href += f"?claim_id={claim_id}"
-    return {"href": href, "ttl": message["ttl"], "age": message["age"],
-            "body": message["body"]}
+    return {"href": href, "ttl": message.ttl, "age": message.age, "body": message.body}
+
+
+def queue_doc(queue, detailed):
+    doc = {"name": queue.name}
+    if detailed:
+        doc["metadata"] = queue.metadata
+    doc["href"] = queue_href(queue.name)
+    return doc
+
+
+def stamp_doc(queue, stamp):
+    return {"age": stamp.age, "created": iso8601(stamp.created),
+            "href": f"{queue_href(queue)}/messages/{stamp.id}"}
 
 
 def next_link(path, marker, request, names):
@@ -178,11 +191,10 @@ class V1API:
         location = request_uri(request)
         if not queues:
             return empty(request, 204, Content_Location=location)
-        for q in queues:
-            q["href"] = queue_href(q["name"])
-        links = next_link(f"{PREFIX}/queues", queues[-1]["name"], request,
+        links = next_link(f"{PREFIX}/queues", queues[-1].name, request,
                           ("limit", "detailed"))
-        return json_body(request, 200, {"queues": queues, "links": links},
+        return json_body(request, 200, {"queues": [queue_doc(q, detailed) for q in queues],
+                                        "links": links},
                          Content_Location=location)
 
     async def create_queue(self, request, project, queue_name):
@@ -209,19 +221,19 @@ class V1API:
 
     async def stats(self, request, project, queue_name):
         stats = await self.driver.queues.stats(project, queue_name)
-        doc = {k: stats[k] for k in ("free", "claimed", "total")}
-        for end in ("oldest", "newest"):
-            if end in stats:
-                m = stats[end]
-                doc[end] = {"age": m["age"], "created": iso8601(m["created"]),
-                            "href": f"{queue_href(queue_name)}/messages/{m['id']}"}
+        doc = {"free": stats.free, "claimed": stats.claimed, "total": stats.total}
+        if stats.oldest is not None:
+            doc["oldest"] = stamp_doc(queue_name, stats.oldest)
+        if stats.newest is not None:
+            doc["newest"] = stamp_doc(queue_name, stats.newest)
         return json_body(request, 200, {"messages": doc},
                          Content_Location=request_uri(request))
 
     # -- messages -------------------------------------------------------------
 
     def post_messages(self, request, project, queue_name):
-        # A Deferred, not a coroutine: the busiest request (see dispatcher).
+        # The one handler returning a Deferred, not a coroutine: the busiest
+        # request, spared driving a coroutine (see app.dispatcher).
         client = client_uuid(request)
         messages = validation.messages(
             read_json(request, self.limits.max_message_size, self.message_nesting), self.limits)
@@ -253,7 +265,7 @@ class V1API:
         location = request_uri(request)
         if not messages:
             return empty(request, 204, Content_Location=location)
-        links = next_link(f"{queue_href(queue_name)}/messages", messages[-1]["id"], request,
+        links = next_link(f"{queue_href(queue_name)}/messages", messages[-1].id, request,
                           ("limit", "echo", "include_claimed"))
         return json_body(request, 200,
                          {"messages": [message_doc(queue_name, m) for m in messages],
@@ -304,15 +316,15 @@ class V1API:
         claim = await self.driver.claims.create(project, queue_name, ttl, grace, limit)
         if claim is None:
             return empty(request, 204)
-        messages = [message_doc(queue_name, m, claim["id"]) for m in claim["messages"]]
+        messages = [message_doc(queue_name, m, claim.id) for m in claim.messages]
         return json_body(request, 201, messages,
-                         Location=f"{queue_href(queue_name)}/claims/{claim['id']}")
+                         Location=f"{queue_href(queue_name)}/claims/{claim.id}")
 
     async def get_claim(self, request, project, queue_name, claim_id):
         claim = await self.driver.claims.get(project, queue_name, claim_id)
         doc = {"href": f"{queue_href(queue_name)}/claims/{claim_id}",
-               "ttl": claim["ttl"], "age": claim["age"],
-               "messages": [message_doc(queue_name, m, claim_id) for m in claim["messages"]]}
+               "ttl": claim.ttl, "age": claim.age,
+               "messages": [message_doc(queue_name, m, claim_id) for m in claim.messages]}
         return json_body(request, 200, doc, Content_Location=request_uri(request))
 
     async def renew_claim(self, request, project, queue_name, claim_id):

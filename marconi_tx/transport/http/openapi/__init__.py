@@ -33,7 +33,7 @@ def routes():
         with open(path(version), "rb") as f:
             document = f.read()
 
-        def serve(request, project, document=document):
+        async def serve(request, project, document=document):
             return encoded_body(request, 200, document)
 
         result.append((f"/{version}/openapi.json", {"GET": serve}))
