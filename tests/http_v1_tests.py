@@ -1,11 +1,11 @@
 """The HTTP API v1 behaviour (api-v1.md), as a mixin run against every driver.
 
 A concrete TestCase mixes ``HttpV1Mixin`` with ``twisted.trial.unittest.TestCase``
-and provides ``make_driver(clock)`` returning an unopened driver.
+and provides ``make_driver(clock)`` returning an unopened driver (and sets
+``ApiOverDriverMixin``'s ``fast`` and ``waits`` where the defaults do not fit).
 """
 
-from tests.http_support import (OTHER_CLIENT_ID, ApiClient, ApiOverDriverMixin,
-                                claim_id_of, message_id)
+from tests.http_support import OTHER_CLIENT_ID, ApiOverDriverMixin, claim_id_of, message_id
 
 Q = "/v1/queues/jobs"
 
@@ -204,7 +204,7 @@ class HttpV1Mixin(ApiOverDriverMixin):
         from marconi_tx import config
 
         settings = config.load(overrides=[("limits:transport", "max_queues_per_page", "2")])
-        api = ApiClient(self.driver, settings)
+        api = self.api_client(settings)
         self.assertEqual((await api.get("/v1/queues?limit=3")).code, 400)
         self.assertEqual((await api.get("/v1/queues?limit=2")).code, 204)
 

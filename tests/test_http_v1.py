@@ -9,24 +9,39 @@ from tests.http_v1_tests import HttpV1Mixin
 
 
 class HttpV1OnSqliteFileTests(HttpV1Mixin, unittest.TestCase):
+    waits = False  # every answer is there before the request returns
+
     def make_driver(self, clock):
         return SqliteDriver(self.mktemp() + ".db", clock)
 
 
+class HttpV1WithoutFastPathTests(HttpV1OnSqliteFileTests):
+    """The same answers with the site's fast path off: twisted.web parses
+    every head and every header goes through its public calls."""
+
+    fast = False
+
+
 class HttpV1OnSqliteGroupCommitTests(HttpV1Mixin, unittest.TestCase):
-    """As the daemon runs it: writes of one reactor turn commit together."""
+    """As the daemon runs it: writes of one reactor turn commit together
+    (the turn ends when the client has run the clock's calls due now)."""
+
+    waits = False
 
     def make_driver(self, clock):
         return SqliteDriver(self.mktemp() + ".db", clock, group_commit=True)
 
 
 class HttpV1OnSqliteMemoryTests(HttpV1Mixin, unittest.TestCase):
+    waits = False
+
     def make_driver(self, clock):
         return SqliteDriver(":memory:", clock)
 
 
 class HttpV1OnMongoTests(HttpV1Mixin, unittest.TestCase):
-    """The same API answers over MongoDB (a real MongoDB-wire server)."""
+    """The same API answers over MongoDB (a real MongoDB-wire server; it
+    answers on the real reactor: ``waits``)."""
 
     def make_driver(self, clock):
         from marconi_tx import config
@@ -58,8 +73,7 @@ class HealthDuringOutageTests(unittest.TestCase):
 
         server = dedicated_server(self)
         settings = config.load(overrides=[("drivers", "health_timeout", "1.5")])
-        driver = MongoDriver(server.uri + "/health", new_clock(), settings.mongodb,
-                             reactor=task.Clock())
+        driver = MongoDriver(server.uri + "/health", new_clock(), settings.mongodb)
         await driver.open()
         self.addCleanup(driver.close)
         site = make_site(build_resource(driver, settings), max_body=1000)
@@ -126,7 +140,7 @@ class MongoCounterReplyTests(unittest.TestCase):
         driver = MongoDriver(fresh_database_uri(self), new_clock(), config.load().mongodb)
         await driver.open()
         self.addCleanup(driver.close)
-        api = ApiClient(driver)
+        api = ApiClient(driver, waits=True)
         self.assertEqual((await api.put("/v1/queues/jobs")).code, 201)
         [before] = await api.post_messages("jobs", 1)
         counters = driver.db.counters
