@@ -167,8 +167,8 @@ class StartFailureTests(unittest.TestCase):
                               "--storage", uri)
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
         [line] = result.stderr.splitlines()
-        self.assertTrue(line.startswith(f"marconi: cannot open storage "
-                                        f"mongodb://queue:***@127.0.0.1:"), line)
+        self.assertTrue(line.startswith("marconi: cannot open storage "
+                                        "mongodb://queue:***@127.0.0.1:"), line)
         self.assertNotIn("secret", result.stdout + result.stderr)
 
     def test_sqlite_path_unusable(self):
