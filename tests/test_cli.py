@@ -3,9 +3,9 @@
 import io
 import json
 
+from treq.testing import StubTreq
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
-from treq.testing import StubTreq
 
 from marconi_tx.client.cli import DEFAULT_TTL, main
 from tests.test_client_support import Fixed, Recording, RefusingTreq, Server

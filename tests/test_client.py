@@ -3,19 +3,38 @@
 import json
 import uuid
 
+from treq.testing import StubTreq
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
-from treq.testing import StubTreq
 
 from marconi_tx.client import (
-    BadRequest, ClaimConflict, ClaimNotFound, Client, ConnectionFailed,
-    Forbidden, MarconiClientError, MessageNotFound, MessageTooLarge, NotFound,
-    QueueNotFound, RequestTimeout, ServiceUnavailable, Unauthorized,
-    UnexpectedResponse)
-from marconi_tx.client import batches
+    BadRequest,
+    ClaimConflict,
+    ClaimNotFound,
+    Client,
+    ConnectionFailed,
+    Forbidden,
+    MarconiClientError,
+    MessageNotFound,
+    MessageTooLarge,
+    NotFound,
+    QueueNotFound,
+    RequestTimeout,
+    ServiceUnavailable,
+    Unauthorized,
+    UnexpectedResponse,
+    batches,
+)
 from marconi_tx.deferreds import returns_deferred
 from tests.test_client_support import (
-    BASE_URL, Fixed, Hanging, Recording, RefusingTreq, Server, UnavailableFirst)
+    BASE_URL,
+    Fixed,
+    Hanging,
+    Recording,
+    RefusingTreq,
+    Server,
+    UnavailableFirst,
+)
 
 
 class ClientTestCase(SynchronousTestCase):

@@ -5,12 +5,12 @@ through ``treq.testing.StubTreq`` (no sockets). The few test-only resources
 here wrap it to record requests or to answer 503/401 before it answers.
 """
 
+from treq.testing import StubTreq
 from twisted.internet import error as network
 from twisted.internet.defer import fail
 from twisted.internet.task import Clock
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
-from treq.testing import StubTreq
 
 from marconi_tx import config
 from marconi_tx.client import Client

@@ -17,10 +17,21 @@ The ``marconi-cli`` command is in L{marconi_tx.client.cli}.
 
 from marconi_tx.client.client import DEFAULT_URL, Client
 from marconi_tx.client.errors import (
-    BadRequest, ClaimConflict, ClaimNotFound, ConnectionFailed, Forbidden,
-    MarconiClientError, MessageNotFound, MessageTooLarge, NotFound,
-    QueueNotFound, RequestTimeout, ServiceUnavailable, Unauthorized,
-    UnexpectedResponse)
+    BadRequest,
+    ClaimConflict,
+    ClaimNotFound,
+    ConnectionFailed,
+    Forbidden,
+    MarconiClientError,
+    MessageNotFound,
+    MessageTooLarge,
+    NotFound,
+    QueueNotFound,
+    RequestTimeout,
+    ServiceUnavailable,
+    Unauthorized,
+    UnexpectedResponse,
+)
 from marconi_tx.client.listing import Listing
 from marconi_tx.client.resources import Claim, Message, Queue
 

@@ -21,8 +21,8 @@ from twisted.internet import task
 from marconi_tx import __version__
 from marconi_tx.client.client import DEFAULT_URL, Client
 from marconi_tx.client.errors import MarconiClientError
-from marconi_tx.client.resources import Claim
 from marconi_tx.client.output import ProgressBar, compact, dump_json, table
+from marconi_tx.client.resources import Claim
 from marconi_tx.deferreds import returns_deferred
 
 PROG = "marconi-cli"

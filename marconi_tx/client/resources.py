@@ -8,8 +8,12 @@ from urllib.parse import urlsplit
 
 from marconi_tx.client import batches
 from marconi_tx.client.errors import (
-    ClaimConflict, ClaimNotFound, MessageNotFound, QueueNotFound,
-    UnexpectedResponse)
+    ClaimConflict,
+    ClaimNotFound,
+    MessageNotFound,
+    QueueNotFound,
+    UnexpectedResponse,
+)
 from marconi_tx.client.http import boolean, last_segment, query_value, segment, with_query
 from marconi_tx.client.listing import Listing
 from marconi_tx.deferreds import returns_deferred
