@@ -72,3 +72,38 @@ class ChangelogTests(SynchronousTestCase):
         with open(os.path.join(ROOT, "CHANGELOG.rst"), encoding="utf-8") as f:
             titles = re.findall(r"^(\S.*)\n-{3,}$", f.read(), re.M)
         self.assertIn(__version__, [title.split()[0] for title in titles])
+
+
+class DocsTests(SynchronousTestCase):
+    """The documents the code cites are in the repository, and listed."""
+
+    def test_cited_specification_files_exist(self):
+        """Every Markdown file a module, test or document of the project cites
+        by name (``semantics.md`` §3.3) is a file of docs/spec."""
+        cited = set()
+        for top in ("marconi_tx", "tests", "bench", "docs", "README.rst"):
+            for path in _files(os.path.join(ROOT, top)):
+                if path.endswith((".py", ".rst")):
+                    with open(path, encoding="utf-8") as f:
+                        cited.update(re.findall(r"\b([\w.-]+\.md)\b", f.read()))
+        self.assertIn("semantics.md", cited)
+        self.assertEqual(sorted(cited - set(os.listdir(os.path.join(ROOT, "docs", "spec")))),
+                         [])
+
+    def test_index_lists_every_document(self):
+        """docs/README.rst names every file and folder of docs/ and docs/spec/."""
+        with open(os.path.join(ROOT, "docs", "README.rst"), encoding="utf-8") as f:
+            index = f.read()
+        names = set(os.listdir(os.path.join(ROOT, "docs"))) - {"README.rst"}
+        names |= set(os.listdir(os.path.join(ROOT, "docs", "spec")))
+        self.assertEqual(sorted(n for n in names if f"``{n.rstrip('/')}" not in index), [])
+
+
+def _files(top):
+    """``top`` if it is a file, else every file under it (caches skipped)."""
+    if os.path.isfile(top):
+        yield top
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            yield os.path.join(folder, name)
