@@ -10,7 +10,7 @@ every HTTP request in flight finish (a request waiting on storage is a
 Deferred in its channel) and closes idle keep-alive connections, while the
 line endpoint gives back its connections' reservations and closes them; at
 ``shutdown_timeout`` what is left is cut. Only then the workers, the expiry
-job and last the storage stop, so that writes queued in the driver complete.
+loop and last the storage stop, so that writes queued in the driver complete.
 
 **SIGHUP** reopens the log files (``logs.reopen``) and never stops the daemon.
 """
