@@ -37,7 +37,7 @@ PREFILL_TTL = 1209600
 
 def open_driver(path, now=None):
     """
-    A ``SqliteDriver`` opened on ``path``, its clock set to ``now``.
+    A ``SqliteDriver`` opened on ``path``, its reactor a Clock set to ``now``.
 
     The default is the wall clock: the daemon that will serve the rows
     reads its reactor's time, and prefilled messages must look just posted.
@@ -58,7 +58,7 @@ def ensure_queue(driver, queue, project=None):
         # which here moves with the wall clock (it gives up after its
         # busy_timeout).
         time.sleep(RETRY)
-        driver.clock.advance(RETRY)
+        driver.reactor.advance(RETRY)
     if isinstance(results[0], Failure):
         results[0].raiseException()
 

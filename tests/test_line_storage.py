@@ -13,6 +13,7 @@ from marconi_tx.storage.interfaces import (
     ILineStorageDriver,
     IQueueEvents,
 )
+from marconi_tx.storage.records import JobCounts
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 
 START = 1_700_000_000
@@ -42,7 +43,7 @@ class JobConformanceMixin:
 
     async def state(self, job_id, project=None):
         job = await self.jobs.peek(project, job_id)
-        return None if job is None else job["state"]
+        return None if job is None else job.state
 
     async def test_provides_interface(self):
         """The driver provides ILineStorageDriver, its ``jobs``
@@ -58,7 +59,7 @@ class JobConformanceMixin:
         self.assertIsInstance(job_id, int)
         self.assertTrue(await self.driver.queues.exists(None, TUBE))
         message = await self.driver.messages.get(None, TUBE, str(job_id))
-        self.assertEqual((message["body"], message["ttl"], message["priority"]),
+        self.assertEqual((message.body, message.ttl, message.priority),
                          ({"k": 1}, TTL, 7))
         self.assertIn((None, TUBE), self.events)
 
@@ -69,7 +70,7 @@ class JobConformanceMixin:
         b = await self.put(priority=1)
         c = await self.put(priority=5)
         d = await self.put(priority=1)
-        order = [(await self.jobs.reserve(None, [TUBE]))["id"] for _ in range(4)]
+        order = [(await self.jobs.reserve(None, [TUBE])).id for _ in range(4)]
         self.assertEqual(order, [b, d, a, c])
         self.assertIsNone(await self.jobs.reserve(None, [TUBE]))
 
@@ -79,18 +80,18 @@ class JobConformanceMixin:
         await self.put(priority=3, queue="a")
         best = await self.put(priority=2, queue="b")
         job = await self.jobs.reserve(None, ["a", "b", "nope"])
-        self.assertEqual((job["id"], job["queue"]), (best, "b"))
+        self.assertEqual((job.id, job.queue), (best, "b"))
 
     async def test_reserved_job_shape(self):
         """A reserved job carries its claim, ttr and reserve count, and
         claim_expires is ttr seconds ahead."""
         job_id = await self.put("body", ttr=45)
         job = await self.jobs.reserve(None, [TUBE])
-        self.assertEqual((job["id"], job["body"], job["state"], job["ttr"], job["reserves"]),
+        self.assertEqual((job.id, job.body, job.state, job.ttr, job.reserves),
                          (job_id, "body", "reserved", 45, 1))
-        self.assertEqual(job["claim_expires"], START + 45)
-        self.assertIsNotNone(job["claim_id"])
-        self.assertEqual((await self.jobs.peek(None, job_id))["state"], "reserved")
+        self.assertEqual(job.claim_expires, START + 45)
+        self.assertIsNotNone(job.claim_id)
+        self.assertEqual((await self.jobs.peek(None, job_id)).state, "reserved")
 
     async def test_fractional_clock_never_shortens_ttr_or_delay(self):
         """With the clock inside a second, a claim and a delay still last at
@@ -101,7 +102,7 @@ class JobConformanceMixin:
         self.assertEqual(await self.state(job_id), "delayed")
         self.clock.advance(0.2)
         job = await self.jobs.reserve(None, [TUBE])
-        self.assertEqual(job["id"], job_id)
+        self.assertEqual(job.id, job_id)
         self.clock.advance(0.95)
         self.assertEqual(await self.state(job_id), "reserved")
 
@@ -113,7 +114,7 @@ class JobConformanceMixin:
         self.assertEqual(await self.state(job_id), "delayed")
         self.assertEqual(await self.jobs.next_change(None, [TUBE]), START + 10)
         self.clock.advance(10)
-        self.assertEqual((await self.jobs.reserve(None, [TUBE]))["id"], job_id)
+        self.assertEqual((await self.jobs.reserve(None, [TUBE])).id, job_id)
 
     async def test_next_change_sees_claim_expiry(self):
         """next_change names when a claim (a reservation or an HTTP claim)
@@ -130,7 +131,7 @@ class JobConformanceMixin:
         second = await self.put()
         await self.jobs.reserve(None, [TUBE])
         claim = await self.driver.claims.create(None, TUBE, 60, 60, 10)
-        self.assertEqual([m["id"] for m in claim["messages"]], [str(second)])
+        self.assertEqual([m.id for m in claim.messages], [str(second)])
         self.assertEqual(await self.driver.messages.list(None, TUBE, echo=True), [])
         self.assertIsNone(await self.jobs.reserve(None, [TUBE]))
         self.assertEqual(await self.state(first), "reserved")
@@ -149,12 +150,12 @@ class JobConformanceMixin:
         job_id = await self.put(ttr=10)
         job = await self.jobs.reserve(None, [TUBE])
         self.clock.advance(8)
-        self.assertTrue(await self.jobs.touch(None, job_id, job["claim_id"]))
+        self.assertTrue(await self.jobs.touch(None, job_id, job.claim_id))
         self.assertFalse(await self.jobs.touch(None, job_id, "0" * 24))
         self.clock.advance(8)
         self.assertEqual(await self.state(job_id), "reserved")
         self.clock.advance(2)
-        self.assertFalse(await self.jobs.touch(None, job_id, job["claim_id"]))
+        self.assertFalse(await self.jobs.touch(None, job_id, job.claim_id))
 
     async def test_release_sets_priority_and_delay(self):
         """release needs the recorded claim, sets priority and delay, counts
@@ -163,13 +164,13 @@ class JobConformanceMixin:
         job = await self.jobs.reserve(None, [TUBE])
         self.assertFalse(await self.jobs.release(None, job_id, "f" * 24, 9, 0))
         self.events.clear()
-        self.assertTrue(await self.jobs.release(None, job_id, job["claim_id"], 9, 5))
+        self.assertTrue(await self.jobs.release(None, job_id, job.claim_id, 9, 5))
         self.assertEqual(self.events, [(None, TUBE)])
         peeked = await self.jobs.peek(None, job_id)
-        self.assertEqual((peeked["state"], peeked["priority"], peeked["delay"],
-                          peeked["releases"], peeked["claim_id"]),
+        self.assertEqual((peeked.state, peeked.priority, peeked.delay,
+                          peeked.releases, peeked.claim_id),
                          ("delayed", 9, 5, 1, None))
-        self.assertFalse(await self.jobs.release(None, job_id, job["claim_id"], 9, 0))
+        self.assertFalse(await self.jobs.release(None, job_id, job.claim_id, 9, 0))
 
     async def test_bury_and_kick_in_burial_order(self):
         """Buried jobs are hidden from reserve and HTTP claims, peek-buried
@@ -178,11 +179,11 @@ class JobConformanceMixin:
         delayed = await self.put(delay=100)
         reserved = [await self.jobs.reserve(None, [TUBE]) for _ in ids]
         for job in reversed(reserved):
-            self.assertTrue(await self.jobs.bury(None, job["id"], job["claim_id"], 4))
+            self.assertTrue(await self.jobs.bury(None, job.id, job.claim_id, 4))
         self.assertIsNone(await self.jobs.reserve(None, [TUBE]))
         self.assertIsNone(await self.driver.claims.create(None, TUBE, 60, 60, 10))
-        burial = [job["id"] for job in reversed(reserved)]
-        self.assertEqual((await self.jobs.peek_buried(None, TUBE))["id"], burial[0])
+        burial = [job.id for job in reversed(reserved)]
+        self.assertEqual((await self.jobs.peek_buried(None, TUBE)).id, burial[0])
         self.assertEqual(await self.jobs.kick(None, TUBE, 2), 2)
         self.assertEqual([await self.state(i) for i in burial], ["ready", "ready", "buried"])
         self.assertEqual(await self.jobs.kick(None, TUBE, 10), 1)
@@ -190,7 +191,7 @@ class JobConformanceMixin:
         self.assertEqual(await self.jobs.kick(None, TUBE, 10), 1)
         self.assertEqual(await self.state(delayed), "ready")
         job = await self.jobs.peek(None, burial[0])
-        self.assertEqual((job["priority"], job["buries"], job["kicks"]), (4, 1, 1))
+        self.assertEqual((job.priority, job.buries, job.kicks), (4, 1, 1))
 
     async def test_kick_job_only_buried_or_delayed(self):
         """kick-job moves a delayed or buried job to ready and refuses a
@@ -201,18 +202,18 @@ class JobConformanceMixin:
         self.assertTrue(await self.jobs.kick_job(None, delayed))
         self.assertEqual(await self.state(delayed), "ready")
         job = await self.jobs.reserve(None, [TUBE])
-        self.assertFalse(await self.jobs.kick_job(None, job["id"]))
+        self.assertFalse(await self.jobs.kick_job(None, job.id))
 
     async def test_abandon_counts_timeouts(self):
         """abandon ends the claim; a timed-out one counts a timeout."""
         job_id = await self.put()
         job = await self.jobs.reserve(None, [TUBE])
-        self.assertTrue(await self.jobs.abandon(None, job_id, job["claim_id"], True))
-        self.assertEqual((await self.jobs.peek(None, job_id))["timeouts"], 1)
+        self.assertTrue(await self.jobs.abandon(None, job_id, job.claim_id, True))
+        self.assertEqual((await self.jobs.peek(None, job_id)).timeouts, 1)
         job = await self.jobs.reserve(None, [TUBE])
-        self.assertTrue(await self.jobs.abandon(None, job_id, job["claim_id"], False))
+        self.assertTrue(await self.jobs.abandon(None, job_id, job.claim_id, False))
         peeked = await self.jobs.peek(None, job_id)
-        self.assertEqual((peeked["state"], peeked["timeouts"], peeked["reserves"]),
+        self.assertEqual((peeked.state, peeked.timeouts, peeked.reserves),
                          ("ready", 1, 2))
 
     async def test_delete_rules(self):
@@ -222,7 +223,7 @@ class JobConformanceMixin:
         job = await self.jobs.reserve(None, [TUBE])
         self.assertIsNone(await self.jobs.delete(None, job_id))
         self.assertIsNone(await self.jobs.delete(None, job_id, "0" * 24))
-        self.assertEqual(await self.jobs.delete(None, job_id, job["claim_id"]), TUBE)
+        self.assertEqual(await self.jobs.delete(None, job_id, job.claim_id), TUBE)
         self.assertIsNone(await self.jobs.peek(None, job_id))
         for bad in (0, -1, 2**63, 2**64 - 1, job_id):
             self.assertIsNone(await self.jobs.delete(None, bad))
@@ -234,9 +235,9 @@ class JobConformanceMixin:
         reserved one."""
         delayed = await self.put(delay=60)
         job = await self.jobs.reserve_job(None, delayed)
-        self.assertEqual((job["id"], job["state"]), (delayed, "reserved"))
+        self.assertEqual((job.id, job.state), (delayed, "reserved"))
         self.assertIsNone(await self.jobs.reserve_job(None, delayed))
-        self.assertTrue(await self.jobs.abandon(None, delayed, job["claim_id"], False))
+        self.assertTrue(await self.jobs.abandon(None, delayed, job.claim_id, False))
         self.assertEqual(await self.state(delayed), "ready")
 
     async def test_project_scoping(self):
@@ -247,7 +248,7 @@ class JobConformanceMixin:
         self.assertIsNone(await self.jobs.peek("p2", job_id))
         self.assertIsNone(await self.jobs.reserve(None, [TUBE]))
         self.assertIsNone(await self.jobs.delete("p2", job_id))
-        self.assertEqual((await self.jobs.reserve("p1", [TUBE]))["id"], job_id)
+        self.assertEqual((await self.jobs.reserve("p1", [TUBE])).id, job_id)
 
     async def test_expired_messages_are_not_jobs(self):
         """A job whose message expired is gone for every job call."""
@@ -255,7 +256,7 @@ class JobConformanceMixin:
         self.clock.advance(5)
         self.assertIsNone(await self.jobs.peek(None, job_id))
         self.assertIsNone(await self.jobs.reserve(None, [TUBE]))
-        self.assertEqual((await self.jobs.counts(None, TUBE))["ready"], 0)
+        self.assertEqual((await self.jobs.counts(None, TUBE)).ready, 0)
 
     async def test_reservation_outlives_message_ttl(self):
         """A reservation longer than the message's remaining life extends
@@ -271,7 +272,7 @@ class JobConformanceMixin:
         await self.driver.queues.create(None, TUBE)
         [mid] = await self.driver.messages.post(None, TUBE, [{"ttl": 60, "body": [1]}])
         job = await self.jobs.reserve(None, [TUBE])
-        self.assertEqual((job["id"], job["priority"], job["ttr"], job["body"]),
+        self.assertEqual((job.id, job.priority, job.ttr, job.body),
                          (int(mid), DEFAULT_PRIORITY, DEFAULT_TTR, [1]))
 
     async def test_counts(self):
@@ -284,14 +285,14 @@ class JobConformanceMixin:
         job = await self.jobs.reserve(None, [TUBE])
         await self.put(priority=1)
         buried = await self.jobs.reserve(None, [TUBE])
-        await self.jobs.bury(None, buried["id"], buried["claim_id"], 1)
-        self.assertEqual(job["priority"], 5)
+        await self.jobs.bury(None, buried.id, buried.claim_id, 1)
+        self.assertEqual(job.priority, 5)
         self.assertEqual(await self.jobs.counts(None, TUBE),
-                         {"urgent": 0, "ready": 1, "reserved": 1, "delayed": 1,
-                          "buried": 1, "queues": 1})
+                         JobCounts(urgent=0, ready=1, reserved=1, delayed=1, buried=1,
+                                   queues=1))
         whole = await self.jobs.counts(None)
-        self.assertEqual((whole["ready"], whole["urgent"], whole["queues"]), (2, 1, 2))
-        self.assertEqual((await self.jobs.counts(None, "missing"))["queues"], 0)
+        self.assertEqual((whole.ready, whole.urgent, whole.queues), (2, 1, 2))
+        self.assertEqual((await self.jobs.counts(None, "missing")).queues, 0)
 
     async def test_notifications(self):
         """Posts over HTTP, released HTTP claims, job puts, kicks and
@@ -302,7 +303,7 @@ class JobConformanceMixin:
         self.events.clear()
         await self.jobs.reserve(None, [TUBE])
         self.assertEqual(self.events, [])
-        await self.driver.claims.delete(None, TUBE, claim["id"])
+        await self.driver.claims.delete(None, TUBE, claim.id)
         self.assertEqual(self.events, [(None, TUBE)])
 
     async def test_a_failing_listener_does_not_break_a_write(self):
@@ -358,4 +359,4 @@ class SqliteJobTests(JobConformanceMixin, unittest.TestCase):
         again = SqliteDriver(path, self.clock)
         await again.open()
         self.addCleanup(again.close)
-        self.assertEqual((await again.jobs.peek(None, job_id))["ttr"], 77)
+        self.assertEqual((await again.jobs.peek(None, job_id)).ttr, 77)

@@ -8,23 +8,25 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from marconi_tx import errors
-from marconi_tx.storage.sqlite import wal
+from marconi_tx.storage.records import QueueStats
+from marconi_tx.storage.sqlite import schema, wal
 from marconi_tx.storage.sqlite.driver import SqliteDriver
+from tests.clock_reactor import ClockReactor
 from tests.storage_conformance import START, StorageConformanceMixin, ids_of
 
 QUEUE = "fizbit"
 
 
 class SqliteFileConformanceTests(StorageConformanceMixin, unittest.TestCase):
-    """The conformance suite on a fresh sqlite file per test; the second
-    daemon is another connection to the same file."""
+    """The conformance suite on a fresh sqlite file per test, stats in the
+    scan thread; the second daemon is another connection to the same file."""
 
     def make_driver(self, clock):
         self.path = self.mktemp()
-        return SqliteDriver(self.path, clock)
+        return SqliteDriver(self.path, ClockReactor(clock))
 
     def make_second_driver(self, clock):
-        return SqliteDriver(self.path, clock)
+        return SqliteDriver(self.path, ClockReactor(clock))
 
 
 class SqliteMemoryConformanceTests(StorageConformanceMixin, unittest.TestCase):
@@ -40,8 +42,9 @@ class SqliteDriverTests(unittest.TestCase):
     def setUp(self):
         self.clock = task.Clock()
         self.clock.advance(START)
+        self.reactor = ClockReactor(self.clock)
         self.path = self.mktemp()
-        self.driver = SqliteDriver(self.path, self.clock)
+        self.driver = SqliteDriver(self.path, self.reactor)
         return self.open(self.driver)
 
     def open(self, driver):
@@ -52,7 +55,7 @@ class SqliteDriverTests(unittest.TestCase):
     async def reopen(self):
         """Close the driver and open a new one on the same file."""
         await self.driver.close()
-        self.driver = SqliteDriver(self.path, self.clock)
+        self.driver = SqliteDriver(self.path, self.reactor)
         await self.open(self.driver)
 
     async def post(self, count, queue=QUEUE, ttl=120, driver=None):
@@ -72,10 +75,10 @@ class SqliteDriverTests(unittest.TestCase):
         self.assertEqual(await self.driver.queues.get_metadata(None, QUEUE), {"keep": [1, "two"]})
         listed = await self.driver.messages.list(None, QUEUE, include_claimed=True)
         self.assertEqual(ids_of(listed), ids)
-        self.assertEqual([m["body"] for m in listed], [0, 1, 2])
-        self.assertEqual(ids_of(await self.driver.claims.get(None, QUEUE, claim["id"])), ids[:1])
+        self.assertEqual([m.body for m in listed], [0, 1, 2])
+        self.assertEqual(ids_of(await self.driver.claims.get(None, QUEUE, claim.id)), ids[:1])
         stats = await self.driver.queues.stats(None, QUEUE)
-        self.assertEqual((stats["free"], stats["claimed"]), (2, 1))
+        self.assertEqual((stats.free, stats.claimed), (2, 1))
 
     async def test_wal_mode_on_files(self):
         """A database file is in WAL mode, for every later connection too; an
@@ -122,9 +125,9 @@ class SqliteDriverTests(unittest.TestCase):
             await self.driver.messages.list(None, "other", limit=5, include_claimed=True,
                                             client_uuid=uuid.uuid4())
             claim = await self.driver.claims.create(None, "other", 60, 60, 5)
-            await self.driver.claims.get(None, "other", claim["id"])
+            await self.driver.claims.get(None, "other", claim.id)
             await self.driver.messages.pop(None, "other", 2)
-            await self.driver.claims.delete(None, "other", claim["id"])
+            await self.driver.claims.delete(None, "other", claim.id)
         finally:
             self.driver.db.set_trace_callback(None)
         walks = 0
@@ -159,7 +162,7 @@ class SqliteDriverTests(unittest.TestCase):
             claim = await self.driver.claims.create(None, QUEUE, 60, 60, 5)
         finally:
             self.driver.db.set_trace_callback(None)
-        self.assertEqual(len(claim["messages"]), 5)
+        self.assertEqual(len(claim.messages), 5)
         [search] = [s for s in statements if "UNION ALL" in s]
         plan = {row[0]: (row[1], row[3]) for row in
                 self.driver.db.execute("EXPLAIN QUERY PLAN " + search)}
@@ -178,22 +181,25 @@ class SqliteDriverTests(unittest.TestCase):
             detail for p, detail in plan.values() if p == parent))
 
     async def test_new_claim_indexes_added_at_open(self):
-        """A database made before the claim indexes existed gets them when
-        the driver opens it, and keeps its messages."""
+        """A database made before the claim indexes existed (unversioned,
+        as every file then was) gets them when the driver opens it, and
+        keeps its messages."""
         await self.driver.queues.create(None, QUEUE)
         ids = await self.post(3)
         await self.driver.close()
         db = sqlite3.connect(self.path)
         db.execute("DROP INDEX messages_unclaimed")
         db.execute("DROP INDEX messages_claimed")
+        db.execute("PRAGMA user_version=0")
+        db.commit()
         db.close()
-        self.driver = SqliteDriver(self.path, self.clock)
+        self.driver = SqliteDriver(self.path, self.reactor)
         await self.open(self.driver)
         names = {row[0] for row in self.driver.db.execute(
             "SELECT name FROM sqlite_master WHERE type='index'")}
         self.assertLessEqual({"messages_unclaimed", "messages_claimed"}, names)
         claim = await self.driver.claims.create(None, QUEUE, 60, 60, 10)
-        self.assertEqual([m["id"] for m in claim["messages"]], ids)
+        self.assertEqual(ids_of(claim), ids)
 
     async def test_gc_removes_only_expired_rows(self):
         """Expired rows stay (hidden) until gc, which deletes exactly the
@@ -212,7 +218,7 @@ class SqliteDriverTests(unittest.TestCase):
         self.assertEqual((self.rows("messages"), self.rows("claims")), (1, 0))
         self.assertEqual(self.driver.db.execute("SELECT id FROM messages").fetchone()[0],
                          int(long))
-        self.assertEqual(live["messages"][0]["id"], long)
+        self.assertEqual(live.messages[0].id, long)
 
     async def test_wal_checkpoints_run_in_the_scan_thread(self):
         """The writer never checkpoints inside a COMMIT (autocheckpoint off);
@@ -223,7 +229,7 @@ class SqliteDriverTests(unittest.TestCase):
         await self.driver.queues.create(None, QUEUE)
         await self.post(20)
         seen = []
-        scanning = self.driver._scanner[1]
+        scanning = self.driver._scanning
         scanning.set_trace_callback(lambda sql: seen.append((sql, threading.current_thread())))
         self.clock.advance(1)
         for _ in range(500):
@@ -237,7 +243,7 @@ class SqliteDriverTests(unittest.TestCase):
 
     async def wal_driver(self, max_bytes):
         """A driver on a new file whose WAL is bounded by ``max_bytes``."""
-        driver = SqliteDriver(self.mktemp(), self.clock, wal_max_bytes=max_bytes)
+        driver = SqliteDriver(self.mktemp(), self.reactor, wal_max_bytes=max_bytes)
         await self.open(driver)
         await driver.queues.create(None, QUEUE)
         return driver
@@ -264,18 +270,18 @@ class SqliteDriverTests(unittest.TestCase):
             kept += await self.post(1, "kept", driver=driver)
             await self.post(20, driver=driver)
             claim = await driver.claims.create(None, QUEUE, 60, 60, 20)
-            for message in claim["messages"]:
-                await driver.messages.delete(None, QUEUE, message["id"], claim["id"])
+            for message in claim.messages:
+                await driver.messages.delete(None, QUEUE, message.id, claim.id)
             await self.wal_check(driver)
             self.assertLessEqual(driver.wal.size(), bound)
         self.assertGreater(driver.wal.truncations, 3)
         listed = await driver.messages.list(None, "kept", limit=100)
-        self.assertEqual([m["id"] for m in listed], kept)
+        self.assertEqual(ids_of(listed), kept)
         await driver.close()
-        reopened = SqliteDriver(driver.path, self.clock)
+        reopened = SqliteDriver(driver.path, self.reactor)
         await self.open(reopened)
         listed = await reopened.messages.list(None, "kept", limit=100)
-        self.assertEqual([m["id"] for m in listed], kept)
+        self.assertEqual(ids_of(listed), kept)
         self.assertEqual(await reopened.messages.list(None, QUEUE, include_claimed=True), [])
 
     async def test_writes_wait_for_a_truncation_and_then_commit(self):
@@ -351,11 +357,11 @@ class SqliteDriverTests(unittest.TestCase):
         await self.driver.queues.create(None, QUEUE)
         await self.post(3)
         threads = set()
-        scanning = self.driver._scanner[1]
+        scanning = self.driver._scanning
         scanning.set_trace_callback(lambda sql: threads.add(threading.current_thread()))
         stats = await self.driver.queues.stats(None, QUEUE)
         scanning.set_trace_callback(None)
-        self.assertEqual(stats["total"], 3)
+        self.assertEqual(stats.total, 3)
         self.assertTrue(threads)
         self.assertNotIn(threading.main_thread(), threads)
 
@@ -364,7 +370,7 @@ class SqliteDriverTests(unittest.TestCase):
         between stats' statements cannot make it fail or mix states."""
         await self.driver.queues.create(None, QUEUE)
         ids = await self.post(3)
-        other = SqliteDriver(self.path, self.clock)
+        other = SqliteDriver(self.path, self.reactor)
         await self.open(other)
         deletes = []
 
@@ -373,7 +379,7 @@ class SqliteDriverTests(unittest.TestCase):
             if "ORDER BY id ASC" in statement and not deletes:
                 deletes.append(other.messages.bulk_delete(None, QUEUE, ids))
 
-        scanning = self.driver._scanner[1]  # stats reads on the scan connection
+        scanning = self.driver._scanning  # stats reads on the scan connection
         scanning.set_trace_callback(delete_midway)
         try:
             stats = await self.driver.queues.stats(None, QUEUE)
@@ -381,10 +387,167 @@ class SqliteDriverTests(unittest.TestCase):
             scanning.set_trace_callback(None)
         self.assertEqual(len(deletes), 1)
         await deletes[0]
-        self.assertEqual((stats["total"], stats["oldest"]["id"], stats["newest"]["id"]),
+        self.assertEqual((stats.total, stats.oldest.id, stats.newest.id),
                          (3, ids[0], ids[-1]))
         self.assertEqual(await self.driver.queues.stats(None, QUEUE),
-                         {"free": 0, "claimed": 0, "total": 0})
+                         QueueStats(free=0, claimed=0, total=0))
+
+
+#: The schema of the releases before versioning, frozen: their files have
+#: user_version 0 and exactly these tables.
+SCHEMA_BEFORE_VERSIONS = """
+CREATE TABLE IF NOT EXISTS queues (
+    id       INTEGER PRIMARY KEY,
+    project  TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created  INTEGER NOT NULL,
+    UNIQUE (project, name)
+);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue_id      INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    ttl           INTEGER NOT NULL,
+    created       INTEGER NOT NULL,
+    expires       INTEGER NOT NULL,
+    client_uuid   BLOB,
+    claim_id      TEXT,
+    claim_expires INTEGER NOT NULL DEFAULT 0,
+    claim_count   INTEGER NOT NULL DEFAULT 0,
+    priority      INTEGER NOT NULL,
+    available_at  INTEGER NOT NULL,
+    buried        INTEGER NOT NULL DEFAULT 0
+);
+-- listing and claiming walk a queue in marker order
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue_id, id);
+-- gc deletes what has expired, at the cost of what it deletes
+CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires);
+CREATE INDEX IF NOT EXISTS messages_by_claim ON messages (claim_id)
+    WHERE claim_id IS NOT NULL;
+-- Claims find free messages without walking the claimed ones: the unclaimed
+-- in marker order, and those whose claim has expired by claim expiry (see
+-- claims.py); a message is in one of them at most. Only queries naming
+-- these literal conditions can use them, so no other plan changes.
+CREATE INDEX IF NOT EXISTS messages_unclaimed ON messages (queue_id, id)
+    WHERE claim_expires = 0 AND buried = 0;
+CREATE INDEX IF NOT EXISTS messages_claimed ON messages (queue_id, claim_expires)
+    WHERE claim_expires > 0;
+
+CREATE TABLE IF NOT EXISTS claims (
+    id       TEXT PRIMARY KEY,
+    queue_id INTEGER NOT NULL,
+    ttl      INTEGER NOT NULL,
+    expires  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_by_expiry ON claims (expires);
+
+CREATE TABLE IF NOT EXISTS jobs (
+    id       INTEGER PRIMARY KEY,
+    ttr      INTEGER NOT NULL,
+    delay    INTEGER NOT NULL DEFAULT 0,
+    timeouts INTEGER NOT NULL DEFAULT 0,
+    releases INTEGER NOT NULL DEFAULT 0,
+    buries   INTEGER NOT NULL DEFAULT 0,
+    kicks    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER IF NOT EXISTS jobs_follow_messages AFTER DELETE ON messages
+BEGIN
+    DELETE FROM jobs WHERE id = old.id;
+END;
+-- reserve and peek-ready take the lowest (priority, id) unburied job
+CREATE INDEX IF NOT EXISTS messages_by_priority ON messages (queue_id, priority, id)
+    WHERE buried = 0;
+-- 'buried' holds the burial order (1, 2, ...) per queue: peek-buried, kick
+CREATE INDEX IF NOT EXISTS messages_buried ON messages (queue_id, buried)
+    WHERE buried > 0;
+"""
+
+
+class SchemaVersionTests(unittest.TestCase):
+    """The file's schema version (PRAGMA user_version): a new file and one
+    of the releases before versioning are brought to the current version at
+    open; a file of a newer version is refused."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.clock.advance(START)
+        self.path = self.mktemp()
+
+    async def open(self):
+        driver = SqliteDriver(self.path, self.clock)
+        await driver.open()
+        self.addCleanup(driver.close)
+        return driver
+
+    def user_version(self):
+        db = sqlite3.connect(self.path)
+        try:
+            return db.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            db.close()
+
+    def unversioned_file(self, claim_id):
+        """A file as the releases before versioning left it: their schema,
+        a queue with metadata, three messages (the first under a claim, the
+        third a job with its own row)."""
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA_BEFORE_VERSIONS)
+        db.execute("INSERT INTO queues (project, name, metadata, created) "
+                   "VALUES ('', ?, '{\"keep\": 1}', ?)", (QUEUE, START))
+        for n in range(3):
+            db.execute("INSERT INTO messages (queue_id, body, ttl, created, expires, "
+                       "priority, available_at) VALUES (1, ?, 300, ?, ?, 1024, ?)",
+                       (str(n), START, START + 300, START))
+        db.execute("INSERT INTO claims (id, queue_id, ttl, expires) VALUES (?, 1, 60, ?)",
+                   (claim_id, START + 60))
+        db.execute("UPDATE messages SET claim_id=?, claim_expires=?, claim_count=1 "
+                   "WHERE id=1", (claim_id, START + 60))
+        db.execute("INSERT INTO jobs (id, ttr, releases) VALUES (3, 30, 2)")
+        db.close()
+
+    async def test_new_file_is_current(self):
+        """A new file is made at the current version."""
+        await self.open()
+        self.assertEqual(self.user_version(), schema.VERSION)
+
+    async def test_unversioned_file_is_upgraded_with_its_data(self):
+        """A file of the releases before versioning (user_version 0) opens
+        at the current version, its queue, messages, claim and job intact,
+        and message ids go on after the last one."""
+        claim_id = "c" * 24
+        self.unversioned_file(claim_id)
+        self.assertEqual(self.user_version(), 0)
+        driver = await self.open()
+        self.assertEqual(self.user_version(), schema.VERSION)
+        self.assertEqual(await driver.queues.get_metadata(None, QUEUE), {"keep": 1})
+        listed = await driver.messages.list(None, QUEUE, echo=True, include_claimed=True)
+        self.assertEqual([(m.id, m.body, m.claimed) for m in listed],
+                         [("1", 0, True), ("2", 1, False), ("3", 2, False)])
+        claim = await driver.claims.get(None, QUEUE, claim_id)
+        self.assertEqual((ids_of(claim), claim.ttl, claim.expires), (["1"], 60, START + 60))
+        job = await driver.jobs.peek(None, 3)
+        self.assertEqual((job.state, job.ttr, job.releases), ("ready", 30, 2))
+        self.assertEqual(await driver.messages.post(None, QUEUE, [{"ttl": 60, "body": 3}]),
+                         ["4"])
+
+    async def test_newer_version_is_refused(self):
+        """A file whose version is newer than the code knows does not open:
+        StorageUnavailable with a one-line reason, the file left as it was."""
+        driver = await self.open()
+        await driver.close()
+        db = sqlite3.connect(self.path)
+        db.execute(f"PRAGMA user_version={schema.VERSION + 1}")
+        db.commit()
+        db.close()
+        failure = await self.assertFailure(SqliteDriver(self.path, self.clock).open(),
+                                           errors.StorageUnavailable)
+        reason = str(failure)
+        self.assertIn(f"schema version {schema.VERSION + 1} is newer", reason)
+        self.assertNotIn("\n", reason)
+        self.assertEqual(self.user_version(), schema.VERSION + 1)
 
 
 class SqliteGroupCommitConformanceTests(StorageConformanceMixin, unittest.TestCase):
@@ -393,10 +556,10 @@ class SqliteGroupCommitConformanceTests(StorageConformanceMixin, unittest.TestCa
 
     def make_driver(self, clock):
         self.path = self.mktemp()
-        return SqliteDriver(self.path, clock, group_commit=True)
+        return SqliteDriver(self.path, ClockReactor(clock), group_commit=True)
 
     def make_second_driver(self, clock):
-        return SqliteDriver(self.path, clock, group_commit=True)
+        return SqliteDriver(self.path, ClockReactor(clock), group_commit=True)
 
 
 class GroupCommitTests(unittest.TestCase):
@@ -406,8 +569,9 @@ class GroupCommitTests(unittest.TestCase):
     async def setUp(self):
         self.clock = task.Clock()
         self.clock.advance(START)
+        self.reactor = ClockReactor(self.clock)
         self.path = self.mktemp()
-        self.driver = SqliteDriver(self.path, self.clock, group_commit=True)
+        self.driver = SqliteDriver(self.path, self.reactor, group_commit=True)
         await self.driver.open()
         self.addCleanup(self.driver.close)
         await self.driver.queues.create(None, QUEUE)
@@ -436,29 +600,28 @@ class GroupCommitTests(unittest.TestCase):
             [good, bad, other], consumeErrors=True)
         self.assertTrue(bad.check(errors.ClaimDoesNotExist))
         self.assertTrue(other.check(errors.QueueDoesNotExist))
-        reopened = SqliteDriver(self.path, self.clock)
+        reopened = SqliteDriver(self.path, self.reactor)
         await reopened.open()
         self.addCleanup(reopened.close)
         message = await reopened.messages.get(None, QUEUE, kept)
-        self.assertEqual(message["body"], "kept")
+        self.assertEqual(message.body, "kept")
 
     async def test_close_commits_the_open_group(self):
         """Closing the driver commits and acknowledges what the turn wrote."""
         d = self.post("last")
         await self.driver.close()
         [mid] = self.successResultOf(d)
-        reopened = SqliteDriver(self.path, self.clock)
+        reopened = SqliteDriver(self.path, self.reactor)
         await reopened.open()
         self.addCleanup(reopened.close)
-        self.assertEqual((await reopened.messages.get(None, QUEUE, mid))["body"], "last")
+        self.assertEqual((await reopened.messages.get(None, QUEUE, mid)).body, "last")
 
-    def test_write_outside_a_write_method_raises(self):
-        """The write connection is only handed out inside a write batch: a
-        call from anywhere else is a bug and raises instead of writing
-        outside any transaction."""
-        with self.assertRaises(RuntimeError):
-            with self.driver.write():
-                pass
+    async def test_write_is_handed_its_transaction(self):
+        """A write is called with the connection inside the batch's write
+        transaction, the one every write of the turn shares."""
+        seen = await defer.gatherResults([
+            self.driver.submit(lambda db: (db, db.in_transaction)) for _ in range(2)])
+        self.assertEqual(seen, [(self.driver.db, True)] * 2)
 
     async def test_queue_ids_follow_deletes_within_a_turn(self):
         """Writes of one turn see a queue deleted and created again by an
@@ -473,17 +636,16 @@ class GroupCommitTests(unittest.TestCase):
             [before, delete, orphan, create, after], consumeErrors=True)
         self.assertTrue(orphan.check(errors.QueueDoesNotExist))
         [message] = await self.driver.messages.list(None, QUEUE, echo=True)
-        self.assertEqual((message["id"], message["body"]), (mid, "after"))
+        self.assertEqual((message.id, message.body), (mid, "after"))
 
     async def test_queue_ids_follow_a_rolled_back_write(self):
         """A queue created by a write that then fails is rolled back with it:
         a later write of the same turn does not find it."""
-        def create_then_fail():
-            with self.driver.write() as db:
-                db.execute("INSERT INTO queues (project, name, metadata, created) "
-                           "VALUES ('', 'brief', '{}', 0)")
-                self.assertIsNotNone(self.driver.queue_id(db, None, "brief"))
-                raise RuntimeError("fails after creating")
+        def create_then_fail(db):
+            db.execute("INSERT INTO queues (project, name, metadata, created) "
+                       "VALUES ('', 'brief', '{}', 0)")
+            self.assertIsNotNone(self.driver.queue_id(db, None, "brief"))
+            raise RuntimeError("fails after creating")
 
         failed = self.driver.submit(create_then_fail)
         post = self.post("lost", queue="brief")
@@ -500,13 +662,12 @@ class GroupCommitTests(unittest.TestCase):
         told = []
         self.driver.events.subscribe(lambda project, queue: told.append(queue))
 
-        def post_then_fail():
-            with self.driver.write() as db:
-                db.execute("INSERT INTO messages (queue_id, body, ttl, created, expires, "
-                           "priority, available_at) SELECT id, '\"undone\"', 60, 0, ?, 0, 0 "
-                           "FROM queues", (START + 60,))
-                self.driver.changed(None, "undone")
-                raise RuntimeError("fails after changing rows")
+        def post_then_fail(db):
+            db.execute("INSERT INTO messages (queue_id, body, ttl, created, expires, "
+                       "priority, available_at) SELECT id, '\"undone\"', 60, 0, ?, 0, 0 "
+                       "FROM queues", (START + 60,))
+            self.driver.changed(None, "undone")
+            raise RuntimeError("fails after changing rows")
 
         first = self.post("first")
         failed = self.driver.submit(post_then_fail)
@@ -515,7 +676,7 @@ class GroupCommitTests(unittest.TestCase):
             [first, failed, last], consumeErrors=True)
         self.assertTrue(failed.check(RuntimeError))
         listed = await self.driver.messages.list(None, QUEUE, echo=True)
-        self.assertEqual([(m["id"], m["body"]) for m in listed],
+        self.assertEqual([(m.id, m.body) for m in listed],
                          [(first, "first"), (last, "last")])
         await task.deferLater(reactor, 0, lambda: None)  # the batch's notifications
         self.assertEqual(told, [QUEUE, QUEUE])
@@ -525,10 +686,9 @@ class GroupCommitTests(unittest.TestCase):
         itself after some I/O errors), the whole batch fails and nothing of
         it is stored: a later write of the batch finds no transaction to
         write in and does not write outside one."""
-        def rollback_then_fail():
-            with self.driver.write() as db:
-                db.execute("ROLLBACK")
-                raise RuntimeError("the transaction is gone")
+        def rollback_then_fail(db):
+            db.execute("ROLLBACK")
+            raise RuntimeError("the transaction is gone")
 
         posts = [self.post("before"), self.driver.submit(rollback_then_fail),
                  self.post("after")]
@@ -583,7 +743,7 @@ class LockWaitTests(unittest.TestCase):
         [a], [b] = self.successResultOf(first), self.successResultOf(second)
         self.assertLess(int(a), int(b))
         listed = self.successResultOf(self.driver.messages.list(None, QUEUE, echo=True))
-        self.assertEqual([m["body"] for m in listed], ["a", "b"])
+        self.assertEqual([m.body for m in listed], ["a", "b"])
 
     def test_write_gives_up_after_busy_timeout(self):
         """A write still waiting after busy_timeout fails with
@@ -595,7 +755,7 @@ class LockWaitTests(unittest.TestCase):
         self.other.execute("ROLLBACK")
         [mid] = self.successResultOf(self.post("now"))
         listed = self.successResultOf(self.driver.messages.list(None, QUEUE, echo=True))
-        self.assertEqual([(m["id"], m["body"]) for m in listed], [(mid, "now")])
+        self.assertEqual([(m.id, m.body) for m in listed], [(mid, "now")])
 
     def test_consumers_are_told_after_the_commit(self):
         """A change notification comes once the write is committed: another

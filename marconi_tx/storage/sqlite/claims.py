@@ -11,8 +11,9 @@ from zope.interface import implementer
 from marconi_tx import errors
 from marconi_tx.storage.ids import is_claim_id, new_claim_id
 from marconi_tx.storage.interfaces import IClaimController
-from marconi_tx.storage.sqlite.driver import deferred, writes
+from marconi_tx.storage.records import Claim
 from marconi_tx.storage.sqlite.messages import COLUMNS, to_message
+from marconi_tx.storage.sqlite.transactions import deferred, writes
 
 # The oldest ``limit`` free messages, at a cost independent of the live claims
 # ahead of them: the never-claimed or released ones (claim_expires=0) come in
@@ -27,29 +28,28 @@ FREE = ("SELECT id FROM (SELECT id FROM messages WHERE queue_id=?1 AND claim_exp
         "AND claim_expires > 0 AND claim_expires<=?2 AND buried = 0 AND expires>?2 "
         "AND available_at<=?2 ORDER BY id LIMIT ?3) ORDER BY id LIMIT ?3")
 
+
 @implementer(IClaimController)
 class ClaimController:
     def __init__(self, driver):
         self.driver = driver
 
     @writes
-    def create(self, project, queue, ttl, grace, limit):
+    def create(self, db, project, queue, ttl, grace, limit):
         now = self.driver.now()
-        with self.driver.write() as db:
-            qid = self.driver.queue_id(db, project, queue)
-            if qid is None:
-                return None
-            ids = [row[0] for row in db.execute(FREE, (qid, now, limit))]
-            if not ids:
-                return None
-            claim_id = new_claim_id()
-            expires = now + ttl
-            db.execute("INSERT INTO claims (id, queue_id, ttl, expires) VALUES (?,?,?,?)",
-                       (claim_id, qid, ttl, expires))
-            self._tag(db, claim_id, expires, ttl, grace, ids)
-            messages = self._messages(db, claim_id, now)
-        return {"id": claim_id, "ttl": ttl, "age": 0, "expires": expires,
-                "messages": messages}
+        qid = self.driver.queue_id(db, project, queue)
+        if qid is None:
+            return None
+        ids = [mid for mid, in db.execute(FREE, (qid, now, limit))]
+        if not ids:
+            return None
+        claim_id = new_claim_id()
+        expires = now + ttl
+        db.execute("INSERT INTO claims (id, queue_id, ttl, expires) VALUES (?,?,?,?)",
+                   (claim_id, qid, ttl, expires))
+        self._tag(db, claim_id, expires, ttl, grace, ids)
+        return Claim(id=claim_id, ttl=ttl, age=0, expires=expires,
+                     messages=self._messages(db, claim_id, now))
 
     @staticmethod
     def _tag(db, claim_id, expires, ttl, grace, ids):
@@ -68,52 +68,49 @@ class ClaimController:
         rows = db.execute(f"SELECT {COLUMNS} FROM messages WHERE claim_id=? "
                           "AND claim_expires>? AND expires>? ORDER BY id",
                           (claim_id, now, now))
-        return [to_message(row, now) for row in rows]
+        return tuple(to_message(row, now) for row in rows)
 
     def _live(self, db, project, queue, claim_id, now):
-        """(queue row id, ttl, expires) of a live claim; ClaimDoesNotExist."""
+        """(ttl, expires) of a live claim; ClaimDoesNotExist."""
         if is_claim_id(claim_id):
             qid = self.driver.queue_id(db, project, queue)
             row = db.execute("SELECT ttl, expires FROM claims WHERE id=? AND queue_id=? "
                              "AND expires>?", (claim_id, qid, now)).fetchone()
             if row is not None:
-                return (qid, *row)
+                return row
         raise errors.ClaimDoesNotExist(claim_id, queue)
 
     @deferred
     def get(self, project, queue, claim_id):
         now = self.driver.now()
         db = self.driver.read()
-        _, ttl, expires = self._live(db, project, queue, claim_id, now)
-        return {"id": claim_id, "ttl": ttl, "age": now - (expires - ttl),
-                "expires": expires, "messages": self._messages(db, claim_id, now)}
+        ttl, expires = self._live(db, project, queue, claim_id, now)
+        return Claim(id=claim_id, ttl=ttl, age=now - (expires - ttl), expires=expires,
+                     messages=self._messages(db, claim_id, now))
 
     @writes
-    def update(self, project, queue, claim_id, ttl, grace=0):
+    def update(self, db, project, queue, claim_id, ttl, grace=0):
         now = self.driver.now()
-        with self.driver.write() as db:
-            self._live(db, project, queue, claim_id, now)
-            expires = now + ttl
-            db.execute("UPDATE claims SET ttl=?, expires=? WHERE id=?",
-                       (ttl, expires, claim_id))
-            db.execute(
-                "UPDATE messages SET claim_expires=?, expires=max(expires, ?), "
-                "ttl=CASE WHEN expires<? THEN ? ELSE ttl END "
-                "WHERE claim_id=? AND expires>?",
-                (expires, expires + grace, expires + grace, ttl + grace, claim_id, now))
+        self._live(db, project, queue, claim_id, now)
+        expires = now + ttl
+        db.execute("UPDATE claims SET ttl=?, expires=? WHERE id=?", (ttl, expires, claim_id))
+        db.execute(
+            "UPDATE messages SET claim_expires=?, expires=max(expires, ?), "
+            "ttl=CASE WHEN expires<? THEN ? ELSE ttl END "
+            "WHERE claim_id=? AND expires>?",
+            (expires, expires + grace, expires + grace, ttl + grace, claim_id, now))
 
     @writes
-    def delete(self, project, queue, claim_id):
+    def delete(self, db, project, queue, claim_id):
         if not is_claim_id(claim_id):
             return
-        with self.driver.write() as db:
-            qid = self.driver.queue_id(db, project, queue)
-            if qid is None:
-                return
-            db.execute("DELETE FROM claims WHERE id=? AND queue_id=?", (claim_id, qid))
-            # Untag even when gc already dropped the expired claim's row: a
-            # released claim id must no longer delete (semantics.md 2.5).
-            db.execute("UPDATE messages SET claim_id=NULL, claim_expires=0 "
-                       "WHERE claim_id=? AND queue_id=?", (claim_id, qid))
+        qid = self.driver.queue_id(db, project, queue)
+        if qid is None:
+            return
+        db.execute("DELETE FROM claims WHERE id=? AND queue_id=?", (claim_id, qid))
+        # Untag even when gc already dropped the expired claim's row: a
+        # released claim id must no longer delete (semantics.md 2.5).
+        db.execute("UPDATE messages SET claim_id=NULL, claim_expires=0 "
+                   "WHERE claim_id=? AND queue_id=?", (claim_id, qid))
         # Released messages are claimable again: wake line-protocol consumers.
         self.driver.changed(project, queue)

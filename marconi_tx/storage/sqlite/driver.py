@@ -6,7 +6,9 @@ the measured times). The exceptions are reads that scan (stats) and WAL
 checkpoints, which run on a second connection in one worker thread. Writes
 take the database lock with ``BEGIN IMMEDIATE``, so that several daemons
 sharing one file stay atomic, and never wait for it in the reactor thread
-(``SqliteDriver.submit``).
+(``SqliteDriver.submit``); a controller's write is a ``@writes`` method
+(``transactions.py``), handed the connection inside that transaction. Opening
+brings the file's schema to the current version (``schema.py``).
 
 Durability: a write is acknowledged after COMMIT. In WAL mode with
 ``synchronous=NORMAL`` the commit is in the WAL file (the OS page cache) when
@@ -15,21 +17,26 @@ fsync per commit and also survives power loss. The WAL is kept under a bound
 by checkpoints (``storage/sqlite/wal.py``).
 """
 
-import functools
 import os
 import sqlite3
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from marconi_tx import errors, json_text
+from marconi_tx import errors
+from marconi_tx.storage.events import QueueEvents
 from marconi_tx.storage.interfaces import ILineStorageDriver
-from marconi_tx.storage.sqlite import wal
-from marconi_tx.storage.sqlite.schema import SCHEMA
+from marconi_tx.storage.sqlite import schema, wal
+from marconi_tx.storage.sqlite.claims import ClaimController
+from marconi_tx.storage.sqlite.jobs import JobController
+from marconi_tx.storage.sqlite.messages import MessageController
+from marconi_tx.storage.sqlite.queues import QueueController
+from marconi_tx.storage.sqlite.transactions import run_now, unavailable
 
 log = Logger()
 #: Default bound of the WAL file, in bytes (see storage/sqlite/wal.py).
@@ -39,71 +46,26 @@ WAL_MAX_BYTES = 64 * 1024 * 1024
 FIRST_RETRY, LAST_RETRY = 0.0002, 0.002
 
 
-def deferred(method):
-    """A read: run a synchronous driver method now, returning its result as a
-    Deferred and turning engine failures into ``StorageUnavailable``."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return defer.succeed(method(self, *args, **kwargs))
-        except sqlite3.Error as e:
-            return defer.fail(errors.StorageUnavailable(f"sqlite: {e}"))
-        except Exception:
-            return defer.fail()
-
-    return wrapper
-
-
-def writes(method):
-    """A write: the method runs inside a write transaction (see
-    ``SqliteDriver.submit``); its result is delivered after the COMMIT."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        driver = getattr(self, "driver", self)
-        return driver.submit(functools.partial(method, self, *args, **kwargs))
-
-    return wrapper
-
-
-def _unavailable(failure):
-    failure.trap(sqlite3.Error)
-    raise errors.StorageUnavailable(f"sqlite: {failure.value}")
-
-
-dump_json = json_text.encoder()
-
-
-class _InTransaction:
-    """The connection of a running write transaction, as a context manager
-    that does nothing more (the batch commits it): a class, because a
-    generator-based one costs a few microseconds a write."""
-
-    __slots__ = ("db",)
-
-    def __init__(self, db):
-        self.db = db
-
-    def __enter__(self):
-        return self.db
-
-    def __exit__(self, *failure):
-        return False
-
-
 @implementer(ILineStorageDriver)
 class SqliteDriver:
-    def __init__(self, path, clock, synchronous="NORMAL", busy_timeout=5.0,
-                 group_commit=False, wal_max_bytes=WAL_MAX_BYTES):
-        from marconi_tx.storage.events import QueueEvents
-        from marconi_tx.storage.sqlite.claims import ClaimController
-        from marconi_tx.storage.sqlite.jobs import JobController
-        from marconi_tx.storage.sqlite.messages import MessageController
-        from marconi_tx.storage.sqlite.queues import QueueController
+    """
+    The driver of the sqlite file ``path`` (or ``":memory:"``).
 
+    ``reactor`` is its only source of time, timers and threads. Scans of a
+    file database (stats, WAL checkpoints) run on a second connection: in a
+    worker thread when the reactor provides ``IReactorThreads`` (stopped at
+    the reactor's shutdown, so also ``IReactorCore``, as real reactors
+    are); at once in the calling thread when it has no threads (a
+    ``task.Clock``). With group commit the writes of a turn are flushed by
+    ``reactor.callLater(0, ...)``: on a ``task.Clock``, when the test runs
+    the calls due (``advance(0)``). ``tests.clock_reactor.ClockReactor``
+    gives tests a Clock's time with the real reactor's turns and threads.
+    """
+
+    def __init__(self, path, reactor, synchronous="NORMAL", busy_timeout=5.0,
+                 group_commit=False, wal_max_bytes=WAL_MAX_BYTES):
         self.path = path
-        self.clock = clock
+        self.reactor = reactor
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self.group_commit = group_commit
@@ -118,7 +80,9 @@ class SqliteDriver:
         self._retry_delay = FIRST_RETRY
         self._changes = []  # (project, queue) to notify after the COMMIT
         self._queue_ids = None  # (project, queue) -> id, while a batch runs (queue_id)
-        self._scanner = None  # (thread pool, connection) for reads that scan
+        self._scanning = None  # the connection of reads that scan, for a file
+        self._pool = None  # the thread those reads run in, with a threaded reactor
+        self._stop_trigger = None  # the reactor's shutdown trigger stopping _pool
         self.queues = QueueController(self)
         self.messages = MessageController(self)
         self.claims = ClaimController(self)
@@ -126,11 +90,13 @@ class SqliteDriver:
         self.events = QueueEvents()
 
     def now(self):
-        return int(self.clock.seconds())
+        return int(self.reactor.seconds())
 
     def open(self):
         try:
             self.open_now()
+        except errors.StorageUnavailable as e:
+            return defer.fail(e)
         except (sqlite3.Error, OSError) as e:
             return defer.fail(errors.StorageUnavailable(f"cannot open {self.path}: {e}"))
         return defer.succeed(None)
@@ -151,13 +117,13 @@ class SqliteDriver:
             if self.wal_max_bytes:
                 # A writer restarting a checkpointed WAL cuts the file to this.
                 db.execute(f"PRAGMA journal_size_limit={int(self.wal_max_bytes)}")
-            db.executescript(SCHEMA)
+            schema.upgrade(db, self.path)
             # From now on the lock is never waited for in the reactor thread:
             # writes retry it by a timer (submit). In WAL mode reads take no
             # lock, save in rare moments (recovery after a crash), when they
             # fail at once (503, Retry-After) rather than stall the daemon.
             db.execute("PRAGMA busy_timeout=0")
-        except sqlite3.Error:
+        except BaseException:
             db.close()
             raise
         self.db = db
@@ -166,18 +132,19 @@ class SqliteDriver:
 
     def _start_scanner(self):
         # Reads whose cost grows with the data (stats) run on their own
-        # connection in one worker thread: WAL lets them read beside the
-        # writer, and sqlite releases the GIL while it works.
-        from twisted.internet import reactor
-
-        pool = ThreadPool(minthreads=0, maxthreads=1, name=f"sqlite-scan {self.path}")
-        pool.start()
-        self._stop_trigger = reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
-        # Its busy wait only matters to TRUNCATE checkpoints (wal.py): reads
-        # take no lock in WAL mode.
-        self._scanner = (pool, sqlite3.connect(self.path, isolation_level=None,
-                                               check_same_thread=False,
-                                               timeout=wal.CHECKPOINT_WAIT))
+        # connection, in one worker thread when the reactor has threads: WAL
+        # lets them read beside the writer, and sqlite releases the GIL while
+        # it works. Its busy wait only matters to TRUNCATE checkpoints
+        # (wal.py): reads take no lock in WAL mode.
+        self._scanning = sqlite3.connect(self.path, isolation_level=None,
+                                         check_same_thread=False,
+                                         timeout=wal.CHECKPOINT_WAIT)
+        if IReactorThreads.providedBy(self.reactor):
+            self._pool = ThreadPool(minthreads=0, maxthreads=1,
+                                    name=f"sqlite-scan {self.path}")
+            self._pool.start()
+            self._stop_trigger = self.reactor.addSystemEventTrigger(
+                "during", "shutdown", self._pool.stop)
         # Checkpoints copy the WAL into the database file. Left to sqlite they
         # run inside a writer's COMMIT, on the reactor thread (the 5 ms p99 of
         # small posts); here they run in the scan thread (wal.py).
@@ -194,15 +161,14 @@ class SqliteDriver:
         self._cancel_timers()  # the last chance may have met a busy lock
         queue, self._queue = self._queue, []
         self._fail(queue, "database is closed")
-        if self._scanner is not None:
-            from twisted.internet import reactor
-
-            pool, connection = self._scanner
-            self._scanner = None
+        if self._scanning is not None:
             self.wal.stop()
-            reactor.removeSystemEventTrigger(self._stop_trigger)
-            pool.stop()
-            connection.close()
+            if self._pool is not None:
+                self.reactor.removeSystemEventTrigger(self._stop_trigger)
+                self._pool.stop()
+                self._pool = self._stop_trigger = None
+            self._scanning.close()
+            self._scanning = None
         if self.db is not None:
             self.db.close()
             self.db = None
@@ -210,17 +176,17 @@ class SqliteDriver:
 
     def scan(self, read, *args):
         """
-        ``read(connection, *args)`` as a Deferred, off the reactor thread
-        when the database is a file (an in-memory one has one connection).
+        ``read(connection, *args)`` as a Deferred: on the scan connection of
+        a file, in its worker thread when there is one; on the only
+        connection of an in-memory database.
         """
-        if self._scanner is None:
-            return deferred(lambda driver: read(driver.read(), *args))(self)
-        from twisted.internet import reactor
-
-        pool, connection = self._scanner
-        d = deferToThreadPool(reactor, pool, read, connection, *args)
-        d.addErrback(_unavailable)
-        return d
+        if self._pool is not None:
+            d = deferToThreadPool(self.reactor, self._pool, read, self._scanning, *args)
+            d.addErrback(unavailable)
+            return d
+        if self._scanning is not None:
+            return run_now(read, self._scanning, *args)
+        return run_now(lambda: read(self.read(), *args))
 
     def is_alive(self):
         try:
@@ -233,8 +199,9 @@ class SqliteDriver:
 
     def submit(self, call):
         """
-        Run the write ``call()`` in a write transaction: a Deferred of its
-        result, fired after the COMMIT (``@writes`` methods come here).
+        Run the write ``call(db)`` in a write transaction (``db`` is the
+        connection): a Deferred of its result, fired after the COMMIT
+        (``@writes`` methods come here).
 
         Without group commit the call runs now, in its own transaction. With
         it, the writes submitted during one reactor turn run together at its
@@ -251,14 +218,12 @@ class SqliteDriver:
         queued after ``busy_timeout`` seconds fails with StorageUnavailable.
         """
         d = defer.Deferred()
-        self._queue.append((call, d, self.clock.seconds()))
+        self._queue.append((call, d, self.reactor.seconds()))
         if self._retry is None and not self._flushing:
             if not self.group_commit:
                 self._flush()
             elif self._turn is None:
-                from twisted.internet import reactor
-
-                self._turn = reactor.callLater(0, self._flush)
+                self._turn = self.reactor.callLater(0, self._flush)
         return d
 
     def _flush(self):
@@ -335,15 +300,19 @@ class SqliteDriver:
         [(Deferred, result or Failure)]. A failing write is undone alone:
         rolled back to its savepoint, or, without savepoints, found to have
         changed no row; None when, without savepoints, it had changed some.
+        Raises sqlite3.Error once the transaction has ended: nothing of the
+        batch may be written outside it.
         """
         outcomes = []
         for call, d, _ in batch:
+            if not db.in_transaction:  # a write ended it (or sqlite, on an I/O error)
+                raise sqlite3.OperationalError("the write transaction has ended")
             if savepoints:
                 db.execute("SAVEPOINT request")
             noted = len(self._changes)
             changed = db.total_changes
             try:
-                outcome = call()
+                outcome = call(db)
             except sqlite3.Error as e:
                 outcome = Failure(errors.StorageUnavailable(f"sqlite: {e}"))
             except Exception:
@@ -372,12 +341,12 @@ class SqliteDriver:
 
     def _wait_for_lock(self):
         """Fail the writes queued for longer than busy_timeout; retry the rest."""
-        now = self.clock.seconds()
+        now = self.reactor.seconds()
         expired = [entry for entry in self._queue if now - entry[2] >= self.busy_timeout]
         self._queue = [entry for entry in self._queue if now - entry[2] < self.busy_timeout]
         self._fail(expired, "database is locked")
         if self._queue:
-            self._retry = self.clock.callLater(self._retry_delay, self._flush)
+            self._retry = self.reactor.callLater(self._retry_delay, self._flush)
             self._retry_delay = min(self._retry_delay * 2, LAST_RETRY)
 
     def _cancel_timers(self):
@@ -390,15 +359,6 @@ class SqliteDriver:
     def _fail(entries, reason):
         for _, d, _ in entries:
             d.errback(errors.StorageUnavailable(f"sqlite: {reason}"))
-
-    def write(self):
-        """``with driver.write() as db``: the connection inside the write
-        transaction of a ``@writes`` method (anywhere else this is a bug,
-        and raises)."""
-        db = self.read()
-        if not db.in_transaction:
-            raise RuntimeError("write() outside a @writes method")
-        return _InTransaction(db)
 
     def changed(self, project, queue):
         """Note a change that may wake consumers of ``queue`` (the line
@@ -428,9 +388,10 @@ class SqliteDriver:
         row = db.execute("SELECT id FROM queues WHERE project=? AND name=?", key).fetchone()
         if row is None:
             return None
+        qid, = row
         if remembered is not None:
-            remembered[key] = row[0]
-        return row[0]
+            remembered[key] = qid
+        return qid
 
     def forget_queue_ids(self):
         """A write deleted a queue, or failed and was rolled back: ids
@@ -438,10 +399,11 @@ class SqliteDriver:
         if self._queue_ids:
             self._queue_ids.clear()
 
-    @writes
     def gc(self):
+        return self.submit(self._collect)
+
+    def _collect(self, db):
         now = self.now()
-        with self.write() as db:
-            removed = db.execute("DELETE FROM messages WHERE expires<=?", (now,)).rowcount
-            removed += db.execute("DELETE FROM claims WHERE expires<=?", (now,)).rowcount
+        removed = db.execute("DELETE FROM messages WHERE expires<=?", (now,)).rowcount
+        removed += db.execute("DELETE FROM claims WHERE expires<=?", (now,)).rowcount
         return removed

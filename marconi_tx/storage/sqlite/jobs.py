@@ -12,21 +12,31 @@ know (MongoDB keeps claims in the messages in the same way).
 ``messages.buried`` holds the burial order (0: not buried).
 """
 
-import math
+from collections import namedtuple
 
 from zope.interface import implementer
 
 from marconi_tx import json_text
-from marconi_tx.storage.ids import MAX_MESSAGE_ID, new_claim_id
+from marconi_tx.storage.ids import is_job_id, new_claim_id
 from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
-from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
+from marconi_tx.storage.records import Job, JobCounts
+from marconi_tx.storage.rules import URGENT_PRIORITY, job_state, whole_second_after
+from marconi_tx.storage.sqlite.transactions import deferred, dump_json, writes
 
-#: Priorities below this count as urgent in beanstalkd's statistics.
-URGENT_PRIORITY = 1024
+#: What ``_JOB`` selects: a name for each column (the fields of ``JobRow``).
+_COLUMNS = {
+    "id": "m.id", "queue": "q.name", "body": "CAST(m.body AS BLOB)",
+    "priority": "m.priority", "created": "m.created", "available_at": "m.available_at",
+    "claim_id": "m.claim_id", "claim_expires": "m.claim_expires",
+    "claim_count": "m.claim_count", "buried": "m.buried", "queue_id": "m.queue_id",
+    "expires": "m.expires", "ttr": "j.ttr", "delay": "j.delay", "timeouts": "j.timeouts",
+    "releases": "j.releases", "buries": "j.buries", "kicks": "j.kicks",
+}
+#: A job's row: its message, its queue and its ``jobs`` row (None columns
+#: when it has none).
+JobRow = namedtuple("JobRow", _COLUMNS)
 
-_JOB = ("SELECT m.id, q.name, CAST(m.body AS BLOB), m.priority, m.created, m.available_at, "
-        "m.claim_id, m.claim_expires, m.claim_count, m.buried, m.queue_id, "
-        "j.ttr, j.delay, j.timeouts, j.releases, j.buries, j.kicks, m.expires "
+_JOB = (f"SELECT {', '.join(_COLUMNS.values())} "
         "FROM messages m JOIN queues q ON q.id = m.queue_id "
         "LEFT JOIN jobs j ON j.id = m.id "
         "WHERE m.id=? AND q.project=? AND m.expires>?")
@@ -42,14 +52,19 @@ _BURIED = ("SELECT id FROM messages WHERE queue_id=? AND buried>0 AND expires>? 
            "ORDER BY buried LIMIT ?")
 
 
-def state_of(claim_expires, buried, available_at, now):
-    if claim_expires > now:
-        return "reserved"
-    if buried:
-        return "buried"
-    if available_at > now:
-        return "delayed"
-    return "ready"
+def to_job(row, now, state=None):
+    """The ``Job`` of a ``JobRow``; its state as it is at ``now`` unless
+    ``state`` is given."""
+    return Job(
+        id=row.id, queue=row.queue, body=json_text.stored(row.body),
+        state=state or job_state(row.claim_expires, row.buried, row.available_at, now),
+        priority=row.priority, ttr=DEFAULT_TTR if row.ttr is None else row.ttr,
+        delay=row.delay or 0, age=now - row.created, created=row.created,
+        available_at=row.available_at, claim_id=row.claim_id,
+        claim_expires=row.claim_expires, reserves=row.claim_count,
+        timeouts=row.timeouts or 0, releases=row.releases or 0,
+        buries=row.buries or 0, kicks=row.kicks or 0,
+    )
 
 
 @implementer(IJobController)
@@ -60,33 +75,16 @@ class JobController:
     # -- helpers -----------------------------------------------------------
 
     def _after(self, seconds):
-        """The whole second at or after ``seconds`` from now: a delay or a
-        time-to-run is never cut short by the clock's granularity."""
-        return math.ceil(self.driver.clock.seconds() + seconds)
+        """The whole second at or after ``seconds`` from now."""
+        return whole_second_after(self.driver.reactor.seconds(), seconds)
 
     @staticmethod
-    def _valid(job_id):
-        return isinstance(job_id, int) and 0 < job_id <= MAX_MESSAGE_ID
-
-    def _row(self, db, project, job_id, now):
-        if not self._valid(job_id):
+    def _row(db, project, job_id, now):
+        """The ``JobRow`` of a live job of ``project``, or None."""
+        if not is_job_id(job_id):
             return None
-        return db.execute(_JOB, (job_id, project or "", now)).fetchone()
-
-    @staticmethod
-    def _job(row, now):
-        (mid, queue, body, priority, created, available_at, claim_id, claim_expires,
-         claim_count, buried, _, ttr, delay, timeouts, releases, buries, kicks, _) = row
-        return {
-            "id": mid, "queue": queue, "body": json_text.stored(body),
-            "state": state_of(claim_expires, buried, available_at, now),
-            "priority": priority, "ttr": DEFAULT_TTR if ttr is None else ttr,
-            "delay": delay or 0, "age": now - created, "created": created,
-            "available_at": available_at, "claim_id": claim_id,
-            "claim_expires": claim_expires, "reserves": claim_count,
-            "timeouts": timeouts or 0, "releases": releases or 0,
-            "buries": buries or 0, "kicks": kicks or 0,
-        }
+        row = db.execute(_JOB, (job_id, project or "", now)).fetchone()
+        return None if row is None else JobRow._make(row)
 
     @staticmethod
     def _count(db, mid, column, delay=None):
@@ -103,32 +101,33 @@ class JobController:
 
     def _claim(self, db, row, now):
         """Tag the job of ``row`` with a new claim for its ttr; the job."""
-        job = self._job(row, now)
+        ttr = DEFAULT_TTR if row.ttr is None else row.ttr
         claim_id = new_claim_id()
-        expires = self._after(job["ttr"])
+        expires = self._after(ttr)
         sets = ["claim_id=?", "claim_expires=?", "claim_count=claim_count+1"]
         args = [claim_id, expires]
         # Only columns that change are set: each indexed column assigned
         # costs index pages in the commit (the hot path sets none).
-        if job["state"] == "buried":
+        if job_state(row.claim_expires, row.buried, row.available_at, now) == "buried":
             sets.append("buried=0")
-        if job["available_at"] > now:
+        if row.available_at > now:
             sets.append("available_at=?")
             args.append(now)
-        if row[17] < expires:
+        if row.expires < expires:
             # The message outlives its claim (semantics.md 3.3, no grace).
             sets.append("expires=?, ttl=?")
-            args += [expires, job["ttr"]]
-        db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id=?", (*args, job["id"]))
-        job.update(state="reserved", claim_id=claim_id, claim_expires=expires,
-                   reserves=job["reserves"] + 1, available_at=min(job["available_at"], now))
-        return job
+            args += [expires, ttr]
+        db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id=?", (*args, row.id))
+        claimed = row._replace(claim_id=claim_id, claim_expires=expires,
+                               claim_count=row.claim_count + 1,
+                               available_at=min(row.available_at, now))
+        return to_job(claimed, now, state="reserved")
 
     def _end_claim(self, db, project, job_id, claim_id, now):
         """The row of the job if ``claim_id`` is the claim recorded on it,
         with that claim removed; else None."""
         row = self._row(db, project, job_id, now)
-        if row is None or claim_id is None or row[6] != claim_id:
+        if row is None or claim_id is None or row.claim_id != claim_id:
             return None
         db.execute("UPDATE messages SET claim_id=NULL, claim_expires=0 WHERE id=?", (job_id,))
         return row
@@ -136,47 +135,45 @@ class JobController:
     # -- IJobController ----------------------------------------------------
 
     @writes
-    def put(self, project, queue, body, ttl, priority, delay, ttr):
+    def put(self, db, project, queue, body, ttl, priority, delay, ttr):
         now = self.driver.now()
         available_at = self._after(delay) if delay else now
-        with self.driver.write() as db:
-            qid = self._qid(db, project, queue)
-            if qid is None:
-                qid = db.execute("INSERT INTO queues (project, name, metadata, created) "
-                                 "VALUES (?, ?, '{}', ?)", (project or "", queue, now)).lastrowid
-            mid = db.execute(
-                "INSERT INTO messages (queue_id, body, ttl, created, expires, priority, "
-                "available_at) VALUES (?,?,?,?,?,?,?)",
-                (qid, dump_json(body), ttl, now, now + ttl, priority, available_at)).lastrowid
-            if ttr != DEFAULT_TTR or delay:
-                db.execute("INSERT INTO jobs (id, ttr, delay) VALUES (?,?,?)", (mid, ttr, delay))
+        qid = self._qid(db, project, queue)
+        if qid is None:
+            qid = db.execute("INSERT INTO queues (project, name, metadata, created) "
+                             "VALUES (?, ?, '{}', ?)", (project or "", queue, now)).lastrowid
+        mid = db.execute(
+            "INSERT INTO messages (queue_id, body, ttl, created, expires, priority, "
+            "available_at) VALUES (?,?,?,?,?,?,?)",
+            (qid, dump_json(body), ttl, now, now + ttl, priority, available_at)).lastrowid
+        if ttr != DEFAULT_TTR or delay:
+            db.execute("INSERT INTO jobs (id, ttr, delay) VALUES (?,?,?)", (mid, ttr, delay))
         self.driver.changed(project, queue)
         return mid
 
     @writes
-    def reserve(self, project, queues):
+    def reserve(self, db, project, queues):
         now = self.driver.now()
-        with self.driver.write() as db:
-            best = None
-            for queue in queues:
-                qid = self._qid(db, project, queue)
-                if qid is None:
-                    continue
-                found = db.execute(_READY, (qid, now, now, now)).fetchone()
-                if found is not None and (best is None or found < best):
-                    best = found
-            if best is None:
-                return None
-            return self._claim(db, self._row(db, project, best[1], now), now)
+        best = None
+        for queue in queues:
+            qid = self._qid(db, project, queue)
+            if qid is None:
+                continue
+            found = db.execute(_READY, (qid, now, now, now)).fetchone()
+            if found is not None and (best is None or found < best):
+                best = found  # (priority, id): the lowest wins
+        if best is None:
+            return None
+        _, mid = best
+        return self._claim(db, self._row(db, project, mid, now), now)
 
     @writes
-    def reserve_job(self, project, job_id):
+    def reserve_job(self, db, project, job_id):
         now = self.driver.now()
-        with self.driver.write() as db:
-            row = self._row(db, project, job_id, now)
-            if row is None or row[7] > now:
-                return None
-            return self._claim(db, row, now)
+        row = self._row(db, project, job_id, now)
+        if row is None or row.claim_expires > now:
+            return None
+        return self._claim(db, row, now)
 
     @deferred
     def next_change(self, project, queues):
@@ -197,80 +194,78 @@ class JobController:
         return soonest
 
     @writes
-    def touch(self, project, job_id, claim_id):
+    def touch(self, db, project, job_id, claim_id):
         now = self.driver.now()
-        with self.driver.write() as db:
-            row = self._row(db, project, job_id, now)
-            if row is None or claim_id is None or row[6] != claim_id or row[7] <= now:
-                return False
-            ttr = DEFAULT_TTR if row[11] is None else row[11]
-            expires = self._after(ttr)
-            db.execute("UPDATE messages SET claim_expires=?, expires=max(expires, ?), "
-                       "ttl=CASE WHEN expires<? THEN ? ELSE ttl END WHERE id=?",
-                       (expires, expires, expires, ttr, job_id))
-            return True
-
-    @writes
-    def release(self, project, job_id, claim_id, priority, delay):
-        now = self.driver.now()
-        with self.driver.write() as db:
-            row = self._end_claim(db, project, job_id, claim_id, now)
-            if row is None:
-                return False
-            db.execute("UPDATE messages SET priority=?, available_at=? WHERE id=?",
-                       (priority, self._after(delay) if delay else now, job_id))
-            self._count(db, job_id, "releases", delay=delay)
-        self.driver.changed(project, row[1])
+        row = self._row(db, project, job_id, now)
+        if (row is None or claim_id is None or row.claim_id != claim_id
+                or row.claim_expires <= now):
+            return False
+        ttr = DEFAULT_TTR if row.ttr is None else row.ttr
+        expires = self._after(ttr)
+        db.execute("UPDATE messages SET claim_expires=?, expires=max(expires, ?), "
+                   "ttl=CASE WHEN expires<? THEN ? ELSE ttl END WHERE id=?",
+                   (expires, expires, expires, ttr, job_id))
         return True
 
     @writes
-    def bury(self, project, job_id, claim_id, priority):
+    def release(self, db, project, job_id, claim_id, priority, delay):
         now = self.driver.now()
-        with self.driver.write() as db:
-            row = self._end_claim(db, project, job_id, claim_id, now)
-            if row is None:
-                return False
-            db.execute(
-                "UPDATE messages SET priority=?, buried=(SELECT coalesce(max(buried), 0) + 1 "
-                "FROM messages WHERE queue_id=? AND buried>0) WHERE id=?",
-                (priority, row[10], job_id))
-            self._count(db, job_id, "buries")
+        row = self._end_claim(db, project, job_id, claim_id, now)
+        if row is None:
+            return False
+        db.execute("UPDATE messages SET priority=?, available_at=? WHERE id=?",
+                   (priority, self._after(delay) if delay else now, job_id))
+        self._count(db, job_id, "releases", delay=delay)
+        self.driver.changed(project, row.queue)
         return True
 
     @writes
-    def abandon(self, project, job_id, claim_id, timed_out):
+    def bury(self, db, project, job_id, claim_id, priority):
         now = self.driver.now()
-        with self.driver.write() as db:
-            row = self._end_claim(db, project, job_id, claim_id, now)
-            if row is None:
-                return False
-            if timed_out:
-                self._count(db, job_id, "timeouts")
-        self.driver.changed(project, row[1])
+        row = self._end_claim(db, project, job_id, claim_id, now)
+        if row is None:
+            return False
+        db.execute(
+            "UPDATE messages SET priority=?, buried=(SELECT coalesce(max(buried), 0) + 1 "
+            "FROM messages WHERE queue_id=? AND buried>0) WHERE id=?",
+            (priority, row.queue_id, job_id))
+        self._count(db, job_id, "buries")
         return True
 
     @writes
-    def delete(self, project, job_id, claim_id=None):
+    def abandon(self, db, project, job_id, claim_id, timed_out):
         now = self.driver.now()
-        with self.driver.write() as db:
-            row = self._row(db, project, job_id, now)
-            if row is None:
+        row = self._end_claim(db, project, job_id, claim_id, now)
+        if row is None:
+            return False
+        if timed_out:
+            self._count(db, job_id, "timeouts")
+        self.driver.changed(project, row.queue)
+        return True
+
+    @writes
+    def delete(self, db, project, job_id, claim_id=None):
+        now = self.driver.now()
+        row = self._row(db, project, job_id, now)
+        if row is None:
+            return None
+        if claim_id is None:
+            if row.claim_expires > now:
                 return None
-            if claim_id is None:
-                if row[7] > now:
-                    return None
-            elif row[6] != claim_id:
-                return None
-            db.execute("DELETE FROM messages WHERE id=?", (job_id,))
-            return row[1]
+        elif row.claim_id != claim_id:
+            return None
+        db.execute("DELETE FROM messages WHERE id=?", (job_id,))
+        return row.queue
 
     @deferred
     def peek(self, project, job_id):
         now = self.driver.now()
         row = self._row(self.driver.read(), project, job_id, now)
-        return None if row is None else self._job(row, now)
+        return None if row is None else to_job(row, now)
 
     def _peek(self, project, queue, sql, args):
+        """The job of the first row ``sql`` finds in ``queue`` (its id is
+        the last column), or None."""
         now = self.driver.now()
         db = self.driver.read()
         qid = self._qid(db, project, queue)
@@ -279,7 +274,8 @@ class JobController:
         found = db.execute(sql, (qid, *args(now))).fetchone()
         if found is None:
             return None
-        return self._job(self._row(db, project, found[-1], now), now)
+        *_, mid = found
+        return to_job(self._row(db, project, mid, now), now)
 
     @deferred
     def peek_ready(self, project, queue):
@@ -294,34 +290,33 @@ class JobController:
         return self._peek(project, queue, _BURIED, lambda now: (now, 1))
 
     @writes
-    def kick(self, project, queue, bound):
+    def kick(self, db, project, queue, bound):
         now = self.driver.now()
-        with self.driver.write() as db:
-            qid = self._qid(db, project, queue)
-            if qid is None or bound <= 0:
-                return 0
-            ids = [i for i, in db.execute(_BURIED, (qid, now, bound))]
-            if not ids:
-                ids = [i for i, in db.execute(_DELAYED, (qid, now, now, now, bound))]
-            for mid in ids:
-                db.execute("UPDATE messages SET buried=0, available_at=min(available_at, ?) "
-                           "WHERE id=?", (now, mid))
-                self._count(db, mid, "kicks")
+        qid = self._qid(db, project, queue)
+        if qid is None or bound <= 0:
+            return 0
+        ids = [i for i, in db.execute(_BURIED, (qid, now, bound))]
+        if not ids:
+            ids = [i for i, in db.execute(_DELAYED, (qid, now, now, now, bound))]
+        for mid in ids:
+            db.execute("UPDATE messages SET buried=0, available_at=min(available_at, ?) "
+                       "WHERE id=?", (now, mid))
+            self._count(db, mid, "kicks")
         if ids:
             self.driver.changed(project, queue)
         return len(ids)
 
     @writes
-    def kick_job(self, project, job_id):
+    def kick_job(self, db, project, job_id):
         now = self.driver.now()
-        with self.driver.write() as db:
-            row = self._row(db, project, job_id, now)
-            if row is None or state_of(row[7], row[9], row[5], now) not in ("buried", "delayed"):
-                return False
-            db.execute("UPDATE messages SET buried=0, available_at=min(available_at, ?) "
-                       "WHERE id=?", (now, job_id))
-            self._count(db, job_id, "kicks")
-        self.driver.changed(project, row[1])
+        row = self._row(db, project, job_id, now)
+        if row is None or job_state(row.claim_expires, row.buried, row.available_at,
+                                    now) not in ("buried", "delayed"):
+            return False
+        db.execute("UPDATE messages SET buried=0, available_at=min(available_at, ?) "
+                   "WHERE id=?", (now, job_id))
+        self._count(db, job_id, "kicks")
+        self.driver.changed(project, row.queue)
         return True
 
     @deferred
@@ -333,13 +328,13 @@ class JobController:
         queues = ("SELECT id FROM queues WHERE project=:project"
                   + ("" if queue is None else " AND name=:queue"))
         free = "buried=0 AND claim_expires<=:now"
-        row = db.execute(
+        urgent, ready, reserved, delayed, buried = db.execute(
             f"SELECT coalesce(sum({free} AND available_at<=:now AND priority<:urgent), 0), "
             f"coalesce(sum({free} AND available_at<=:now), 0), "
             "coalesce(sum(claim_expires>:now), 0), "
             f"coalesce(sum({free} AND available_at>:now), 0), "
             "coalesce(sum(buried>0 AND claim_expires<=:now), 0) "
             f"FROM messages WHERE queue_id IN ({queues}) AND expires>:now", params).fetchone()
-        counted = db.execute(f"SELECT count(*) FROM ({queues})", params).fetchone()[0]
-        keys = ("urgent", "ready", "reserved", "delayed", "buried")
-        return dict(zip(keys, row), queues=counted)
+        counted, = db.execute(f"SELECT count(*) FROM ({queues})", params).fetchone()
+        return JobCounts(urgent=urgent, ready=ready, reserved=reserved, delayed=delayed,
+                         buried=buried, queues=counted)

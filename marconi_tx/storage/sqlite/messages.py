@@ -3,9 +3,11 @@
 from zope.interface import implementer
 
 from marconi_tx import errors, json_text
-from marconi_tx.storage.ids import is_claim_id, parse_message_id
+from marconi_tx.storage.ids import is_claim_id, parse_ids, parse_message_id
 from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, IMessageController
-from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
+from marconi_tx.storage.records import Message
+from marconi_tx.storage.rules import check_claim_id, check_delete
+from marconi_tx.storage.sqlite.transactions import deferred, dump_json, writes
 
 #: The columns every message read selects, in the order ``to_message`` takes.
 #: The body as a BLOB: text that is not UTF-8 would fail the whole fetch.
@@ -14,25 +16,22 @@ COLUMNS = ("id, CAST(body AS BLOB), ttl, created, claim_id, claim_expires, claim
 
 
 def to_message(row, now):
-    mid, body, ttl, created, claim_id, claim_expires, claim_count, priority, available_at, buried = row
-    return {
-        "id": str(mid),
-        "ttl": ttl,
-        "age": now - created,
-        "created": created,
-        "body": json_text.stored(body),  # never fails, whoever wrote it
-        "claim_id": claim_id,
-        "claimed": claim_expires > now,
-        "claim_count": claim_count,
-        "priority": priority,
-        "available_at": available_at,
-        "buried": bool(buried),
-    }
-
-
-def parse_ids(message_ids):
-    """The well-formed ids among ``message_ids``, as integers, deduplicated."""
-    return sorted({i for i in map(parse_message_id, message_ids) if i is not None})
+    """The ``Message`` of a row of ``COLUMNS``."""
+    (mid, body, ttl, created, claim_id, claim_expires, claim_count, priority, available_at,
+     buried) = row
+    return Message(
+        id=str(mid),
+        ttl=ttl,
+        age=now - created,
+        created=created,
+        body=json_text.stored(body),  # never fails, whoever wrote it
+        claim_id=claim_id,
+        claimed=claim_expires > now,
+        claim_count=claim_count,
+        priority=priority,
+        available_at=available_at,
+        buried=bool(buried),
+    )
 
 
 @implementer(IMessageController)
@@ -41,21 +40,20 @@ class MessageController:
         self.driver = driver
 
     @writes
-    def post(self, project, queue, messages, client_uuid=None):
+    def post(self, db, project, queue, messages, client_uuid=None):
         now = self.driver.now()
         client = client_uuid.bytes if client_uuid is not None else None
-        with self.driver.write() as db:
-            qid = self.driver.queue_id(db, project, queue)
-            if qid is None:
-                raise errors.QueueDoesNotExist(queue, project)
-            ids = []
-            for m in messages:
-                cursor = db.execute(
-                    "INSERT INTO messages (queue_id, body, ttl, created, expires, "
-                    "client_uuid, priority, available_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (qid, dump_json(m["body"]), m["ttl"], now, now + m["ttl"], client,
-                     m.get("priority", DEFAULT_PRIORITY), now + m.get("delay", 0)))
-                ids.append(str(cursor.lastrowid))
+        qid = self.driver.queue_id(db, project, queue)
+        if qid is None:
+            raise errors.QueueDoesNotExist(queue, project)
+        ids = []
+        for m in messages:
+            cursor = db.execute(
+                "INSERT INTO messages (queue_id, body, ttl, created, expires, "
+                "client_uuid, priority, available_at) VALUES (?,?,?,?,?,?,?,?)",
+                (qid, dump_json(m["body"]), m["ttl"], now, now + m["ttl"], client,
+                 m.get("priority", DEFAULT_PRIORITY), now + m.get("delay", 0)))
+            ids.append(str(cursor.lastrowid))
         # Wakes line-protocol consumers waiting on this queue (after COMMIT).
         self.driver.changed(project, queue)
         return ids
@@ -115,51 +113,41 @@ class MessageController:
         return [to_message(row, now) for row in rows]
 
     @writes
-    def delete(self, project, queue, message_id, claim_id=None):
+    def delete(self, db, project, queue, message_id, claim_id=None):
         mid = parse_message_id(message_id)
-        if claim_id is not None and not is_claim_id(claim_id):
-            raise errors.ClaimDoesNotExist(claim_id, queue)
-        with self.driver.write() as db:
-            qid = self.driver.queue_id(db, project, queue)
-            if mid is None or qid is None:
-                return
-            row = db.execute("SELECT claim_id, claim_expires FROM messages "
-                             "WHERE id=? AND queue_id=?", (mid, qid)).fetchone()
-            if row is None:
-                return
-            recorded, claim_expires = row
-            if claim_id is None:
-                if claim_expires > self.driver.now():
-                    raise errors.MessageIsClaimed(message_id)
-            elif recorded is None:
-                raise errors.MessageNotClaimed(message_id)
-            elif recorded != claim_id:
-                raise errors.ClaimMismatch(message_id)
-            db.execute("DELETE FROM messages WHERE id=?", (mid,))
+        check_claim_id(claim_id, queue, is_claim_id)
+        qid = self.driver.queue_id(db, project, queue)
+        if mid is None or qid is None:
+            return
+        row = db.execute("SELECT claim_id, claim_expires FROM messages "
+                         "WHERE id=? AND queue_id=?", (mid, qid)).fetchone()
+        if row is None:
+            return
+        recorded, claim_expires = row
+        check_delete(message_id, claim_id, recorded, claim_expires, self.driver.now())
+        db.execute("DELETE FROM messages WHERE id=?", (mid,))
 
     @writes
-    def bulk_delete(self, project, queue, message_ids):
+    def bulk_delete(self, db, project, queue, message_ids):
         ids = parse_ids(message_ids)
-        with self.driver.write() as db:
-            qid = self.driver.queue_id(db, project, queue)
-            if ids and qid is not None:
-                marks = ",".join("?" * len(ids))
-                db.execute(f"DELETE FROM messages WHERE queue_id=? AND id IN ({marks})",
-                           (qid, *ids))
+        qid = self.driver.queue_id(db, project, queue)
+        if ids and qid is not None:
+            marks = ",".join("?" * len(ids))
+            db.execute(f"DELETE FROM messages WHERE queue_id=? AND id IN ({marks})",
+                       (qid, *ids))
 
     @writes
-    def pop(self, project, queue, limit):
+    def pop(self, db, project, queue, limit):
         now = self.driver.now()
-        with self.driver.write() as db:
-            qid = self.driver.queue_id(db, project, queue)
-            if qid is None:
-                return []
-            rows = db.execute(f"SELECT {COLUMNS} FROM messages WHERE queue_id=? "
-                              "AND expires>? AND claim_expires<=? AND NOT buried "
-                              "ORDER BY id LIMIT ?", (qid, now, now, limit)).fetchall()
-            popped = [to_message(row, now) for row in rows]
-            if rows:
-                marks = ",".join("?" * len(rows))
-                db.execute(f"DELETE FROM messages WHERE id IN ({marks})",
-                           [row[0] for row in rows])
+        qid = self.driver.queue_id(db, project, queue)
+        if qid is None:
+            return []
+        rows = db.execute(f"SELECT {COLUMNS} FROM messages WHERE queue_id=? "
+                          "AND expires>? AND claim_expires<=? AND NOT buried "
+                          "ORDER BY id LIMIT ?", (qid, now, now, limit)).fetchall()
+        popped = [to_message(row, now) for row in rows]
+        if rows:
+            marks = ",".join("?" * len(rows))
+            db.execute(f"DELETE FROM messages WHERE id IN ({marks})",
+                       [mid for mid, *_ in rows])
         return popped

@@ -4,7 +4,8 @@ from zope.interface import implementer
 
 from marconi_tx import errors, json_text
 from marconi_tx.storage.interfaces import IQueueController
-from marconi_tx.storage.sqlite.driver import deferred, dump_json, writes
+from marconi_tx.storage.records import MessageStamp, Queue, QueueStats
+from marconi_tx.storage.sqlite.transactions import deferred, dump_json, writes
 
 
 @implementer(IQueueController)
@@ -13,27 +14,25 @@ class QueueController:
         self.driver = driver
 
     @writes
-    def create(self, project, queue, metadata=None):
-        with self.driver.write() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO queues (project, name, metadata, created) "
-                "VALUES (?, ?, ?, ?)",
-                (project or "", queue, dump_json(metadata or {}), self.driver.now()))
-            return cursor.rowcount == 1
+    def create(self, db, project, queue, metadata=None):
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO queues (project, name, metadata, created) "
+            "VALUES (?, ?, ?, ?)",
+            (project or "", queue, dump_json(metadata or {}), self.driver.now()))
+        return cursor.rowcount == 1
 
     @deferred
     def exists(self, project, queue):
         return self.driver.queue_id(self.driver.read(), project, queue) is not None
 
     @writes
-    def delete(self, project, queue):
-        with self.driver.write() as db:
-            qid = self.driver.queue_id(db, project, queue)
-            if qid is not None:
-                db.execute("DELETE FROM messages WHERE queue_id=?", (qid,))
-                db.execute("DELETE FROM claims WHERE queue_id=?", (qid,))
-                db.execute("DELETE FROM queues WHERE id=?", (qid,))
-                self.driver.forget_queue_ids()
+    def delete(self, db, project, queue):
+        qid = self.driver.queue_id(db, project, queue)
+        if qid is not None:
+            db.execute("DELETE FROM messages WHERE queue_id=?", (qid,))
+            db.execute("DELETE FROM claims WHERE queue_id=?", (qid,))
+            db.execute("DELETE FROM queues WHERE id=?", (qid,))
+            self.driver.forget_queue_ids()
 
     @deferred
     def list(self, project, marker=None, limit=10, detailed=False):
@@ -41,8 +40,8 @@ class QueueController:
             "SELECT name, CAST(metadata AS BLOB) FROM queues WHERE project=? AND name>? "
             "ORDER BY name LIMIT ?", (project or "", marker or "", limit))
         if detailed:
-            return [{"name": name, "metadata": json_text.stored(meta)} for name, meta in rows]
-        return [{"name": name} for name, _ in rows]
+            return [Queue(name, json_text.stored(meta)) for name, meta in rows]
+        return [Queue(name) for name, _ in rows]
 
     @deferred
     def get_metadata(self, project, queue):
@@ -51,22 +50,23 @@ class QueueController:
             (project or "", queue)).fetchone()
         if row is None:
             raise errors.QueueDoesNotExist(queue, project)
-        return json_text.stored(row[0])
+        metadata, = row
+        return json_text.stored(metadata)
 
     @writes
-    def set_metadata(self, project, queue, metadata):
-        with self.driver.write() as db:
-            cursor = db.execute("UPDATE queues SET metadata=? WHERE project=? AND name=?",
-                                (dump_json(metadata), project or "", queue))
-            if cursor.rowcount == 0:
-                raise errors.QueueDoesNotExist(queue, project)
+    def set_metadata(self, db, project, queue, metadata):
+        cursor = db.execute("UPDATE queues SET metadata=? WHERE project=? AND name=?",
+                            (dump_json(metadata), project or "", queue))
+        if cursor.rowcount == 0:
+            raise errors.QueueDoesNotExist(queue, project)
 
     def stats(self, project, queue):
         return self.driver.scan(self._stats, project, queue, self.driver.now())
 
     def _stats(self, db, project, queue, now):
         # O(queue depth): the counts walk the queue's index, so this runs off
-        # the reactor thread (driver.scan). One read transaction: the counts
+        # the reactor thread when it has threads (driver.scan). One read
+        # transaction: the counts
         # and oldest/newest come from one snapshot while others write.
         snapshot = not db.in_transaction  # in-memory: may be inside a commit group
         if snapshot:
@@ -78,14 +78,20 @@ class QueueController:
             total, claimed = db.execute(
                 "SELECT count(*), coalesce(sum(claim_expires>? OR buried), 0) FROM messages "
                 "WHERE queue_id=? AND expires>?", (now, qid, now)).fetchone()
-            result = {"free": total - claimed, "claimed": claimed, "total": total}
-            if total:
-                for key, order in (("oldest", "ASC"), ("newest", "DESC")):
-                    mid, created = db.execute(
-                        "SELECT id, created FROM messages WHERE queue_id=? AND expires>? "
-                        f"ORDER BY id {order} LIMIT 1", (qid, now)).fetchone()
-                    result[key] = {"id": str(mid), "created": created, "age": now - created}
-            return result
+            if not total:
+                return QueueStats(free=0, claimed=0, total=0)
+            oldest, newest = (self._stamp(db, qid, now, order) for order in ("ASC", "DESC"))
+            return QueueStats(free=total - claimed, claimed=claimed, total=total,
+                              oldest=oldest, newest=newest)
         finally:
             if snapshot:
                 db.execute("COMMIT")
+
+    @staticmethod
+    def _stamp(db, qid, now, order):
+        """The ``MessageStamp`` of the queue's first live message in marker
+        ``order`` ("ASC" or "DESC")."""
+        mid, created = db.execute(
+            "SELECT id, created FROM messages WHERE queue_id=? AND expires>? "
+            f"ORDER BY id {order} LIMIT 1", (qid, now)).fetchone()
+        return MessageStamp(id=str(mid), created=created, age=now - created)

@@ -1,11 +1,21 @@
-"""The sqlite schema, created idempotently at open.
+"""The sqlite schema and its versions (``PRAGMA user_version``).
+
+``UPGRADES[n]`` takes a database from version ``n`` to ``n + 1``; a new file
+(version 0) runs them all. Version 1 is the schema of the releases before
+versioning, whose files say 0: its statements create only what is missing,
+so opening such a file makes it version 1 and adds nothing else. A later
+change of the schema is a new entry, never an edit of an earlier one.
 
 Message ids come from AUTOINCREMENT, so they are never reused, even after the
 newest message is deleted: an id is the FIFO marker, the line protocol's job
 id, and stays valid for the message's life.
 """
 
-SCHEMA = """
+import sqlite3
+
+from marconi_tx import errors
+
+VERSION_1 = """
 CREATE TABLE IF NOT EXISTS queues (
     id       INTEGER PRIMARY KEY,
     project  TEXT NOT NULL,
@@ -58,7 +68,7 @@ CREATE INDEX IF NOT EXISTS claims_by_expiry ON claims (expires);
 # beyond the message row. Messages posted over HTTP have no row here and take
 # the defaults; the trigger keeps the table in step with every message delete
 # (API, queue delete, pop, gc).
-SCHEMA += """
+VERSION_1 += """
 CREATE TABLE IF NOT EXISTS jobs (
     id       INTEGER PRIMARY KEY,
     ttr      INTEGER NOT NULL,
@@ -79,3 +89,50 @@ CREATE INDEX IF NOT EXISTS messages_by_priority ON messages (queue_id, priority,
 CREATE INDEX IF NOT EXISTS messages_buried ON messages (queue_id, buried)
     WHERE buried > 0;
 """
+
+UPGRADES = (VERSION_1,)
+#: The version this code writes and reads.
+VERSION = len(UPGRADES)
+
+
+def statements(script):
+    """The statements of ``script``, one by one (``executescript`` would
+    commit the open transaction)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+
+
+def version(db):
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def upgrade(db, path):
+    """
+    Bring the database of connection ``db`` (not in a transaction) to
+    ``VERSION``, in one transaction.
+
+    @raise StorageUnavailable: the file has a newer version than this code
+        knows.
+    """
+    if version(db) == VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = version(db)  # another process may have upgraded it meanwhile
+        if found > VERSION:
+            raise errors.StorageUnavailable(
+                f"cannot open {path}: its schema version {found} is newer than "
+                f"{VERSION}, the newest this marconi_tx knows")
+        for script in UPGRADES[found:]:
+            for statement in statements(script):
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version={VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

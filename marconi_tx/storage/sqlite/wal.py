@@ -1,7 +1,8 @@
 """Keeping the sqlite WAL file small under steady writes.
 
 Automatic checkpoints are off (they would run inside a writer's COMMIT, on
-the reactor thread). Instead, in the driver's scan thread:
+the reactor thread). Instead, on the driver's scan connection (in its thread
+when the reactor has threads, see ``SqliteDriver``):
 
 - every ``CHECKPOINT_INTERVAL`` seconds a PASSIVE checkpoint copies the WAL
   into the database file without stopping writers. Under steady writes it
@@ -11,10 +12,11 @@ the reactor thread). Instead, in the driver's scan thread:
   looked at, and once it passes ``max_bytes`` a PASSIVE checkpoint copies
   what it can, then this process holds its writes back (they stay queued,
   see ``SqliteDriver.hold``) while a TRUNCATE checkpoint copies the rest,
-  syncs the database file and truncates the WAL to zero bytes. It waits at most ``CHECKPOINT_WAIT`` seconds for readers on
-  old snapshots and for other processes' writers (``--workers``: each
-  process has its own keeper; a keeper finding another's checkpoint running
-  gives up at once); if it cannot finish it backs off, doubling up to
+  syncs the database file and truncates the WAL to zero bytes. It waits at
+  most ``CHECKPOINT_WAIT`` seconds for readers on old snapshots and for
+  other processes' writers (``--workers``: each process has its own keeper;
+  a keeper finding another's checkpoint running gives up at once); if it
+  cannot finish it backs off, doubling up to
   ``LONGEST_BACKOFF``, so that a long reader does not keep stalling writes.
 
 ``journal_size_limit`` (set at open to ``max_bytes``) also truncates the file
@@ -60,12 +62,12 @@ class WalKeeper:
 
     def __init__(self, driver, max_bytes):
         self.driver = driver
-        self.clock = driver.clock
+        self.reactor = driver.reactor
         self.path = driver.path + "-wal"
         #: 0: no bound (PASSIVE checkpoints only).
         self.max_bytes = max_bytes
         self._loop = None
-        self._last_passive = self.clock.seconds()
+        self._last_passive = self.reactor.seconds()
         self._not_before = 0.0  # no TRUNCATE attempt before this time
         self._backoff = CHECKPOINT_INTERVAL
         #: The Deferred of the checkpoint running in the scan thread, if any.
@@ -77,7 +79,7 @@ class WalKeeper:
 
     def start(self):
         self._loop = LoopingCall(self.check)
-        self._loop.clock = self.clock
+        self._loop.clock = self.reactor
         self._loop.start(CHECK_INTERVAL, now=False).addErrback(
             lambda f: log.failure("WAL checkpoints stopped", f))
 
@@ -95,7 +97,7 @@ class WalKeeper:
         """One look: a TRUNCATE checkpoint if the WAL is past its bound, a
         PASSIVE one if it is time; the Deferred of either (the loop waits for
         it), or None."""
-        now = self.clock.seconds()
+        now = self.reactor.seconds()
         if self.max_bytes and now >= self._not_before and self.size() > self.max_bytes:
             return self._truncate(now)
         if now - self._last_passive >= CHECKPOINT_INTERVAL:
@@ -115,7 +117,7 @@ class WalKeeper:
         return self.running
 
     def _hold_and_truncate(self, _):
-        started = self.clock.seconds()
+        started = self.reactor.seconds()
         self.driver.hold()
         d = self.driver.scan(truncate)
         d.addCallback(self._truncated, started)
@@ -126,7 +128,7 @@ class WalKeeper:
         self._resume(started)
         if emptied:
             self.truncations += 1
-            self._last_passive = self.clock.seconds()
+            self._last_passive = self.reactor.seconds()
             self._backoff = CHECKPOINT_INTERVAL
             return
         self.failures += 1
@@ -134,18 +136,18 @@ class WalKeeper:
             log.warn("WAL {path} is above {bound} bytes and cannot be truncated now "
                      "(a reader holds an old snapshot, or another process's checkpoint "
                      "runs); retrying with backoff", path=self.path, bound=self.max_bytes)
-        self._not_before = self.clock.seconds() + self._backoff
+        self._not_before = self.reactor.seconds() + self._backoff
         self._backoff = min(self._backoff * 2, LONGEST_BACKOFF)
 
     def _failed(self, failure, started):
         self._resume(started)
         self.failures += 1
-        self._not_before = self.clock.seconds() + self._backoff
+        self._not_before = self.reactor.seconds() + self._backoff
         self._backoff = min(self._backoff * 2, LONGEST_BACKOFF)
         log.failure("WAL checkpoint failed", failure)
 
     def _resume(self, started):
-        self.longest_hold = max(self.longest_hold, self.clock.seconds() - started)
+        self.longest_hold = max(self.longest_hold, self.reactor.seconds() - started)
         self.driver.resume()
 
     def _done(self, result):
