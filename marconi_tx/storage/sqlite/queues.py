@@ -66,8 +66,8 @@ class QueueController:
     def _stats(self, db, project, queue, now):
         # O(queue depth): the counts walk the queue's index, so this runs off
         # the reactor thread when it has threads (driver.scan). One read
-        # transaction: the counts
-        # and oldest/newest come from one snapshot while others write.
+        # transaction: the counts and oldest/newest come from one snapshot
+        # while others write.
         snapshot = not db.in_transaction  # in-memory: may be inside a commit group
         if snapshot:
             db.execute("BEGIN")
