@@ -7,9 +7,11 @@ exceptions of L{marconi_tx.client.errors}.
 """
 
 import uuid
+from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.internet import error as network
+from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.web.client import RequestTransmissionFailed, ResponseFailed
 from twisted.web.http import RESPONSES
@@ -34,10 +36,11 @@ class Client:
         one per Client); it is what ``echo`` compares.
     """
 
-    def __init__(self, url=DEFAULT_URL, project=None, client_id=None, *,
-                 treq=None, reactor=None, retries=3, backoff=0.5,
-                 max_backoff=8.0, timeout=30.0, max_message_size=262144,
-                 max_page_size=20):
+    def __init__(self, url: str = DEFAULT_URL, project: str | None = None,
+                 client_id: object = None, *, treq: Any = None, reactor: Any = None,
+                 retries: int = 3, backoff: float = 0.5, max_backoff: float = 8.0,
+                 timeout: float | None = 30.0, max_message_size: int = 262144,
+                 max_page_size: int = 20) -> None:
         """
         @param treq: the treq API to send with (the ``treq`` module by
             default; tests give a L{treq.testing.StubTreq}).
@@ -78,12 +81,13 @@ class Client:
         self.max_message_size = max_message_size
         self.max_page_size = max_page_size
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Client {self.url!r} project={self.project!r}>"
 
     # The API.
 
-    def queues(self, marker=None, limit=None, detailed=False):
+    def queues(self, marker: str | None = None, limit: int | None = None,
+               detailed: bool = False) -> Listing[Queue]:
         """A L{Listing} of the project's L{Queue}s, sorted by name.
 
         @param marker: start after the queue of this name.
@@ -94,7 +98,7 @@ class Client:
         first = with_query("/v1/queues", marker=marker, limit=self.page_limit(limit),
                            detailed=boolean(True) if detailed else None)
 
-        def queues(page):
+        def queues(page: Any) -> list[Queue]:
             items = page.get("queues") if isinstance(page, dict) else None
             if not isinstance(items, list):
                 raise errors.UnexpectedResponse(f"not a queue page: {page!r:.200}")
@@ -102,17 +106,17 @@ class Client:
 
         return Listing(self, first, queues, limit)
 
-    def _listed_queue(self, item):
+    def _listed_queue(self, item: Any) -> Queue:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise errors.UnexpectedResponse(f"not a queue object: {item!r:.200}")
         return Queue(self, item["name"], item.get("metadata"), item.get("href"))
 
-    def queue(self, name):
+    def queue(self, name: str) -> Queue:
         """The L{Queue} ``name`` (sends nothing; see L{Queue.exists})."""
         return Queue(self, name)
 
     @returns_deferred
-    async def create_queue(self, name, metadata=None):
+    async def create_queue(self, name: str, metadata: dict | None = None) -> Queue:
         """Create queue ``name`` (no error if it exists) and, if ``metadata``
         is not ``None``, set its metadata. Fires with the L{Queue}."""
         queue = Queue(self, name)
@@ -120,7 +124,7 @@ class Client:
         return queue
 
     @returns_deferred
-    async def health(self):
+    async def health(self) -> bool:
         """Fires with ``True`` if the server and its storage are up, ``False``
         if the server answers that its storage is unavailable (503; not
         retried). L{errors.ConnectionFailed} if it cannot be reached."""
@@ -129,29 +133,29 @@ class Client:
         return reply.status == 204
 
     @returns_deferred
-    async def home(self):
+    async def home(self) -> dict:
         """Fires with the API's JSON-home document (a dict)."""
         reply = await self.request("GET", "/v1")
         return reply.json_of(dict, "a home document")
 
     # Helpers of the resource objects.
 
-    def page_limit(self, limit):
+    def page_limit(self, limit: int | None) -> int | None:
         """The ``limit`` to ask a page with, for at most ``limit`` items."""
         return None if limit is None else max(1, min(limit, self.max_page_size))
 
-    def chunks(self, ids):
+    def chunks(self, ids: list[str]) -> list[list[str]]:
         """``ids`` in lists of at most ``max_page_size``."""
         size = self.max_page_size
         return [ids[i:i + size] for i in range(0, len(ids), size)]
 
-    def resolve(self, href):
+    def resolve(self, href: str) -> str:
         """The absolute URL of an href: server paths are relative to ``url``."""
         if href.startswith(("http://", "https://")):
             return href
         return self.url + "/" + href.lstrip("/")
 
-    def headers(self, body):
+    def headers(self, body: bytes | None) -> dict[str, list[str]]:
         headers = {"Accept": ["application/json"], "Client-ID": [self.client_id]}
         if self.project is not None:
             headers["X-Project-ID"] = [self.project]
@@ -160,9 +164,11 @@ class Client:
         return headers
 
     @returns_deferred
-    async def request(self, method, href, *, body=None, expect=(200,),
-                      not_found=errors.NotFound, forbidden=errors.Forbidden,
-                      missing=None, retry=True):
+    async def request(self, method: str, href: str, *, body: bytes | None = None,
+                      expect: tuple[int, ...] = (200,),
+                      not_found: type[errors.MarconiClientError] = errors.NotFound,
+                      forbidden: type[errors.MarconiClientError] = errors.Forbidden,
+                      missing: str | None = None, retry: bool = True) -> Reply:
         """Send one API request and fire with its L{Reply}.
 
         @param href: a server path such as ``/v1/queues`` (with its query).
@@ -195,26 +201,26 @@ class Client:
             if delay > 0:
                 await deferLater(self._clock, delay, lambda: None)
 
-    def _delay(self, attempt, retry_after):
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
         delay = self.backoff * 2 ** attempt
         if retry_after is not None:
             delay = max(delay, retry_after)
         return min(delay, self.max_backoff)
 
-    def _attempt(self, method, url, body):
+    def _attempt(self, method: str, url: str, body: bytes | None) -> Deferred[Reply]:
         """One exchange, cut off after ``timeout`` seconds."""
         exchange = self._exchange(method, url, body)
         if not self.timeout:
             return exchange
         expired = []
 
-        def expire():
+        def expire() -> None:
             expired.append(True)
             exchange.cancel()
 
         timer = self._clock.callLater(self.timeout, expire)
 
-        def settle(result):
+        def settle(result: Any) -> Any:
             if timer.active():
                 timer.cancel()
             if expired:
@@ -226,7 +232,7 @@ class Client:
         return exchange.addBoth(settle)
 
     @returns_deferred
-    async def _exchange(self, method, url, body):
+    async def _exchange(self, method: str, url: str, body: bytes | None) -> Reply:
         try:
             response = await self._treq.request(
                 method, url, headers=self.headers(body), data=body,
@@ -248,7 +254,9 @@ class Client:
             raise
         return Reply(response.code, response.headers, content, method, url)
 
-    def _error(self, reply, not_found, forbidden, missing=None):
+    def _error(self, reply: Reply, not_found: type[errors.MarconiClientError],
+               forbidden: type[errors.MarconiClientError],
+               missing: str | None = None) -> errors.MarconiClientError:
         """The exception for an answer that was not expected."""
         title = description = None
         if reply.content:
@@ -275,7 +283,7 @@ class Client:
         return kind(message, **kwargs)
 
 
-def _retry_after(reply):
+def _retry_after(reply: Reply) -> float | None:
     value = reply.header(b"Retry-After")
     try:
         seconds = float(value) if value is not None else None
@@ -284,22 +292,22 @@ def _retry_after(reply):
     return seconds if seconds is not None and seconds >= 0 else None
 
 
-def _text(value):
+def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _path(url):
+def _path(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def _is_transport_failure(e):
+def _is_transport_failure(e: Exception) -> bool:
     """Twisted's "the connection broke" failures (the web client wraps the
     reasons in ResponseFailed and its kin)."""
     return isinstance(e, (ResponseFailed, RequestTransmissionFailed))
 
 
-def _reason(e):
+def _reason(e: Exception) -> str:
     reasons = getattr(e, "reasons", None)
     if reasons:
         return reasons[0].getErrorMessage()

@@ -6,6 +6,8 @@ no body, as v1's 404s). Failures that never got an answer (refused
 connection, timeout) and client-side refusals have ``status`` ``None``.
 """
 
+from typing import Any
+
 
 class MarconiClientError(Exception):
     """Base of every error the client raises.
@@ -17,10 +19,11 @@ class MarconiClientError(Exception):
     @ivar url: the URL of the failed request, or ``None``.
     """
 
-    status = None
+    status: int | None = None
 
-    def __init__(self, message, *, status=None, title=None, description=None,
-                 method=None, url=None):
+    def __init__(self, message: str, *, status: int | None = None,
+                 title: str | None = None, description: str | None = None,
+                 method: str | None = None, url: str | None = None) -> None:
         super().__init__(message)
         if status is not None:
             self.status = status
@@ -95,13 +98,14 @@ class ServiceUnavailable(MarconiClientError):
 
     status = 503
 
-    def __init__(self, message, *, retry_after=None, **kwargs):
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
 
 #: HTTP status -> exception class, for answers without a more specific class.
-BY_STATUS = {
+BY_STATUS: dict[int, type[MarconiClientError]] = {
     400: BadRequest,
     401: Unauthorized,
     403: Forbidden,

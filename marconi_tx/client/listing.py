@@ -7,10 +7,19 @@ Twisted code reads these in one of two ways::
     d = client.queues().collect()              # a Deferred firing with a list
 """
 
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
 from marconi_tx.deferreds import returns_deferred
 
+if TYPE_CHECKING:
+    from marconi_tx.client.client import Client
 
-class Listing:
+#: The type of a listing's items.
+Item = TypeVar("Item")
+
+
+class Listing(Generic[Item]):
     """The items of a paged collection, fetched a page at a time.
 
     Each page is one GET; a 200 page's ``links`` entry with ``rel`` ``next``
@@ -21,7 +30,8 @@ class Listing:
     @ivar limit: most items to yield in all (``None``: until the end).
     """
 
-    def __init__(self, client, first, items, limit=None):
+    def __init__(self, client: "Client", first: str, items: Callable[[Any], list[Item]],
+                 limit: int | None = None) -> None:
         """
         @param client: the L{Client} sending the requests.
         @param first: path (and query) of the first page.
@@ -34,11 +44,13 @@ class Listing:
         self._items = items
         self.limit = limit
 
-    def __aiter__(self):
+    def __aiter__(self) -> AsyncIterator[Item]:
         return self._iterate()
 
-    async def _iterate(self):
-        path, seen, count = self._first, set(), 0
+    async def _iterate(self) -> AsyncIterator[Item]:
+        path: str | None = self._first
+        seen: set[str] = set()
+        count = 0
         while path is not None and (self.limit is None or count < self.limit):
             reply = await self._client.request("GET", path, expect=(200, 204))
             if reply.status == 204:
@@ -56,12 +68,12 @@ class Listing:
                 return
 
     @returns_deferred
-    async def collect(self):
+    async def collect(self) -> list[Item]:
         """A Deferred firing with every item of the listing, as a list."""
         return [item async for item in self]
 
 
-def next_link(document):
+def next_link(document: Any) -> str | None:
     """The ``href`` of the ``next`` link of a page document, or ``None``."""
     links = document.get("links") if isinstance(document, dict) else None
     for link in links or ():

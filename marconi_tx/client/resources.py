@@ -4,7 +4,11 @@ Every method that talks to the server returns a Deferred (await it in a
 coroutine, or add callbacks). Listings return a L{Listing}.
 """
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from twisted.internet.defer import Deferred
 
 from marconi_tx.client import batches
 from marconi_tx.client.errors import (
@@ -14,9 +18,19 @@ from marconi_tx.client.errors import (
     QueueNotFound,
     UnexpectedResponse,
 )
-from marconi_tx.client.http import boolean, last_segment, query_value, segment, with_query
+from marconi_tx.client.http import (
+    Reply,
+    boolean,
+    last_segment,
+    query_value,
+    segment,
+    with_query,
+)
 from marconi_tx.client.listing import Listing
 from marconi_tx.deferreds import returns_deferred
+
+if TYPE_CHECKING:
+    from marconi_tx.client.client import Client
 
 
 class Queue:
@@ -29,23 +43,24 @@ class Queue:
         L{metadata} to read it from the server).
     """
 
-    def __init__(self, client, name, listed_metadata=None, href=None):
+    def __init__(self, client: "Client", name: str, listed_metadata: dict | None = None,
+                 href: str | None = None) -> None:
         self.client = client
         self.name = name
         self.href = href or f"/v1/queues/{segment(name)}"
         self.listed_metadata = listed_metadata
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Queue {self.name!r}>"
 
-    def _missing(self):
+    def _missing(self) -> str:
         return f"queue {self.name} does not exist"
 
-    def _path(self, *parts):
+    def _path(self, *parts: str) -> str:
         return "/".join((self.href,) + parts)
 
     @returns_deferred
-    async def create(self, metadata=None):
+    async def create(self, metadata: dict | None = None) -> bool:
         """Create the queue (a no-op if it exists), then replace its metadata
         with ``metadata`` if that is not ``None``. Fires with ``True`` if the
         queue was new, ``False`` if it existed already."""
@@ -55,13 +70,13 @@ class Queue:
         return reply.status == 201
 
     @returns_deferred
-    async def exists(self):
+    async def exists(self) -> bool:
         """Fires with whether the queue exists."""
         reply = await self.client.request("HEAD", self.href, expect=(204, 404))
         return reply.status == 204
 
     @returns_deferred
-    async def metadata(self):
+    async def metadata(self) -> dict:
         """Fires with the queue's metadata (a dict); L{QueueNotFound}."""
         reply = await self.client.request(
             "GET", self._path("metadata"), not_found=QueueNotFound,
@@ -69,7 +84,7 @@ class Queue:
         return reply.json_of(dict, "metadata")
 
     @returns_deferred
-    async def set_metadata(self, metadata):
+    async def set_metadata(self, metadata: dict) -> None:
         """Replace the queue's metadata with the dict ``metadata`` (not a
         merge); L{QueueNotFound}."""
         await self.client.request(
@@ -78,7 +93,7 @@ class Queue:
             missing=self._missing())
 
     @returns_deferred
-    async def stats(self):
+    async def stats(self) -> dict:
         """Fires with the stats document: ``{"messages": {"free", "claimed",
         "total"[, "oldest", "newest"]}}``; L{QueueNotFound}."""
         reply = await self.client.request(
@@ -87,13 +102,15 @@ class Queue:
         return reply.json_of(dict, "stats")
 
     @returns_deferred
-    async def delete(self):
+    async def delete(self) -> None:
         """Delete the queue with its messages and claims (no error if it
         does not exist)."""
         await self.client.request("DELETE", self.href, expect=(204,))
 
     @returns_deferred
-    async def post_messages(self, messages, progress=None):
+    async def post_messages(self, messages: Iterable[Any],
+                            progress: Callable[[int, int], object] | None = None
+                            ) -> list[str]:
         """Post ``messages``, a sequence of ``{"ttl": seconds, "body": any
         JSON}`` dicts, in order. Fires with their ids, in the same order.
 
@@ -109,7 +126,7 @@ class Queue:
         """
         encoded = [batches.encode(message) for message in messages]
         groups = batches.pack(encoded, self.client.max_message_size)
-        ids = []
+        ids: list[str] = []
         for group in groups:
             try:
                 reply = await self.client.request(
@@ -123,14 +140,16 @@ class Queue:
                         f"{len(resources or ())} resources for {len(group)} messages",
                         status=reply.status)
             except Exception as e:
-                e.posted_ids = list(ids)
+                # Any exception: whatever failed, the caller learns what was posted.
+                e.posted_ids = list(ids)  # type: ignore[attr-defined]
                 raise
             ids.extend(last_segment(href) for href in resources)
             if progress is not None:
                 progress(len(ids), len(encoded))
         return ids
 
-    def messages(self, echo=False, include_claimed=False, limit=None):
+    def messages(self, echo: bool = False, include_claimed: bool = False,
+                 limit: int | None = None) -> Listing["Message"]:
         """A L{Listing} of the queue's messages, oldest first.
 
         @param echo: include messages this client (its Client-ID) posted.
@@ -148,7 +167,7 @@ class Queue:
             limit)
 
     @returns_deferred
-    async def get_message(self, message_id):
+    async def get_message(self, message_id: str) -> "Message":
         """Fires with one L{Message}; L{MessageNotFound}."""
         reply = await self.client.request(
             "GET", self._path("messages", segment(message_id)),
@@ -157,12 +176,12 @@ class Queue:
         return Message.parse(self, reply.json_of(dict, "a message"))
 
     @returns_deferred
-    async def get_messages(self, ids):
+    async def get_messages(self, ids: Iterable[Any]) -> list["Message"]:
         """Fires with the L{Message}s among ``ids`` that exist, in the order
         of ``ids`` (unknown ids are skipped). Sends one request per
         ``max_page_size`` ids."""
         wanted = list(dict.fromkeys(str(i) for i in ids))
-        found = {}
+        found: dict[str, Message] = {}
         for chunk in self.client.chunks(wanted):
             reply = await self.client.request(
                 "GET", with_query(self._path("messages"), ids=",".join(chunk)),
@@ -174,7 +193,7 @@ class Queue:
         return [found[i] for i in wanted if i in found]
 
     @returns_deferred
-    async def delete_message(self, message_id, claim_id=None):
+    async def delete_message(self, message_id: str, claim_id: str | None = None) -> None:
         """Delete one message; with ``claim_id`` it must be the claim holding
         it. L{ClaimConflict} if the message is claimed and ``claim_id`` is
         missing or another claim's."""
@@ -184,7 +203,7 @@ class Queue:
             expect=(204,), forbidden=ClaimConflict)
 
     @returns_deferred
-    async def delete_messages(self, ids):
+    async def delete_messages(self, ids: Iterable[Any]) -> None:
         """Delete the messages ``ids`` whether claimed or not (the API's bulk
         delete); unknown ids are ignored. One request per ``max_page_size``
         ids."""
@@ -194,7 +213,7 @@ class Queue:
                 expect=(204,))
 
     @returns_deferred
-    async def claim(self, limit=10, ttl=60, grace=60):
+    async def claim(self, limit: int = 10, ttl: int = 60, grace: int = 60) -> "Claim":
         """Claim up to ``limit`` free messages for ``ttl`` seconds; claimed
         messages live at least ``ttl + grace`` seconds. Fires with a
         L{Claim}, empty (falsy, ``id`` ``None``) when nothing was free."""
@@ -212,7 +231,7 @@ class Queue:
                      href=urlsplit(location).path if location else None)
 
     @returns_deferred
-    async def get_claim(self, claim_id):
+    async def get_claim(self, claim_id: str) -> "Claim":
         """Fires with the live L{Claim} ``claim_id``; L{ClaimNotFound}."""
         reply = await self.client.request(
             "GET", self._path("claims", segment(claim_id)),
@@ -235,7 +254,8 @@ class Message:
     @ivar claim_id: the claim it came with, or ``None``.
     """
 
-    def __init__(self, queue, href, ttl, age, body):
+    def __init__(self, queue: Queue, href: str, ttl: int | None, age: int | None,
+                 body: Any) -> None:
         self.queue = queue
         self.href = href
         self.id = last_segment(href)
@@ -243,22 +263,22 @@ class Message:
         self.ttl, self.age, self.body = ttl, age, body
 
     @classmethod
-    def parse(cls, queue, document):
+    def parse(cls, queue: Queue, document: Any) -> "Message":
         """A Message from a message object of the API."""
         if not isinstance(document, dict) or not isinstance(document.get("href"), str):
             raise UnexpectedResponse(f"not a message object: {document!r:.200}")
         return cls(queue, document["href"], document.get("ttl"),
                    document.get("age"), document.get("body"))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Message {self.id!r} of {self.queue.name!r}>"
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
         """The message as a plain dict (what ``marconi-cli --json`` prints)."""
         return {"id": self.id, "href": self.href, "ttl": self.ttl,
                 "age": self.age, "body": self.body, "claim_id": self.claim_id}
 
-    def delete(self):
+    def delete(self) -> Deferred[None]:
         """Delete the message, passing its claim id when it has one.
         L{ClaimConflict} if another live claim holds it."""
         return self.queue.delete_message(self.id, self.claim_id)
@@ -277,30 +297,32 @@ class Claim:
     @ivar messages: the claimed L{Message}s.
     """
 
-    def __init__(self, queue, claim_id, ttl, age, messages, href=None):
+    def __init__(self, queue: Queue, claim_id: str | None, ttl: int | None,
+                 age: int | None, messages: Sequence[Message],
+                 href: str | None = None) -> None:
         self.queue = queue
         self.id = claim_id
         self.href = href or (
             f"{queue.href}/claims/{segment(claim_id)}" if claim_id else None)
         self.ttl, self.age, self.messages = ttl, age, messages
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Claim {self.id!r} of {self.queue.name!r}: {len(self.messages)} messages>"
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.messages)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Message]:
         return iter(self.messages)
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
         """The claim as a plain dict, with its messages."""
         return {"id": self.id, "href": self.href, "ttl": self.ttl,
                 "age": self.age,
                 "messages": [message.as_dict() for message in self.messages]}
 
     @returns_deferred
-    async def update(self, ttl=None, grace=None):
+    async def update(self, ttl: int | None = None, grace: int | None = None) -> None:
         """Renew the claim: it lasts ``ttl`` seconds from now (default: its
         current ``ttl``). ``grace`` is sent for servers that use it (v1 of
         the reference server ignores it). L{ClaimNotFound} if it expired."""
@@ -316,25 +338,25 @@ class Claim:
         self.ttl, self.age = ttl, 0
 
     @returns_deferred
-    async def release(self):
+    async def release(self) -> None:
         """Release the claim: its messages become free at once."""
         if self.id is None:
             return
         await self.queue.client.request("DELETE", self.href, expect=(204,))
 
 
-def _no_claim(claim_id, queue_name):
+def _no_claim(claim_id: str, queue_name: str) -> str:
     return f"claim {claim_id} not found in queue {queue_name} (unknown or expired)"
 
 
-def _page_items(page, key):
+def _page_items(page: Any, key: str) -> list:
     items = page.get(key) if isinstance(page, dict) else None
     if not isinstance(items, list):
         raise UnexpectedResponse(f"a page without a {key!r} list: {page!r:.200}")
     return items
 
 
-def _list_field(reply, document, key):
+def _list_field(reply: Reply, document: dict, key: str) -> list:
     items = document.get(key)
     if not isinstance(items, list):
         raise UnexpectedResponse(
