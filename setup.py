@@ -28,7 +28,7 @@ setup(
     data_files=[("share/marconi_tx", ["etc/marconi.conf", "etc/marconi.service",
                                       "etc/marconi.socket"])],
     install_requires=[
-        # Versions are year.month: 26.10 is the newest tested, and transport/http/head.py
+        # Versions are year.month: 26.10 is the newest tested, and transport/http/site.py
         # relies on twisted.web internals, so 2027's releases wait until tested.
         "twisted>=24.7,<27",
         "klein>=23.5",
