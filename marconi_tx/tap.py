@@ -66,7 +66,7 @@ def _check_storage(cfg):
             raise config.ConfigError(f"storage {uri!r}: cannot create {folder}: {e.strerror}")
         if not os.access(folder, os.W_OK):
             raise config.ConfigError(f"storage {uri!r}: {folder} is not writable")
-    storage.driver_from_config(cfg, clock=None)  # rejects unknown URIs
+    storage.driver_from_config(cfg, None)  # rejects unknown URIs
 
 
 def _check_endpoint(name, description):

@@ -3,9 +3,10 @@
 from marconi_tx.config import ConfigError
 
 
-def driver_from_config(config, clock):
+def driver_from_config(config, reactor):
     """
-    The driver named by ``config.drivers.storage`` (not yet opened).
+    The driver named by ``config.drivers.storage`` (not yet opened), on
+    ``reactor`` (its time, timers and threads).
 
     @raise ConfigError: an unknown or malformed storage URI.
     """
@@ -16,12 +17,12 @@ def driver_from_config(config, clock):
         path = uri[len("sqlite:"):]
         if not path:
             raise ConfigError(f"storage URI {uri!r} names no file (use sqlite:PATH or sqlite::memory:)")
-        return SqliteDriver(path, clock, synchronous=config.sqlite.synchronous,
+        return SqliteDriver(path, reactor, synchronous=config.sqlite.synchronous,
                             busy_timeout=config.sqlite.busy_timeout,
                             group_commit=config.sqlite.group_commit,
                             wal_max_bytes=config.sqlite.wal_max_bytes)
     if uri.startswith("mongodb://"):
         from marconi_tx.storage.mongodb.driver import MongoDriver
 
-        return MongoDriver(uri, clock, config.mongodb)
+        return MongoDriver(uri, reactor, config.mongodb)
     raise ConfigError(f"unknown storage URI {uri!r} (use sqlite:PATH, sqlite::memory: or mongodb://...)")
