@@ -15,7 +15,7 @@ combines it with ``twisted.trial.unittest.TestCase`` and provides:
 Every storage call is awaited: drivers may answer over a network, so no test
 assumes a Deferred has already fired. Time is a ``task.Clock`` started at a
 realistic epoch and advanced by hand. The rules come from
-``shared/spec/semantics.md`` (cited as §n) and the storage interfaces.
+``shared/spec/docs/spec/semantics.md`` (cited as §n) and the storage interfaces.
 """
 
 import uuid
@@ -33,6 +33,7 @@ from marconi_tx.storage.interfaces import (
     IQueueController,
     IStorageDriver,
 )
+from marconi_tx.storage.records import Claim, MessageStamp, Queue, QueueStats
 
 #: The clock's starting time: a realistic epoch, so that a driver mixing up
 #: seconds and "since start" shows it.
@@ -54,13 +55,13 @@ CLIENT_SPELLINGS = (
 
 
 def ids_of(messages):
-    """The ids of a list of message dicts (or of a claim's messages; [] for
-    a claim that is None)."""
+    """The ids of a list of messages (or of a claim's messages; [] for a
+    claim that is None)."""
     if messages is None:
         return []
-    if isinstance(messages, dict):
-        messages = messages["messages"]
-    return [m["id"] for m in messages]
+    if isinstance(messages, Claim):
+        messages = messages.messages
+    return [m.id for m in messages]
 
 
 def concurrently(*calls):
@@ -156,7 +157,7 @@ class StorageConformanceMixin:
         self.assertIs(await self.queues.create(None, QUEUE), True)
         self.assertIs(await self.queues.exists(None, QUEUE), True)
         self.assertIs(await self.queues.create(None, QUEUE), False)
-        self.assertEqual(await self.queues.list(None), [{"name": QUEUE}])
+        self.assertEqual(await self.queues.list(None), [Queue(QUEUE)])
 
     async def test_queue_recreate_leaves_metadata(self):
         """Re-creating a queue never touches its metadata; new queues start with {}."""
@@ -188,7 +189,7 @@ class StorageConformanceMixin:
         names = ["b", "_x", "B", "a-1", "a_1", "A", "9", "a"]
         for name in names:
             await self.make_queue(name)
-        listed = [q["name"] for q in await self.queues.list(None, limit=20)]
+        listed = [q.name for q in await self.queues.list(None, limit=20)]
         self.assertEqual(listed, sorted(names, key=lambda n: n.encode()))
 
     async def test_queue_list_marker_and_limit(self):
@@ -197,7 +198,7 @@ class StorageConformanceMixin:
             await self.make_queue(name)
 
         async def page(marker, limit):
-            return [q["name"] for q in await self.queues.list(None, marker, limit)]
+            return [q.name for q in await self.queues.list(None, marker, limit)]
 
         self.assertEqual(await page(None, 2), ["a", "b"])
         self.assertEqual(await page("b", 2), ["c", "d"])
@@ -211,25 +212,24 @@ class StorageConformanceMixin:
         for i in range(12):
             await self.make_queue(f"q{i:02}")
         listed = await self.queues.list(None)
-        self.assertEqual([q["name"] for q in listed], [f"q{i:02}" for i in range(10)])
+        self.assertEqual([q.name for q in listed], [f"q{i:02}" for i in range(10)])
 
     async def test_queue_list_detailed(self):
         """A detailed listing carries each queue's metadata; a plain one does not."""
         await self.make_queue("a", metadata={"owner": "ops", "n": [1, 2]})
         await self.make_queue("b")
         self.assertEqual(await self.queues.list(None, detailed=True),
-                         [{"name": "a", "metadata": {"owner": "ops", "n": [1, 2]}},
-                          {"name": "b", "metadata": {}}])
-        self.assertEqual(await self.queues.list(None), [{"name": "a"}, {"name": "b"}])
+                         [Queue("a", {"owner": "ops", "n": [1, 2]}), Queue("b", {})])
+        self.assertEqual(await self.queues.list(None), [Queue("a"), Queue("b")])
 
     async def test_queue_project_isolation(self):
         """The global namespace and each project see only their own queues (§1.2)."""
         await self.make_queue("q", None, {"who": "global"})
         await self.make_queue("q", "p1", {"who": "p1"})
         await self.make_queue("only", "p2")
-        self.assertEqual(await self.queues.list(None), [{"name": "q"}])
-        self.assertEqual(await self.queues.list("p1"), [{"name": "q"}])
-        self.assertEqual(await self.queues.list("p2"), [{"name": "only"}])
+        self.assertEqual(await self.queues.list(None), [Queue("q")])
+        self.assertEqual(await self.queues.list("p1"), [Queue("q")])
+        self.assertEqual(await self.queues.list("p2"), [Queue("only")])
         self.assertIs(await self.queues.exists("p2", "q"), False)
         self.assertIs(await self.queues.exists(None, "only"), False)
         self.assertEqual(await self.queues.get_metadata(None, "q"), {"who": "global"})
@@ -264,7 +264,7 @@ class StorageConformanceMixin:
         """An empty queue has zero counts and no oldest/newest."""
         await self.make_queue()
         self.assertEqual(await self.queues.stats(None, QUEUE),
-                         {"free": 0, "claimed": 0, "total": 0})
+                         QueueStats(free=0, claimed=0, total=0))
 
     async def test_stats_missing_queue(self):
         """Stats of a missing queue raise QueueDoesNotExist."""
@@ -277,7 +277,7 @@ class StorageConformanceMixin:
 
         async def counts():
             stats = await self.queues.stats(None, QUEUE)
-            return stats["free"], stats["claimed"], stats["total"]
+            return stats.free, stats.claimed, stats.total
 
         self.assertEqual(await counts(), (5, 0, 5))
         first = await self.claim(ttl=60, limit=2)
@@ -285,7 +285,7 @@ class StorageConformanceMixin:
         self.clock.advance(10)
         await self.claim(ttl=60, limit=1)
         self.assertEqual(await counts(), (2, 3, 5))
-        await self.claims.delete(None, QUEUE, first["id"])
+        await self.claims.delete(None, QUEUE, first.id)
         self.assertEqual(await counts(), (4, 1, 5))
         self.clock.advance(60)
         self.assertEqual(await counts(), (5, 0, 5))
@@ -302,13 +302,13 @@ class StorageConformanceMixin:
         self.clock.advance(5)
         await self.claim(limit=1)
         stats = await self.queues.stats(None, QUEUE)
-        self.assertEqual(stats["oldest"], {"id": first, "created": START, "age": 15})
-        self.assertEqual(stats["newest"], {"id": third, "created": START + 10, "age": 5})
+        self.assertEqual(stats.oldest, MessageStamp(id=first, created=START, age=15))
+        self.assertEqual(stats.newest, MessageStamp(id=third, created=START + 10, age=5))
         await self.messages.bulk_delete(None, QUEUE, [first, third])
         stats = await self.queues.stats(None, QUEUE)
-        self.assertEqual(stats["oldest"]["id"], second)
-        self.assertEqual(stats["newest"]["id"], second)
-        self.assertEqual((stats["free"], stats["claimed"], stats["total"]), (1, 0, 1))
+        self.assertEqual(stats.oldest.id, second)
+        self.assertEqual(stats.newest.id, second)
+        self.assertEqual((stats.free, stats.claimed, stats.total), (1, 0, 1))
 
     # -- posting (§2.4, §4.1) ---------------------------------------------
 
@@ -324,7 +324,7 @@ class StorageConformanceMixin:
         self.assertLess(int(first[-1]), int(second[0]))
         listed = await self.messages.list(None, QUEUE, limit=20)
         self.assertEqual(ids_of(listed), first + second)
-        self.assertEqual([m["body"] for m in listed],
+        self.assertEqual([m.body for m in listed],
                          [{"tag": "first", "n": i} for i in range(4)]
                          + [{"tag": "second", "n": i} for i in range(3)])
 
@@ -346,9 +346,9 @@ class StorageConformanceMixin:
         ids = await self.messages.post(None, QUEUE, [{"ttl": 60, "body": b} for b in bodies])
         self.assertEqual(len(ids), len(bodies))
         for mid, body in zip(ids, bodies):
-            self.assertEqual((await self.messages.get(None, QUEUE, mid))["body"], body)
+            self.assertEqual((await self.messages.get(None, QUEUE, mid)).body, body)
         listed = await self.messages.list(None, QUEUE, limit=20)
-        self.assertEqual([m["body"] for m in listed], bodies)
+        self.assertEqual([m.body for m in listed], bodies)
 
     async def test_deepest_bodies_read_everywhere(self):
         """Bodies and metadata nested as deep as the API can ever accept
@@ -362,18 +362,18 @@ class StorageConformanceMixin:
         bodies = ["[" * 5000, deep, {"after": 1}]
         await self.make_queue(metadata=meta)
         ids = await self.messages.post(None, QUEUE, [{"ttl": 60, "body": b} for b in bodies])
-        self.assertEqual([m["body"] for m in await self.messages.list(None, QUEUE)], bodies)
-        self.assertEqual([(await self.messages.get(None, QUEUE, i))["body"] for i in ids],
+        self.assertEqual([m.body for m in await self.messages.list(None, QUEUE)], bodies)
+        self.assertEqual([(await self.messages.get(None, QUEUE, i)).body for i in ids],
                          bodies)
-        self.assertEqual([m["body"] for m in await self.messages.bulk_get(None, QUEUE, ids)],
+        self.assertEqual([m.body for m in await self.messages.bulk_get(None, QUEUE, ids)],
                          bodies)
         claim = await self.claim()
-        self.assertEqual([m["body"] for m in claim["messages"]], bodies)
-        claimed = await self.claims.get(None, QUEUE, claim["id"])
-        self.assertEqual([m["body"] for m in claimed["messages"]], bodies)
+        self.assertEqual([m.body for m in claim.messages], bodies)
+        claimed = await self.claims.get(None, QUEUE, claim.id)
+        self.assertEqual([m.body for m in claimed.messages], bodies)
         self.assertEqual(await self.queues.get_metadata(None, QUEUE), meta)
         [listed] = await self.queues.list(None, detailed=True)
-        self.assertEqual(listed["metadata"], meta)
+        self.assertEqual(listed.metadata, meta)
 
     async def test_message_fields(self):
         """A fresh message has the documented fields: no claim, default
@@ -396,7 +396,7 @@ class StorageConformanceMixin:
         [mid] = await self.post(1, ttl=300)
         self.clock.advance(7.9)
         message = await self.messages.get(None, QUEUE, mid)
-        self.assertEqual((message["age"], message["ttl"], message["created"]), (7, 300, START))
+        self.assertEqual((message.age, message.ttl, message.created), (7, 300, START))
 
     # -- listing (§2.3, §4.1) ---------------------------------------------
 
@@ -457,8 +457,8 @@ class StorageConformanceMixin:
         self.assertEqual(await self.listed(), ids[2:])
         listed = await self.messages.list(None, QUEUE, include_claimed=True)
         self.assertEqual(ids_of(listed), ids)
-        self.assertEqual([(m["claimed"], m["claim_id"]) for m in listed],
-                         [(True, claim["id"])] * 2 + [(False, None)] * 2)
+        self.assertEqual([(m.claimed, m.claim_id) for m in listed],
+                         [(True, claim.id)] * 2 + [(False, None)] * 2)
 
     # -- reading by id ----------------------------------------------------
 
@@ -468,8 +468,8 @@ class StorageConformanceMixin:
         [mid] = await self.post(1)
         claim = await self.claim()
         message = await self.messages.get(None, QUEUE, mid)
-        self.assertEqual((message["id"], message["claimed"], message["claim_id"]),
-                         (mid, True, claim["id"]))
+        self.assertEqual((message.id, message.claimed, message.claim_id),
+                         (mid, True, claim.id))
 
     async def test_get_malformed_and_foreign_ids(self):
         """Malformed ids and ids of another queue, project or a missing queue
@@ -514,7 +514,7 @@ class StorageConformanceMixin:
         await self.messages.delete(None, QUEUE, theirs)
         await self.messages.bulk_delete(None, QUEUE, [theirs])
         self.assertEqual(ids_of(await self.messages.pop("p2", QUEUE, 10)), [])
-        self.assertEqual((await self.queues.stats("p1", QUEUE))["total"], 1)
+        self.assertEqual((await self.queues.stats("p1", QUEUE)).total, 1)
         self.assertEqual(ids_of(await self.messages.pop(None, QUEUE, 10)), [mine])
         self.assertEqual(await self.everything(project="p1"), [theirs])
 
@@ -568,7 +568,7 @@ class StorageConformanceMixin:
         [other] = await self.post(1, queue=await self.make_queue("other"))
         claim = await self.claim(queue="other")
         self.assertEqual(ids_of(claim), [other])
-        for claim_id in (claim["id"], "0" * 24):
+        for claim_id in (claim.id, "0" * 24):
             await self.assertFailure(self.messages.delete(None, QUEUE, mid, claim_id),
                                      errors.MessageNotClaimed)
         self.assertEqual(await self.everything(), [mid])
@@ -580,7 +580,7 @@ class StorageConformanceMixin:
         first, second = await self.post(2)
         await self.claim(limit=1)
         other = await self.claim(limit=1)
-        for claim_id in (other["id"], "0" * 24):
+        for claim_id in (other.id, "0" * 24):
             await self.assertFailure(self.messages.delete(None, QUEUE, first, claim_id),
                                      errors.ClaimMismatch)
         self.assertEqual(await self.everything(), [first, second])
@@ -590,9 +590,9 @@ class StorageConformanceMixin:
         await self.make_queue()
         first, second = await self.post(2)
         claim = await self.claim()
-        await self.messages.delete(None, QUEUE, first, claim["id"])
+        await self.messages.delete(None, QUEUE, first, claim.id)
         await self.gone(first)
-        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, claim["id"])), [second])
+        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, claim.id)), [second])
 
     async def test_delete_with_expired_recorded_claim_id(self):
         """A claim that expired but was neither released nor replaced still
@@ -601,8 +601,8 @@ class StorageConformanceMixin:
         [mid] = await self.post(1)
         claim = await self.claim(ttl=60)
         self.clock.advance(60)
-        await self.claim_gone(claim["id"])
-        await self.messages.delete(None, QUEUE, mid, claim["id"])
+        await self.claim_gone(claim.id)
+        await self.messages.delete(None, QUEUE, mid, claim.id)
         await self.gone(mid)
 
     async def test_delete_with_superseded_claim_id(self):
@@ -614,9 +614,9 @@ class StorageConformanceMixin:
         self.clock.advance(60)
         new = await self.claim(ttl=60)
         self.assertEqual(ids_of(new), [mid])
-        await self.assertFailure(self.messages.delete(None, QUEUE, mid, old["id"]),
+        await self.assertFailure(self.messages.delete(None, QUEUE, mid, old.id),
                                  errors.ClaimMismatch)
-        await self.messages.delete(None, QUEUE, mid, new["id"])
+        await self.messages.delete(None, QUEUE, mid, new.id)
         await self.gone(mid)
 
     async def test_delete_with_released_claim_id(self):
@@ -625,10 +625,10 @@ class StorageConformanceMixin:
         await self.make_queue()
         [mid] = await self.post(1)
         claim = await self.claim()
-        await self.claims.delete(None, QUEUE, claim["id"])
-        await self.assertFailure(self.messages.delete(None, QUEUE, mid, claim["id"]),
+        await self.claims.delete(None, QUEUE, claim.id)
+        await self.assertFailure(self.messages.delete(None, QUEUE, mid, claim.id),
                                  errors.MessageNotClaimed)
-        self.assertEqual((await self.messages.get(None, QUEUE, mid))["claim_id"], None)
+        self.assertEqual((await self.messages.get(None, QUEUE, mid)).claim_id, None)
 
     async def test_delete_after_claim_expiry_without_claim_id(self):
         """After its claim expired a message is deletable without a claim id."""
@@ -665,7 +665,7 @@ class StorageConformanceMixin:
             None, QUEUE, list(BAD_MESSAGE_IDS) + [ids[0], ids[2], foreign, "123456789"])
         self.assertEqual(await self.everything(), [ids[1], ids[3]])
         self.assertEqual(await self.everything("other"), [foreign])
-        self.assertEqual((await self.queues.stats(None, QUEUE))["claimed"], 1)
+        self.assertEqual((await self.queues.stats(None, QUEUE)).claimed, 1)
 
     # -- pop (§6) ----------------------------------------------------------
 
@@ -677,7 +677,7 @@ class StorageConformanceMixin:
         await self.claim(ttl=60, limit=2)
         popped = await self.messages.pop(None, QUEUE, 2)
         self.assertEqual(ids_of(popped), ids[2:4])
-        self.assertEqual([m["body"] for m in popped], [{"tag": "m", "n": n} for n in (2, 3)])
+        self.assertEqual([m.body for m in popped], [{"tag": "m", "n": n} for n in (2, 3)])
         await self.gone(ids[2])
         self.assertEqual(ids_of(await self.messages.pop(None, QUEUE, 10)), ids[4:])
         self.assertEqual(await self.messages.pop(None, QUEUE, 10), [])
@@ -721,19 +721,19 @@ class StorageConformanceMixin:
         [long] = await self.post(1, ttl=120)
         self.clock.advance(59)
         self.assertEqual(await self.listed(), [short, long])
-        self.assertEqual((await self.messages.get(None, QUEUE, short))["age"], 59)
+        self.assertEqual((await self.messages.get(None, QUEUE, short)).age, 59)
         self.assertEqual(len(await self.messages.bulk_get(None, QUEUE, [short])), 1)
         stats = await self.queues.stats(None, QUEUE)
-        self.assertEqual((stats["total"], stats["oldest"]["id"]), (2, short))
+        self.assertEqual((stats.total, stats.oldest.id), (2, short))
         self.clock.advance(1)
         self.assertEqual(await self.everything(), [long])
         await self.gone(short)
         self.assertEqual(await self.messages.bulk_get(None, QUEUE, [short]), [])
         stats = await self.queues.stats(None, QUEUE)
-        self.assertEqual((stats["free"], stats["total"], stats["oldest"]["id"]), (1, 1, long))
+        self.assertEqual((stats.free, stats.total, stats.oldest.id), (1, 1, long))
         claim = await self.claim()
         self.assertEqual(ids_of(claim), [long])
-        await self.claims.delete(None, QUEUE, claim["id"])
+        await self.claims.delete(None, QUEUE, claim.id)
         self.assertEqual(ids_of(await self.messages.pop(None, QUEUE, 10)), [long])
 
     # -- claims (§3) ---------------------------------------------------------
@@ -755,16 +755,16 @@ class StorageConformanceMixin:
         ids = await self.post(2)
         self.clock.advance(3)
         claim = await self.claim(ttl=90, grace=60)
-        self.assertIsInstance(claim["id"], str)
-        self.assertEqual((claim["ttl"], claim["age"], claim["expires"]),
+        self.assertIsInstance(claim.id, str)
+        self.assertEqual((claim.ttl, claim.age, claim.expires),
                          (90, 0, START + 3 + 90))
         self.assertEqual(ids_of(claim), ids)
-        for n, message in enumerate(claim["messages"]):
-            self.assertEqual((message["claimed"], message["claim_id"], message["age"],
-                              message["body"]), (True, claim["id"], 3, {"tag": "m", "n": n}))
+        for n, message in enumerate(claim.messages):
+            self.assertEqual((message.claimed, message.claim_id, message.age,
+                              message.body), (True, claim.id, 3, {"tag": "m", "n": n}))
         [later] = await self.post(1)
         another = await self.claim()
-        self.assertNotEqual(another["id"], claim["id"])
+        self.assertNotEqual(another.id, claim.id)
         self.assertEqual(ids_of(another), [later])
 
     async def test_claim_nothing_free(self):
@@ -791,12 +791,12 @@ class StorageConformanceMixin:
             [mid] = await self.post(1, ttl=120)
             claim = await self.claim(ttl=ttl, grace=grace, limit=1)
             self.assertEqual(ids_of(claim), [mid])
-            results.append((mid, claim["messages"][0]["ttl"]))
+            results.append((mid, claim.messages[0].ttl))
             self.clock.advance(10)
         self.assertEqual([ttl for _, ttl in results], [120, 122, 777])
         for (mid, ttl), age in zip(results, (30, 20, 10)):
             message = await self.messages.get(None, QUEUE, mid)
-            self.assertEqual((message["ttl"], message["age"]), (ttl, age))
+            self.assertEqual((message.ttl, message.age), (ttl, age))
 
     async def test_claim_extension_of_aged_message(self):
         """A message that would die before claim expiry plus grace lives until
@@ -805,10 +805,10 @@ class StorageConformanceMixin:
         [mid] = await self.post(1, ttl=120)
         self.clock.advance(50)
         claim = await self.claim(ttl=60, grace=30)
-        self.assertEqual((claim["messages"][0]["ttl"], claim["messages"][0]["age"]), (90, 50))
+        self.assertEqual((claim.messages[0].ttl, claim.messages[0].age), (90, 50))
         self.clock.advance(89)
         message = await self.messages.get(None, QUEUE, mid)
-        self.assertEqual((message["ttl"], message["age"], message["claimed"]), (90, 139, False))
+        self.assertEqual((message.ttl, message.age, message.claimed), (90, 139, False))
         self.clock.advance(1)
         await self.gone(mid)
 
@@ -820,12 +820,12 @@ class StorageConformanceMixin:
         [long] = await self.post(1, ttl=300)
         self.clock.advance(10)
         claim = await self.claim(ttl=60, grace=60)
-        self.assertEqual([m["ttl"] for m in claim["messages"]], [130, 300])
+        self.assertEqual([m.ttl for m in claim.messages], [130, 300])
         self.clock.advance(119)
         self.assertEqual(await self.listed(), [exact, long])
         self.clock.advance(1)
         self.assertEqual(await self.everything(), [long])
-        self.assertEqual((await self.messages.get(None, QUEUE, long))["ttl"], 300)
+        self.assertEqual((await self.messages.get(None, QUEUE, long)).ttl, 300)
 
     async def test_claim_get_age_and_ttl(self):
         """A claim read later reports its ttl, its age since creation, and its
@@ -834,21 +834,21 @@ class StorageConformanceMixin:
         ids = await self.post(2)
         claim = await self.claim(ttl=90)
         self.clock.advance(25)
-        got = await self.claims.get(None, QUEUE, claim["id"])
-        self.assertEqual((got["id"], got["ttl"], got["age"], got["expires"]),
-                         (claim["id"], 90, 25, START + 90))
+        got = await self.claims.get(None, QUEUE, claim.id)
+        self.assertEqual((got.id, got.ttl, got.age, got.expires),
+                         (claim.id, 90, 25, START + 90))
         self.assertEqual(ids_of(got), ids)
-        self.assertEqual([m["age"] for m in got["messages"]], [25, 25])
+        self.assertEqual([m.age for m in got.messages], [25, 25])
 
     async def test_claim_get_lists_remaining_messages(self):
         """A claim lists only the messages still held: deleted ones vanish."""
         await self.make_queue()
         ids = await self.post(3)
         claim = await self.claim()
-        await self.messages.delete(None, QUEUE, ids[0], claim["id"])
-        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, claim["id"])), ids[1:])
+        await self.messages.delete(None, QUEUE, ids[0], claim.id)
+        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, claim.id)), ids[1:])
         await self.messages.bulk_delete(None, QUEUE, [ids[2]])
-        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, claim["id"])), [ids[1]])
+        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, claim.id)), [ids[1]])
 
     async def test_claim_get_bad_ids(self):
         """Malformed, unknown and foreign claim ids raise ClaimDoesNotExist."""
@@ -859,10 +859,10 @@ class StorageConformanceMixin:
         claim = await self.claim()
         for claim_id in BAD_CLAIM_IDS:
             await self.claim_gone(claim_id)
-        await self.claim_gone(claim["id"], queue="other")
-        await self.claim_gone(claim["id"], queue="nope")
-        await self.claim_gone(claim["id"], project="p1")
-        self.assertEqual((await self.claims.get(None, QUEUE, claim["id"]))["id"], claim["id"])
+        await self.claim_gone(claim.id, queue="other")
+        await self.claim_gone(claim.id, queue="nope")
+        await self.claim_gone(claim.id, project="p1")
+        self.assertEqual((await self.claims.get(None, QUEUE, claim.id)).id, claim.id)
 
     async def test_claim_update_renews(self):
         """Renewing sets the claim's ttl and expiry from now (age restarts) and,
@@ -870,19 +870,19 @@ class StorageConformanceMixin:
         await self.make_queue()
         [mid] = await self.post(1, ttl=120)
         claim = await self.claim(ttl=60, grace=0)
-        self.assertEqual(claim["messages"][0]["ttl"], 120)
+        self.assertEqual(claim.messages[0].ttl, 120)
         self.clock.advance(30)
-        await self.claims.update(None, QUEUE, claim["id"], 300)
-        got = await self.claims.get(None, QUEUE, claim["id"])
-        self.assertEqual((got["ttl"], got["age"], got["expires"]), (300, 0, START + 330))
-        self.assertEqual([(m["ttl"], m["age"]) for m in got["messages"]], [(300, 30)])
+        await self.claims.update(None, QUEUE, claim.id, 300)
+        got = await self.claims.get(None, QUEUE, claim.id)
+        self.assertEqual((got.ttl, got.age, got.expires), (300, 0, START + 330))
+        self.assertEqual([(m.ttl, m.age) for m in got.messages], [(300, 30)])
         self.clock.advance(299)
-        self.assertEqual((await self.claims.get(None, QUEUE, claim["id"]))["age"], 299)
+        self.assertEqual((await self.claims.get(None, QUEUE, claim.id)).age, 299)
         self.assertEqual(await self.listed(), [])
         message = await self.messages.get(None, QUEUE, mid)
-        self.assertEqual((message["claimed"], message["claim_id"]), (True, claim["id"]))
+        self.assertEqual((message.claimed, message.claim_id), (True, claim.id))
         self.clock.advance(1)
-        await self.claim_gone(claim["id"])
+        await self.claim_gone(claim.id)
 
     async def test_claim_update_extends_messages_with_grace(self):
         """Renewing with a grace extends messages to the new expiry plus grace,
@@ -891,12 +891,12 @@ class StorageConformanceMixin:
         [mid] = await self.post(1, ttl=120)
         claim = await self.claim(ttl=60, grace=60)
         self.clock.advance(10)
-        await self.claims.update(None, QUEUE, claim["id"], 100, grace=50)
-        self.assertEqual((await self.messages.get(None, QUEUE, mid))["ttl"], 150)
+        await self.claims.update(None, QUEUE, claim.id, 100, grace=50)
+        self.assertEqual((await self.messages.get(None, QUEUE, mid)).ttl, 150)
         self.clock.advance(99)
         self.assertEqual(await self.listed(), [])
         self.clock.advance(1)
-        await self.claim_gone(claim["id"])
+        await self.claim_gone(claim.id)
         self.assertEqual(await self.listed(), [mid])
         self.clock.advance(49)
         self.assertEqual(await self.listed(), [mid])
@@ -908,8 +908,8 @@ class StorageConformanceMixin:
         await self.make_queue()
         [mid] = await self.post(1, ttl=600)
         claim = await self.claim(ttl=60, grace=60)
-        await self.claims.update(None, QUEUE, claim["id"], 60)
-        self.assertEqual((await self.messages.get(None, QUEUE, mid))["ttl"], 600)
+        await self.claims.update(None, QUEUE, claim.id, 60)
+        self.assertEqual((await self.messages.get(None, QUEUE, mid)).ttl, 600)
 
     async def test_claim_update_bad_ids(self):
         """Renewing a malformed, unknown, released, expired or foreign claim
@@ -919,22 +919,22 @@ class StorageConformanceMixin:
         await self.post(3)
         live = await self.claim(ttl=60, limit=1)
         released = await self.claim(ttl=60, limit=1)
-        await self.claims.delete(None, QUEUE, released["id"])
+        await self.claims.delete(None, QUEUE, released.id)
         self.clock.advance(10)
         expired = await self.claim(ttl=60, limit=1)
-        for claim_id in BAD_CLAIM_IDS + (released["id"],):
+        for claim_id in BAD_CLAIM_IDS + (released.id,):
             await self.assertFailure(self.claims.update(None, QUEUE, claim_id, 300),
                                      errors.ClaimDoesNotExist)
-        await self.assertFailure(self.claims.update(None, "other", live["id"], 300),
+        await self.assertFailure(self.claims.update(None, "other", live.id, 300),
                                  errors.ClaimDoesNotExist)
-        await self.assertFailure(self.claims.update("p1", QUEUE, live["id"], 300),
+        await self.assertFailure(self.claims.update("p1", QUEUE, live.id, 300),
                                  errors.ClaimDoesNotExist)
-        got = await self.claims.get(None, QUEUE, live["id"])
-        self.assertEqual((got["ttl"], got["age"]), (60, 10))
+        got = await self.claims.get(None, QUEUE, live.id)
+        self.assertEqual((got.ttl, got.age), (60, 10))
         self.clock.advance(60)
-        await self.assertFailure(self.claims.update(None, QUEUE, expired["id"], 300),
+        await self.assertFailure(self.claims.update(None, QUEUE, expired.id, 300),
                                  errors.ClaimDoesNotExist)
-        await self.claim_gone(expired["id"])
+        await self.claim_gone(expired.id)
 
     async def test_claim_delete_releases(self):
         """Releasing makes the messages listable and claimable at once, with
@@ -942,13 +942,13 @@ class StorageConformanceMixin:
         await self.make_queue()
         ids = await self.post(3, ttl=120)
         claim = await self.claim(ttl=100, grace=22, limit=2)
-        await self.claims.delete(None, QUEUE, claim["id"])
-        await self.claim_gone(claim["id"])
+        await self.claims.delete(None, QUEUE, claim.id)
+        await self.claim_gone(claim.id)
         listed = await self.messages.list(None, QUEUE)
         self.assertEqual(ids_of(listed), ids)
-        self.assertEqual([(m["ttl"], m["claimed"], m["claim_id"]) for m in listed],
+        self.assertEqual([(m.ttl, m.claimed, m.claim_id) for m in listed],
                          [(122, False, None)] * 2 + [(120, False, None)])
-        self.assertEqual((await self.queues.stats(None, QUEUE))["free"], 3)
+        self.assertEqual((await self.queues.stats(None, QUEUE)).free, 3)
         self.assertEqual(ids_of(await self.claim(limit=2)), ids[:2])
 
     async def test_claim_delete_bad_ids_and_foreign(self):
@@ -960,10 +960,10 @@ class StorageConformanceMixin:
         claim = await self.claim()
         for claim_id in BAD_CLAIM_IDS:
             await self.claims.delete(None, QUEUE, claim_id)
-        await self.claims.delete(None, "other", claim["id"])
-        await self.claims.delete(None, "nope", claim["id"])
-        await self.claims.delete("p1", QUEUE, claim["id"])
-        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, claim["id"])), ids)
+        await self.claims.delete(None, "other", claim.id)
+        await self.claims.delete(None, "nope", claim.id)
+        await self.claims.delete("p1", QUEUE, claim.id)
+        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, claim.id)), ids)
         self.assertEqual(await self.listed(), [])
 
     async def test_claim_expiry_is_exact(self):
@@ -974,17 +974,17 @@ class StorageConformanceMixin:
         first = await self.claim(ttl=60, limit=2)
         self.clock.advance(59)
         self.assertEqual(await self.listed(), ids[2:])
-        self.assertEqual((await self.claims.get(None, QUEUE, first["id"]))["age"], 59)
+        self.assertEqual((await self.claims.get(None, QUEUE, first.id)).age, 59)
         second = await self.claim(ttl=60, limit=10)
         self.assertEqual(ids_of(second), ids[2:])
         self.clock.advance(1)
         self.assertEqual(await self.listed(), ids[:2])
-        await self.claim_gone(first["id"])
+        await self.claim_gone(first.id)
         stats = await self.queues.stats(None, QUEUE)
-        self.assertEqual((stats["free"], stats["claimed"]), (2, 1))
+        self.assertEqual((stats.free, stats.claimed), (2, 1))
         third = await self.claim(ttl=60, limit=10)
         self.assertEqual(ids_of(third), ids[:2])
-        self.assertEqual([m["claim_id"] for m in third["messages"]], [third["id"]] * 2)
+        self.assertEqual([m.claim_id for m in third.messages], [third.id] * 2)
 
     async def test_claim_takes_oldest_free_past_live_claims(self):
         """With many live claims at the head, a claim still takes the oldest
@@ -997,7 +997,7 @@ class StorageConformanceMixin:
         singles = [await self.claim(ttl=100 - n, limit=1) for n in range(20)]
         self.assertEqual([ids_of(c) for c in singles], [[i] for i in ids[:20]])
         self.assertEqual(ids_of(await self.claim(ttl=200, limit=3)), ids[20:23])
-        await self.claims.delete(None, QUEUE, singles[7]["id"])
+        await self.claims.delete(None, QUEUE, singles[7].id)
         self.assertEqual(ids_of(await self.claim(ttl=200, limit=3)), [ids[7], *ids[23:25]])
         # At +90 the claims of ttl <= 90 (ids[10..19]) have expired, the
         # others (ids[0..6], ids[8], ids[9]) are still live.
@@ -1016,11 +1016,11 @@ class StorageConformanceMixin:
         [theirs] = await self.post(1, project="p1")
         claim = await self.claim(project="p1")
         self.assertEqual(ids_of(claim), [theirs])
-        await self.claim_gone(claim["id"])
-        await self.assertFailure(self.claims.update(None, QUEUE, claim["id"], 300),
+        await self.claim_gone(claim.id)
+        await self.assertFailure(self.claims.update(None, QUEUE, claim.id, 300),
                                  errors.ClaimDoesNotExist)
-        await self.claims.delete(None, QUEUE, claim["id"])
-        self.assertEqual(ids_of(await self.claims.get("p1", QUEUE, claim["id"])), [theirs])
+        await self.claims.delete(None, QUEUE, claim.id)
+        self.assertEqual(ids_of(await self.claims.get("p1", QUEUE, claim.id)), [theirs])
         self.assertEqual(ids_of(await self.claim()), [mine])
         self.assertIsNone(await self.claim(project="p1"))
 
@@ -1054,14 +1054,14 @@ class StorageConformanceMixin:
         ids = await self.post(3)
         claim = await self.claim(limit=2)
         await self.queues.delete(None, QUEUE)
-        await self.claim_gone(claim["id"])
+        await self.claim_gone(claim.id)
         await self.make_queue()
         self.assertEqual(await self.queues.get_metadata(None, QUEUE), {})
         self.assertEqual(await self.everything(), [])
         self.assertEqual(await self.queues.stats(None, QUEUE),
-                         {"free": 0, "claimed": 0, "total": 0})
-        await self.claim_gone(claim["id"])
-        await self.assertFailure(self.claims.update(None, QUEUE, claim["id"], 300),
+                         QueueStats(free=0, claimed=0, total=0))
+        await self.claim_gone(claim.id)
+        await self.assertFailure(self.claims.update(None, QUEUE, claim.id, 300),
                                  errors.ClaimDoesNotExist)
         for mid in ids:
             await self.gone(mid)
@@ -1077,18 +1077,18 @@ class StorageConformanceMixin:
         short = await self.post(2, ttl=60)
         [long] = await self.post(1, queue="other", ttl=300)
         claim = await self.claim(ttl=60, grace=60, queue="other")
-        self.assertEqual(claim["messages"][0]["ttl"], 300)
+        self.assertEqual(claim.messages[0].ttl, 300)
         self.clock.advance(59)
         self.assertEqual(await self.driver.gc(), 0)
         self.assertEqual(await self.everything(), short)
-        self.assertEqual(ids_of(await self.claims.get(None, "other", claim["id"])), [long])
+        self.assertEqual(ids_of(await self.claims.get(None, "other", claim.id)), [long])
         self.clock.advance(1)
         removed = await self.driver.gc()
         self.assertIsInstance(removed, int)
         self.assertGreaterEqual(removed, 2)
         self.assertLessEqual(removed, 3)
         self.assertEqual(await self.everything(), [])
-        await self.claim_gone(claim["id"], queue="other")
+        await self.claim_gone(claim.id, queue="other")
         self.assertEqual(await self.listed("other"), [long])
         self.assertEqual(await self.driver.gc(), 0)
         self.assertEqual(await self.listed("other"), [long])
@@ -1113,9 +1113,9 @@ class StorageConformanceMixin:
         claim = await self.claim(ttl=60)
         self.clock.advance(60)
         await self.driver.gc()
-        await self.claims.delete(None, QUEUE, claim["id"])
-        self.assertIsNone((await self.messages.get(None, QUEUE, mid))["claim_id"])
-        await self.assertFailure(self.messages.delete(None, QUEUE, mid, claim["id"]),
+        await self.claims.delete(None, QUEUE, claim.id)
+        self.assertIsNone((await self.messages.get(None, QUEUE, mid)).claim_id)
+        await self.assertFailure(self.messages.delete(None, QUEUE, mid, claim.id),
                                  errors.MessageNotClaimed)
 
     # -- producers and observers (§4.1, §9 items 1-2) -------------------------
@@ -1194,16 +1194,16 @@ class StorageConformanceMixin:
         await self.make_queue()
         ids = await self.post(3)
         claim = await self.claim(ttl=60, limit=2)
-        self.assertEqual(ids_of(await other.claims.get(None, QUEUE, claim["id"])), ids[:2])
+        self.assertEqual(ids_of(await other.claims.get(None, QUEUE, claim.id)), ids[:2])
         self.assertEqual(ids_of(await other.claims.create(None, QUEUE, 60, 60, 10)), ids[2:])
         await self.assertFailure(other.messages.delete(None, QUEUE, ids[0]),
                                  errors.MessageIsClaimed)
         self.clock.advance(30)
-        await other.claims.update(None, QUEUE, claim["id"], 120)
-        self.assertEqual((await self.claims.get(None, QUEUE, claim["id"]))["ttl"], 120)
-        await other.messages.delete(None, QUEUE, ids[0], claim["id"])
+        await other.claims.update(None, QUEUE, claim.id, 120)
+        self.assertEqual((await self.claims.get(None, QUEUE, claim.id)).ttl, 120)
+        await other.messages.delete(None, QUEUE, ids[0], claim.id)
         await self.gone(ids[0])
-        await other.claims.delete(None, QUEUE, claim["id"])
+        await other.claims.delete(None, QUEUE, claim.id)
         self.assertEqual(await self.listed(), [ids[1]])
 
     async def test_two_drivers_producers_keep_order(self):
