@@ -1,7 +1,8 @@
 """Domain errors raised by storage drivers and validation.
 
 Transports map them to answers in one place each (for HTTP: the table in
-``marconi_tx.transport.http.errors``); storage never knows about status codes.
+``marconi_tx.transport.http.responses.ERROR_ANSWERS``); storage never
+knows about status codes.
 """
 
 

@@ -18,7 +18,11 @@ import base64
 import json
 import re
 from itertools import accumulate
-from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii
+from json.encoder import (  # type: ignore[attr-defined]
+    c_make_encoder,
+    encode_basestring,
+    encode_basestring_ascii,
+)
 
 #: The deepest stored document ``stored`` decodes, and the most the
 #: configurable ``max_json_nesting`` may allow: a fifth of the recursion

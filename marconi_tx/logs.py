@@ -21,7 +21,7 @@ from marconi_tx import __version__
 
 #: twistd's options (``--logfile``, ``--nodaemon``), kept by ``makeService``,
 #: which twistd runs before it sets up logging.
-twistd_options = {}
+twistd_options: dict = {}
 
 
 def json_observer():

@@ -15,7 +15,7 @@ combines it with ``twisted.trial.unittest.TestCase`` and provides:
 Every storage call is awaited: drivers may answer over a network, so no test
 assumes a Deferred has already fired. Time is a ``task.Clock`` started at a
 realistic epoch and advanced by hand. The rules come from
-``shared/spec/docs/spec/semantics.md`` (cited as §n) and the storage interfaces.
+``docs/spec/semantics.md`` (cited as §n) and the storage interfaces.
 """
 
 import uuid

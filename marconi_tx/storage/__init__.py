@@ -16,7 +16,8 @@ def driver_from_config(config, reactor):
 
         path = uri[len("sqlite:"):]
         if not path:
-            raise ConfigError(f"storage URI {uri!r} names no file (use sqlite:PATH or sqlite::memory:)")
+            raise ConfigError(f"storage URI {uri!r} names no file "
+                              "(use sqlite:PATH or sqlite::memory:)")
         return SqliteDriver(path, reactor, synchronous=config.sqlite.synchronous,
                             busy_timeout=config.sqlite.busy_timeout,
                             group_commit=config.sqlite.group_commit,
@@ -25,4 +26,5 @@ def driver_from_config(config, reactor):
         from marconi_tx.storage.mongodb.driver import MongoDriver
 
         return MongoDriver(uri, reactor, config.mongodb)
-    raise ConfigError(f"unknown storage URI {uri!r} (use sqlite:PATH, sqlite::memory: or mongodb://...)")
+    raise ConfigError(f"unknown storage URI {uri!r} "
+                      "(use sqlite:PATH, sqlite::memory: or mongodb://...)")

@@ -18,7 +18,20 @@ Records (``storage/records.py``)
     the same from every driver. "A message" below is a ``Message``.
 """
 
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
+from uuid import UUID
+
+from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
+
+from marconi_tx.storage.records import Claim, Job, JobCounts, Message, Queue, QueueStats
+
+#: ``project`` of every call: a tenant, or None for the global namespace.
+Project = Optional[str]
+#: (The interfaces' own ``list`` methods hide the builtin inside them.)
+Messages = list[Message]
+Queues = list[Queue]
 
 #: Priority given to messages posted without one (beanstalkd's usual default).
 DEFAULT_PRIORITY = 1024
@@ -31,20 +44,20 @@ class IStorageDriver(Interface):
     messages = Attribute("The IMessageController of this driver.")
     claims = Attribute("The IClaimController of this driver.")
 
-    def open():
+    def open() -> "Deferred[None]":
         """
         Connect and create the schema and indexes (idempotently).
 
         @return: Deferred firing with None when the driver is ready.
         """
 
-    def close():
+    def close() -> "Deferred[None]":
         """Release connections; Deferred firing with None."""
 
-    def is_alive():
+    def is_alive() -> "Deferred[bool]":
         """Deferred firing with True if the engine answers, else False."""
 
-    def gc():
+    def gc() -> "Deferred[int]":
         """
         Remove expired messages and expired claims.
 
@@ -55,7 +68,8 @@ class IStorageDriver(Interface):
 
 
 class IQueueController(Interface):
-    def create(project, queue, metadata=None):
+    def create(project: Project, queue: str,
+               metadata: Optional[dict] = None) -> "Deferred[bool]":
         """
         Create a queue (idempotent).
 
@@ -64,17 +78,18 @@ class IQueueController(Interface):
             (an existing queue's metadata is left untouched).
         """
 
-    def exists(project, queue):
+    def exists(project: Project, queue: str) -> "Deferred[bool]":
         """Deferred firing with True if the queue exists."""
 
-    def delete(project, queue):
+    def delete(project: Project, queue: str) -> "Deferred[None]":
         """
         Delete the queue, its metadata, all its messages and claims.
 
         Idempotent: deleting a missing queue succeeds.
         """
 
-    def list(project, marker=None, limit=10, detailed=False):
+    def list(project: Project, marker: Optional[str] = None, limit: int = 10,
+             detailed: bool = False) -> "Deferred[Queues]":
         """
         Queues of ``project`` with names strictly greater than ``marker``,
         ascending by name (byte order), at most ``limit``.
@@ -83,13 +98,13 @@ class IQueueController(Interface):
             ``metadata`` when ``detailed`` (else None).
         """
 
-    def get_metadata(project, queue):
+    def get_metadata(project: Project, queue: str) -> "Deferred[dict]":
         """Deferred firing with the metadata dict; QueueDoesNotExist."""
 
-    def set_metadata(project, queue, metadata):
+    def set_metadata(project: Project, queue: str, metadata: dict) -> "Deferred[None]":
         """Replace the metadata with ``metadata``; QueueDoesNotExist."""
 
-    def stats(project, queue):
+    def stats(project: Project, queue: str) -> "Deferred[QueueStats]":
         """
         Deferred firing with a ``QueueStats``: ``oldest`` and ``newest``
         (``MessageStamp``, lowest and highest marker, claimed messages
@@ -99,7 +114,8 @@ class IQueueController(Interface):
 
 
 class IMessageController(Interface):
-    def post(project, queue, messages, client_uuid=None):
+    def post(project: Project, queue: str, messages: Sequence[dict],
+             client_uuid: Optional[UUID] = None) -> "Deferred[list[str]]":
         """
         Enqueue a batch, all or nothing.
 
@@ -112,8 +128,10 @@ class IMessageController(Interface):
             at once. QueueDoesNotExist if the queue is missing.
         """
 
-    def list(project, queue, marker=None, limit=10, echo=False,
-             client_uuid=None, include_claimed=False, include_delayed=False):
+    def list(project: Project, queue: str, marker: Optional[str] = None, limit: int = 10,
+             echo: bool = False, client_uuid: Optional[UUID] = None,
+             include_claimed: bool = False,
+             include_delayed: bool = False) -> "Deferred[Messages]":
         """
         Messages with a marker greater than ``marker``, oldest first.
 
@@ -125,17 +143,19 @@ class IMessageController(Interface):
         @return: Deferred firing with a list of messages.
         """
 
-    def get(project, queue, message_id):
+    def get(project: Project, queue: str, message_id: str) -> "Deferred[Message]":
         """
         One message, claimed or not; MessageDoesNotExist if the id is
         malformed, unknown, expired or of another queue.
         """
 
-    def bulk_get(project, queue, message_ids):
+    def bulk_get(project: Project, queue: str,
+                 message_ids: Sequence[str]) -> "Deferred[Messages]":
         """The existing, unexpired messages among ``message_ids`` (malformed
         and unknown ids skipped); Deferred firing with a list."""
 
-    def delete(project, queue, message_id, claim_id=None):
+    def delete(project: Project, queue: str, message_id: str,
+               claim_id: Optional[str] = None) -> "Deferred[None]":
         """
         Delete one message.
 
@@ -147,11 +167,12 @@ class IMessageController(Interface):
         An unknown or malformed ``message_id`` succeeds silently.
         """
 
-    def bulk_delete(project, queue, message_ids):
+    def bulk_delete(project: Project, queue: str,
+                    message_ids: Sequence[str]) -> "Deferred[None]":
         """Delete the listed messages regardless of claims; unknown and
         malformed ids are ignored."""
 
-    def pop(project, queue, limit):
+    def pop(project: Project, queue: str, limit: int) -> "Deferred[Messages]":
         """
         Remove and return up to ``limit`` messages not under a live claim,
         oldest first; two concurrent pops never return the same message.
@@ -159,7 +180,8 @@ class IMessageController(Interface):
 
 
 class IClaimController(Interface):
-    def create(project, queue, ttl, grace, limit):
+    def create(project: Project, queue: str, ttl: int, grace: int,
+               limit: int) -> "Deferred[Optional[Claim]]":
         """
         Claim up to ``limit`` free messages in marker order, atomically: a
         message is never held by two live claims. Messages whose life would
@@ -170,17 +192,18 @@ class IClaimController(Interface):
             claimed (also for a missing queue).
         """
 
-    def get(project, queue, claim_id):
+    def get(project: Project, queue: str, claim_id: str) -> "Deferred[Claim]":
         """A live claim with its live messages; ClaimDoesNotExist otherwise."""
 
-    def update(project, queue, claim_id, ttl, grace=0):
+    def update(project: Project, queue: str, claim_id: str, ttl: int,
+               grace: int = 0) -> "Deferred[None]":
         """
         Renew a live claim: it expires ``now + ttl`` (age restarts) and its
         messages are extended as on creation with ``grace``.
         ClaimDoesNotExist if the claim is not live.
         """
 
-    def delete(project, queue, claim_id):
+    def delete(project: Project, queue: str, claim_id: str) -> "Deferred[None]":
         """Release a claim: its messages become claimable at once. Always
         succeeds (unknown, malformed and foreign ids have no effect)."""
 
@@ -201,13 +224,13 @@ class IQueueEvents(Interface):
     changes made by another daemon sharing the database.
     """
 
-    def subscribe(listener):
+    def subscribe(listener: Callable[[Project, str], Any]) -> None:
         """Call ``listener(project, queue)`` on every notification."""
 
-    def unsubscribe(listener):
+    def unsubscribe(listener: Callable[[Project, str], Any]) -> None:
         """Stop calling ``listener`` (no effect if it is not subscribed)."""
 
-    def notify(project, queue):
+    def notify(project: Project, queue: str) -> None:
         """Tell every listener; a failing listener does not stop the others."""
 
 
@@ -241,7 +264,8 @@ class IJobController(Interface):
     after they commit.
     """
 
-    def put(project, queue, body, ttl, priority, delay, ttr):
+    def put(project: Project, queue: str, body: Any, ttl: int, priority: int, delay: int,
+            ttr: int) -> "Deferred[int]":
         """
         Post one job, creating the queue if it is missing.
 
@@ -251,7 +275,7 @@ class IJobController(Interface):
         @return: Deferred firing with the new job id (int).
         """
 
-    def reserve(project, queues):
+    def reserve(project: Project, queues: Sequence[str]) -> "Deferred[Optional[Job]]":
         """
         Claim the ready job with the lowest ``(priority, id)`` across
         ``queues`` (names), for the job's ``ttr`` seconds: atomically, with a
@@ -264,7 +288,7 @@ class IJobController(Interface):
             seconds of the driver's clock away), or None if no job is ready.
         """
 
-    def reserve_job(project, job_id):
+    def reserve_job(project: Project, job_id: int) -> "Deferred[Optional[Job]]":
         """
         Claim one job by id if it is ready, delayed or buried (a delayed or
         buried job becomes reserved at once).
@@ -273,21 +297,22 @@ class IJobController(Interface):
             None (unknown, expired, of another project, or reserved).
         """
 
-    def next_change(project, queues):
+    def next_change(project: Project, queues: Sequence[str]) -> "Deferred[Optional[int]]":
         """
         The earliest instant (int epoch seconds, after now) at which a job of
         ``queues`` that is delayed or under a claim may become ready, or None
         if there is none. Waiting consumers set a timer for it.
         """
 
-    def touch(project, job_id, claim_id):
+    def touch(project: Project, job_id: int, claim_id: str) -> "Deferred[bool]":
         """
         Extend the live claim ``claim_id`` on the job to ``ttr`` seconds from
         now; Deferred firing with True, or False if the job is not under that
         live claim.
         """
 
-    def release(project, job_id, claim_id, priority, delay):
+    def release(project: Project, job_id: int, claim_id: str, priority: int,
+                delay: int) -> "Deferred[bool]":
         """
         End the claim ``claim_id`` on the job, give it ``priority`` and make
         it ready after ``delay`` seconds (rounded up as for ``put``); counts
@@ -295,14 +320,16 @@ class IJobController(Interface):
         claim recorded on the job.
         """
 
-    def bury(project, job_id, claim_id, priority):
+    def bury(project: Project, job_id: int, claim_id: str,
+             priority: int) -> "Deferred[bool]":
         """
         End the claim ``claim_id`` on the job and bury it with ``priority``
         (after every job buried before it); counts a bury. Deferred firing
         with False if ``claim_id`` is not the claim recorded on the job.
         """
 
-    def abandon(project, job_id, claim_id, timed_out):
+    def abandon(project: Project, job_id: int, claim_id: str,
+                timed_out: bool) -> "Deferred[bool]":
         """
         End the claim ``claim_id`` on the job without other change (the
         reserving connection closed, or the time-to-run ran out: then
@@ -310,7 +337,8 @@ class IJobController(Interface):
         False if ``claim_id`` is not the claim recorded on the job.
         """
 
-    def delete(project, job_id, claim_id=None):
+    def delete(project: Project, job_id: int,
+               claim_id: Optional[str] = None) -> "Deferred[Optional[str]]":
         """
         Delete the job. Without ``claim_id`` only if it is not under a live
         claim; with it, only if it is the claim recorded on the job.
@@ -319,20 +347,20 @@ class IJobController(Interface):
             deleted, else None.
         """
 
-    def peek(project, job_id):
+    def peek(project: Project, job_id: int) -> "Deferred[Optional[Job]]":
         """Deferred firing with the job in any state, or None."""
 
-    def peek_ready(project, queue):
+    def peek_ready(project: Project, queue: str) -> "Deferred[Optional[Job]]":
         """The ready job of ``queue`` that ``reserve`` would take, or None."""
 
-    def peek_delayed(project, queue):
+    def peek_delayed(project: Project, queue: str) -> "Deferred[Optional[Job]]":
         """The delayed job of ``queue`` that becomes ready first (lowest
         ``available_at``, then id), or None."""
 
-    def peek_buried(project, queue):
+    def peek_buried(project: Project, queue: str) -> "Deferred[Optional[Job]]":
         """The job of ``queue`` buried first, or None."""
 
-    def kick(project, queue, bound):
+    def kick(project: Project, queue: str, bound: int) -> "Deferred[int]":
         """
         Make up to ``bound`` jobs of ``queue`` ready: the buried ones in
         burial order if there are any, else the delayed ones in the order they
@@ -341,11 +369,11 @@ class IJobController(Interface):
         @return: Deferred firing with the number of jobs kicked.
         """
 
-    def kick_job(project, job_id):
+    def kick_job(project: Project, job_id: int) -> "Deferred[bool]":
         """Make one buried or delayed job ready (a kick); Deferred firing
         with True, or False if the job is in another state or unknown."""
 
-    def counts(project, queue=None):
+    def counts(project: Project, queue: Optional[str] = None) -> "Deferred[JobCounts]":
         """
         Jobs by state: a ``JobCounts`` (``urgent``: ready with priority
         below ``rules.URGENT_PRIORITY``), for one queue or, with
