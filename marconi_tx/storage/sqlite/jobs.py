@@ -34,7 +34,7 @@ _COLUMNS = {
 }
 #: A job's row: its message, its queue and its ``jobs`` row (None columns
 #: when it has none).
-JobRow = namedtuple("JobRow", _COLUMNS)
+JobRow = namedtuple("JobRow", _COLUMNS)  # type: ignore[misc]
 
 _JOB = (f"SELECT {', '.join(_COLUMNS.values())} "
         "FROM messages m JOIN queues q ON q.id = m.queue_id "
