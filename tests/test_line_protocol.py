@@ -7,9 +7,9 @@ Expected answers for bad input were taken from a real beanstalkd 1.12.
 import re
 
 from twisted.internet import task
+from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.test import iosim
-from twisted.internet.protocol import Protocol
 from twisted.trial import unittest
 
 from marconi_tx import config
@@ -166,7 +166,7 @@ class CommandTests(LineTestCase):
         largest settable message_ttl and delay."""
         job_id = self.c.put(delay=100)
         message = self.successResultOf(self.driver.messages.get(None, "default", str(job_id)))
-        self.assertEqual(message["ttl"], 100 + self.config.line.message_ttl)
+        self.assertEqual(message.ttl, 100 + self.config.line.message_ttl)
         self.settings = (("message_ttl", 2**32),)
         self.setUp()
         job_id = self.c.put(delay=2**32 - 1)
@@ -265,7 +265,7 @@ class CommandTests(LineTestCase):
         self.assertTrue(self.successResultOf(self.driver.queues.exists("tenant", "work")))
         self.assertFalse(self.successResultOf(self.driver.queues.exists(None, "work")))
         message = self.successResultOf(self.driver.messages.get("tenant", "work", str(job_id)))
-        self.assertEqual(message["body"], "p")
+        self.assertEqual(message.body, "p")
 
 
 class StatsTests(LineTestCase):
@@ -555,7 +555,7 @@ class WaitingTests(LineTestCase):
             None, "default", [{"ttl": 600, "body": "m"}]))
         claim = self.successResultOf(self.driver.claims.create(None, "default", 60, 60, 1))
         self.assertEqual(self.c.ask(b"reserve"), b"")
-        self.successResultOf(self.driver.claims.delete(None, "default", claim["id"]))
+        self.successResultOf(self.driver.claims.delete(None, "default", claim.id))
         job_id, _ = parse_job(self.c.take())
         self.c.ask(b"release %d 1 0" % job_id)
         claim = self.successResultOf(self.driver.claims.create(None, "default", 60, 60, 1))

@@ -78,7 +78,7 @@ class QueueDepths(Service):
                 return
             project, queue = key
             for state in STATES:
-                self.gauge.labels(project or "", queue, state).set(stats[state])
+                self.gauge.labels(project or "", queue, state).set(getattr(stats, state))
             self.shown.add(key)
         for key in self.shown - set(self.recent):
             project, queue = key

@@ -12,8 +12,12 @@ from prometheus_client.core import CounterMetricFamily
 from twisted.internet.defer import Deferred
 
 from marconi_tx import errors
-from marconi_tx.storage.interfaces import (IClaimController, IJobController,
-                                           IMessageController, IQueueController)
+from marconi_tx.storage.interfaces import (
+    IClaimController,
+    IJobController,
+    IMessageController,
+    IQueueController,
+)
 
 
 def _many(result):
@@ -21,7 +25,7 @@ def _many(result):
 
 
 def _claimed(claim):
-    return 0 if claim is None else len(claim["messages"])
+    return 0 if claim is None else len(claim.messages)
 
 
 def _one_if(result):

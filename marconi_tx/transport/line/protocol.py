@@ -304,11 +304,10 @@ class LineProtocol(Protocol):
 
     def reserved_answer(self, job):
         """Record a job just reserved for this connection; its answer."""
-        ttr = job["ttr"]
-        self.reserved[job["id"]] = Reservation(job["queue"], job["claim_id"], ttr,
-                                               self.clock.seconds() + ttr)
+        self.reserved[job.id] = Reservation(job.queue, job.claim_id, job.ttr,
+                                            self.clock.seconds() + job.ttr)
         self.schedule_deadlines()
-        return replies.job(b"RESERVED", job["id"], bodies.to_bytes(job["body"]))
+        return replies.job(b"RESERVED", job.id, bodies.to_bytes(job.body))
 
     def _deadline_soon(self, now):
         return any(r.deadline - SAFETY_MARGIN <= now for r in self.reserved.values())
@@ -486,7 +485,7 @@ class LineProtocol(Protocol):
     def _found(self, job):
         if job is None:
             return replies.NOT_FOUND
-        return replies.job(b"FOUND", job["id"], bodies.to_bytes(job["body"]))
+        return replies.job(b"FOUND", job.id, bodies.to_bytes(job.body))
 
     def peek(self, job_id):
         return self.jobs.peek(self.project, job_id).addCallback(self._found)
@@ -514,20 +513,19 @@ class LineProtocol(Protocol):
         if job is None:
             return replies.NOT_FOUND
         now = self.clock.seconds()
-        mine = self.reserved.get(job["id"])
-        if job["state"] == "reserved":
-            left = (mine.deadline if mine is not None else job["claim_expires"]) - now
-        elif job["state"] == "delayed":
-            left = job["available_at"] - now
+        mine = self.reserved.get(job.id)
+        if job.state == "reserved":
+            left = (mine.deadline if mine is not None else job.claim_expires) - now
+        elif job.state == "delayed":
+            left = job.available_at - now
         else:
             left = 0
         return replies.yaml_dict((
-            ("id", job["id"]), ("tube", job["queue"]), ("state", job["state"]),
-            ("pri", job["priority"]), ("age", job["age"]), ("delay", job["delay"]),
-            ("ttr", job["ttr"]), ("time-left", max(0, int(left))), ("file", 0),
-            ("reserves", job["reserves"]), ("timeouts", job["timeouts"]),
-            ("releases", job["releases"]), ("buries", job["buries"]),
-            ("kicks", job["kicks"])))
+            ("id", job.id), ("tube", job.queue), ("state", job.state),
+            ("pri", job.priority), ("age", job.age), ("delay", job.delay),
+            ("ttr", job.ttr), ("time-left", max(0, int(left))), ("file", 0),
+            ("reserves", job.reserves), ("timeouts", job.timeouts),
+            ("releases", job.releases), ("buries", job.buries), ("kicks", job.kicks)))
 
     def stats_tube(self, tube):
         return self.server.tube_stats(tube)

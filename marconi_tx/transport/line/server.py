@@ -71,7 +71,7 @@ class ServedLineProtocol(LineProtocol):
 
     def reserved_answer(self, job):
         if self.server.ledger is not None:
-            self.server.ledger.add(job["id"], job["claim_id"], self.server.held)
+            self.server.ledger.add(job.id, job.claim_id, self.server.held)
         return super().reserved_answer(job)
 
     def _idle_reset(self):
@@ -260,10 +260,10 @@ class LineFactory(Factory):
         marker = None
         while True:
             page = await self.queues.list(self.project, marker=marker, limit=_PAGE)
-            names.update(q["name"] for q in page)
+            names.update(q.name for q in page)
             if len(page) < _PAGE:
                 return sorted(names)
-            marker = page[-1]["name"]
+            marker = page[-1].name
 
     @returns_deferred
     async def tube_stats(self, tube):
@@ -274,11 +274,7 @@ class LineFactory(Factory):
         left = max(0, int(state.paused_until - self.clock.seconds()))
         return replies.yaml_dict((
             ("name", tube),
-            ("current-jobs-urgent", counts["urgent"]),
-            ("current-jobs-ready", counts["ready"]),
-            ("current-jobs-reserved", counts["reserved"]),
-            ("current-jobs-delayed", counts["delayed"]),
-            ("current-jobs-buried", counts["buried"]),
+            *_current_jobs(counts),
             ("total-jobs", state.total_jobs),
             ("current-using", state.using),
             ("current-watching", state.watching),
@@ -294,13 +290,7 @@ class LineFactory(Factory):
         tubes = await self.tube_names()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         system = os.uname()
-        pairs = [
-            ("current-jobs-urgent", counts["urgent"]),
-            ("current-jobs-ready", counts["ready"]),
-            ("current-jobs-reserved", counts["reserved"]),
-            ("current-jobs-delayed", counts["delayed"]),
-            ("current-jobs-buried", counts["buried"]),
-        ]
+        pairs = _current_jobs(counts)
         pairs += [(f"cmd-{name}", self.commands[name]) for name in _COMMAND_COUNTERS]
         pairs += [
             ("job-timeouts", self.job_timeouts),
@@ -329,6 +319,17 @@ class LineFactory(Factory):
             ("platform", system.machine),
         ]
         return replies.yaml_dict(pairs)
+
+
+def _current_jobs(counts):
+    """The ``current-jobs-*`` pairs of the ``JobCounts`` record ``counts``."""
+    return [
+        ("current-jobs-urgent", counts.urgent),
+        ("current-jobs-ready", counts.ready),
+        ("current-jobs-reserved", counts.reserved),
+        ("current-jobs-delayed", counts.delayed),
+        ("current-jobs-buried", counts.buried),
+    ]
 
 
 def _seconds(value):

@@ -161,6 +161,6 @@ class WaitingRoom:
                 return
         # The waiter left while storage was answering: the job goes back.
         try:
-            await self.jobs.abandon(self.project, job["id"], job["claim_id"], False)
+            await self.jobs.abandon(self.project, job.id, job.claim_id, False)
         except Exception:
-            self.log.failure("Cannot give back job {id}", id=job["id"])
+            self.log.failure("Cannot give back job {id}", id=job.id)
