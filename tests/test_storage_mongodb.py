@@ -353,7 +353,8 @@ class MongoDriverTests(unittest.TestCase):
             seen += ids_of(page)
             marker = seen[-1] if seen else None
         seen += ids_of(await self.driver.messages.list(None, QUEUE, marker=marker, limit=100))
-        self.assertEqual(sorted(seen, key=int), sorted((i for batch in batches_posted for i in batch), key=int))
+        posted = [i for batch in batches_posted for i in batch]
+        self.assertEqual(sorted(seen, key=int), sorted(posted, key=int))
         self.assertEqual([int(i) for i in seen], sorted({int(i) for i in seen}))
         for batch in batches_posted:
             start = seen.index(batch[0])

@@ -25,6 +25,7 @@ from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
 from marconi_tx.storage.mongodb.messages import documents, free
+from marconi_tx.storage.mongodb.queues import create as create_queue
 from marconi_tx.storage.mongodb.schema import marker, queue_key
 from marconi_tx.storage.records import Job, JobCounts
 from marconi_tx.storage.rules import URGENT_PRIORITY, job_state, whole_second_after
@@ -176,7 +177,7 @@ class JobController:
                 if attempt == PUT_ROUNDS - 1:
                     raise errors.StorageUnavailable(
                         f"queue {queue!r} kept being deleted while a job was put; retry")
-                await self.driver.queues.create(project, queue)
+                await create_queue(self.driver, project, queue)
         self.driver.events.notify(project, queue)
         return job_id
 

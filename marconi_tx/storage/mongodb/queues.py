@@ -19,6 +19,20 @@ from marconi_tx.storage.mongodb.schema import dump_json, find_queue, marker, que
 from marconi_tx.storage.records import MessageStamp, Queue, QueueStats
 
 
+async def create(driver, project, queue, metadata=None):
+    """Create the queue record; False if it existed (``IQueueController``)."""
+    # Not retried on a lost connection: a retry could see its own insert
+    # and misreport "already existed" (semantics.md 8.3).
+    try:
+        await driver.db.queues.insert_one({
+            "_id": ObjectId(), **queue_key(project, queue),
+            "m": dump_json(metadata or {}), "c": driver.now(),
+            "top": marker(0), "pend": {}})
+    except DuplicateKeyError:
+        return False
+    return True
+
+
 @implementer(IQueueController)
 class QueueController:
     def __init__(self, driver):
@@ -26,16 +40,7 @@ class QueueController:
 
     @storage_call
     async def create(self, project, queue, metadata=None):
-        # Not retried on a lost connection: a retry could see its own
-        # insert and misreport "already existed" (semantics.md 8.3).
-        try:
-            await self.driver.db.queues.insert_one({
-                "_id": ObjectId(), **queue_key(project, queue),
-                "m": dump_json(metadata or {}), "c": self.driver.now(),
-                "top": marker(0), "pend": {}})
-        except DuplicateKeyError:
-            return False
-        return True
+        return await create(self.driver, project, queue, metadata)
 
     @storage_call
     async def exists(self, project, queue):
