@@ -50,7 +50,7 @@ MESSAGE_ID_COUNTER = "message_id"
 
 #: (collection, index name, keys, options). Created at every open; creating
 #: an existing index with the same definition is a no-op for MongoDB.
-INDEXES = (
+INDEXES: tuple[tuple[str, str, tuple[tuple[str, int], ...], dict[str, bool]], ...] = (
     # one queue per (project, name); creation races are decided here
     (QUEUES, "queue_name", (("p", 1), ("n", 1)), {"unique": True}),
     # list, claim and pop walk a queue in marker order
