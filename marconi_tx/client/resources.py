@@ -326,7 +326,7 @@ class Claim:
         """Renew the claim: it lasts ``ttl`` seconds from now (default: its
         current ``ttl``). ``grace`` is sent for servers that use it (v1 of
         the reference server ignores it). L{ClaimNotFound} if it expired."""
-        if self.id is None:
+        if self.id is None or self.href is None:  # an empty claim
             return
         ttl = self.ttl if ttl is None else ttl
         document = {"ttl": ttl}
@@ -340,7 +340,7 @@ class Claim:
     @returns_deferred
     async def release(self) -> None:
         """Release the claim: its messages become free at once."""
-        if self.id is None:
+        if self.id is None or self.href is None:  # an empty claim
             return
         await self.queue.client.request("DELETE", self.href, expect=(204,))
 
