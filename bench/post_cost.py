@@ -29,8 +29,8 @@ def build(path, metrics):
     from twisted.internet.testing import StringTransport
 
     from marconi_tx import config
-    from marconi_tx.storage.sqlite.driver import SqliteDriver
     from marconi_tx.metrics import daemon_metrics
+    from marconi_tx.storage.sqlite.driver import SqliteDriver
     from marconi_tx.transport.http.app import build_resource
     from marconi_tx.transport.http.site import make_site
 
@@ -58,12 +58,12 @@ def build(path, metrics):
            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
 
     def batch():
-        for channel, transport in channels:
+        for channel, _ in channels:
             channel.dataReceived(raw)
         turn = driver._turn
         turn.cancel()
         driver._flush()
-        for channel, transport in channels:
+        for _, transport in channels:
             answer = transport.value()
             if not answer.startswith(b"HTTP/1.1 201 "):
                 raise RuntimeError(answer[:200])

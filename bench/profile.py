@@ -68,7 +68,7 @@ HOT_SPOTS = (
     ("access log line (HTTPFactory.log)", "HTTPFactory.log ("),
     ("form parsing of Content-Type (_parseContentType)", "_parseContentType ("),
     ("storage calls (marconi_tx/storage)", "marconi_tx/storage/"),
-    ("sqlite BEGIN/COMMIT (SqliteDriver.write)", "SqliteDriver.write ("),
+    ("sqlite write transactions (SqliteDriver._commit)", "SqliteDriver._commit ("),
     ("JSON (json)", "(json/"),
     ("URL routing (werkzeug)", "(werkzeug/"),
     ("socket sends (writeSomeData)", "writeSomeData ("),

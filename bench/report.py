@@ -160,8 +160,8 @@ def _table(header, rows):
     left = [name in _TEXT_COLUMNS for name in header]
     lines = []
     for index, cells in enumerate([header, *rows]):
-        lines.append("  ".join(str(c).ljust(w) if l else str(c).rjust(w)
-                               for c, w, l in zip(cells, widths, left)).rstrip())
+        lines.append("  ".join(str(c).ljust(w) if is_text else str(c).rjust(w)
+                               for c, w, is_text in zip(cells, widths, left)).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
     return lines

@@ -325,7 +325,7 @@ class Bench:
                 groups[-1] = (count, ceiling, marconi, db)
                 self.prepare(marconi, db, s.scale_scenarios)
             for repeat in range(s.repeats):
-                for count, ceiling, marconi, db in groups:
+                for _, ceiling, marconi, db in groups:
                     self.load("scale", ceiling, "ceiling", CEILING, s.scale_concurrency,
                               repeat=repeat)
                     for scenario in s.scale_scenarios:
@@ -358,7 +358,8 @@ class Bench:
                                              concurrency, repeat=repeat)
                 without = self.load("metrics", off, "metrics-off", "post1", concurrency,
                                     repeat=repeat)
-                rates = with_metrics["result"]["requests_per_s"], without["result"]["requests_per_s"]
+                rates = (with_metrics["result"]["requests_per_s"],
+                         without["result"]["requests_per_s"])
                 if rates[1]:
                     ratios.append(rates[0] / rates[1])
         ratio = sorted(ratios)[len(ratios) // 2] if ratios else None

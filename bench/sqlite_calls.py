@@ -53,7 +53,7 @@ def measure(depths, workdir):
 
         def cycle():
             claim = driver.claims.create(None, "q", 60, 60, 10).result
-            driver.messages.bulk_delete(None, "q", [m["id"] for m in claim["messages"]])
+            driver.messages.bulk_delete(None, "q", [m.id for m in claim.messages])
 
         for name, call in (("post 1", lambda: driver.messages.post(None, "q", one, client)),
                            ("post 10", lambda: driver.messages.post(None, "q", one * 10, client)),

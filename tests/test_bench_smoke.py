@@ -15,8 +15,8 @@ import sys
 import tempfile
 from dataclasses import asdict
 
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
 
 from bench import __main__ as bench_main
 from bench import prefill, probe, profile, report, run, wrk
@@ -310,7 +310,7 @@ class ProfileTests(SynchronousTestCase):
         "EPollReactor.doPoll (/x/site-packages/twisted/internet/epollreactor.py:244) 50",
         "run (/x/site-packages/twisted/internet/base.py:1);"
         "post (/work/main/marconi_tx/storage/sqlite/messages.py:9);"
-        "SqliteDriver.write (/work/main/marconi_tx/storage/sqlite/driver.py:157) 30",
+        "SqliteDriver._commit (/work/main/marconi_tx/storage/sqlite/driver.py:157) 30",
         "run (/x/site-packages/twisted/internet/base.py:1);"
         "HTTPFactory.log (/x/site-packages/twisted/web/http.py:5);"
         "untilConcludes (/x/site-packages/twisted/python/util.py:760) 20",
@@ -324,15 +324,15 @@ class ProfileTests(SynchronousTestCase):
         folded = profile.costs(profile.parse_raw(self.RAW))
         self.assertEqual((folded["samples"], folded["busy"]), (100, 50))
         self.assertEqual(folded["self"][0],
-                         ["SqliteDriver.write (marconi_tx/storage/sqlite/driver.py)", 60.0])
+                         ["SqliteDriver._commit (marconi_tx/storage/sqlite/driver.py)", 60.0])
         self.assertEqual(dict(folded["layers"]), {"sqlite driver": 60.0, "twisted.web": 40.0})
         spots = dict(folded["hot_spots"])
         self.assertEqual(spots["access log line (HTTPFactory.log)"], 40.0)
-        self.assertEqual(spots["sqlite BEGIN/COMMIT (SqliteDriver.write)"], 60.0)
+        self.assertEqual(spots["sqlite write transactions (SqliteDriver._commit)"], 60.0)
         # Inclusive costs are listed for marconi_tx's functions only.
         self.assertEqual(dict(folded["total"]), {
             "post (marconi_tx/storage/sqlite/messages.py)": 60.0,
-            "SqliteDriver.write (marconi_tx/storage/sqlite/driver.py)": 60.0})
+            "SqliteDriver._commit (marconi_tx/storage/sqlite/driver.py)": 60.0})
 
     def test_no_busy_samples(self):
         """An idle daemon gives empty lists rather than a division by zero."""

@@ -9,8 +9,8 @@ import signal
 
 import treq
 from twisted.internet import defer
-from twisted.web.client import HTTPConnectionPool
 from twisted.trial import unittest
+from twisted.web.client import HTTPConnectionPool
 
 from tests.daemon import Daemon
 from tests.http_support import CLIENT_ID
