@@ -388,7 +388,7 @@ class StorageConformanceMixin:
                  (await self.messages.bulk_get(None, QUEUE, [mid]))[0],
                  (await self.messages.list(None, QUEUE))[0]]
         for message in reads:
-            self.assertEqual({k: message[k] for k in expected}, expected)
+            self.assertEqual({k: getattr(message, k) for k in expected}, expected)
 
     async def test_age_grows_ttl_constant(self):
         """Age counts whole seconds since posting; ttl stays as posted."""

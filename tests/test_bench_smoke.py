@@ -241,13 +241,13 @@ class PrefillTests(SynchronousTestCase):
         self.addCleanup(driver.close)
         listed = self.successResultOf(driver.messages.list(None, "q", limit=30))
         self.assertEqual(len(listed), 25)
-        self.assertEqual(listed[0]["body"], {"event": "prefill"})
-        self.assertEqual(listed[0]["ttl"], prefill.PREFILL_TTL)
-        self.assertEqual(listed[0]["age"], 10)
-        ids = [int(m["id"]) for m in listed]
+        self.assertEqual(listed[0].body, {"event": "prefill"})
+        self.assertEqual(listed[0].ttl, prefill.PREFILL_TTL)
+        self.assertEqual(listed[0].age, 10)
+        ids = [int(m.id) for m in listed]
         self.assertEqual(ids, sorted(ids))
         claim = self.successResultOf(driver.claims.create(None, "q", 60, 60, 5))
-        self.assertEqual(len(claim["messages"]), 5)
+        self.assertEqual(len(claim.messages), 5)
 
     def locked_file(self):
         """A filled file, and a function that has another connection take

@@ -1,11 +1,10 @@
 """Fixtures of the client and CLI tests: the real server resource in-process.
 
-The server is ``build_resource`` over an in-memory sqlite driver, reached
-through ``treq.testing.StubTreq`` (no sockets). The few test-only resources
+The server is ``marconi_tx.testing.StubServer`` over an in-memory sqlite
+driver, reached through ``treq.testing.StubTreq`` (no sockets). The few test-only resources
 here wrap it to record requests or to answer 503/401 before it answers.
 """
 
-from treq.testing import StubTreq
 from twisted.internet import error as network
 from twisted.internet.defer import fail
 from twisted.internet.task import Clock
@@ -13,33 +12,24 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from marconi_tx import config
-from marconi_tx.client import Client
 from marconi_tx.storage.sqlite.driver import SqliteDriver
-from marconi_tx.transport.http.app import build_resource
+from marconi_tx.testing.server import URL, StubServer
 
-BASE_URL = "http://marconi.test:8888"
+BASE_URL = URL
 
 
-class Server:
-    """The real API resource over a fresh in-memory database.
-
-    One L{Clock} drives the server's time and the client's timeouts and
-    backoff sleeps.
-    """
-
-    def __init__(self, testcase, **limits):
-        self.clock = Clock()
-        self.driver = SqliteDriver(":memory:", self.clock)
-        testcase.successResultOf(self.driver.open())
-        testcase.addCleanup(self.driver.close)
-        self.config = config.load(overrides=[
-            ("limits:transport", name, str(value)) for name, value in limits.items()])
-        self.resource = build_resource(self.driver, self.config)
-
-    def client(self, resource=None, **kwargs):
-        """A Client of this server (or of ``resource`` wrapping it)."""
-        kwargs.setdefault("reactor", self.clock)
-        return Client(BASE_URL, treq=StubTreq(resource or self.resource), **kwargs)
+def Server(testcase, **limits):
+    """The real API over a fresh in-memory sqlite database, with the
+    ``[limits:transport]`` settings ``limits``: a ``StubServer`` whose one
+    ``Clock`` drives the server's time and the clients' timeouts and
+    backoff sleeps."""
+    clock = Clock()
+    driver = SqliteDriver(":memory:", clock)
+    testcase.successResultOf(driver.open())
+    testcase.addCleanup(driver.close)
+    settings = config.load(overrides=[
+        ("limits:transport", name, str(value)) for name, value in limits.items()])
+    return StubServer(driver, clock, settings)
 
 
 class Delegating(Resource):

@@ -33,7 +33,7 @@ class ExpiryServiceTests(unittest.TestCase):
         self.clock.advance(30)  # the run at +90 s
         self.assertEqual((self.rows("messages"), self.rows("claims")), (1, 0))
         [left] = await self.driver.messages.list(None, "q", include_claimed=True)
-        self.assertEqual(left["body"], 2)
+        self.assertEqual(left.body, 2)
 
     async def test_failure_is_logged_and_loop_continues(self):
         """A failing run is logged; the next interval runs again."""

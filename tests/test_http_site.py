@@ -76,7 +76,7 @@ class SiteTests(unittest.SynchronousTestCase):
             + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
         self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:100])
         stats = self.successResultOf(self.driver.queues.stats(None, "jobs"))
-        self.assertEqual(stats["total"], 0)
+        self.assertEqual(stats.total, 0)
 
     def test_huge_chunked_body_is_not_buffered(self):
         """An endless chunked body past the site's limit is discarded as it

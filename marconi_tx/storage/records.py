@@ -10,26 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 
-class _Fields:
-    """Transitional: read a record as the dict it replaces (``m["id"]``)."""
-
-    __slots__ = ()
-
-    def __getitem__(self, name):
-        try:
-            return getattr(self, name)
-        except AttributeError:
-            raise KeyError(name) from None
-
-    def __contains__(self, name):
-        return getattr(self, name, None) is not None
-
-    def get(self, name, default=None):
-        return getattr(self, name, default)
-
-
 @dataclass(frozen=True, slots=True)
-class Message(_Fields):
+class Message:
     """A message as any transport sees it."""
 
     #: The decimal form of the server-unique, monotonic integer that is the
@@ -52,7 +34,7 @@ class Message(_Fields):
 
 
 @dataclass(frozen=True, slots=True)
-class Claim(_Fields):
+class Claim:
     """A live claim and its live messages."""
 
     id: str
@@ -64,7 +46,7 @@ class Claim(_Fields):
 
 
 @dataclass(frozen=True, slots=True)
-class Queue(_Fields):
+class Queue:
     """A queue in a listing; ``metadata`` only when asked for (else None)."""
 
     name: str
@@ -72,7 +54,7 @@ class Queue(_Fields):
 
 
 @dataclass(frozen=True, slots=True)
-class MessageStamp(_Fields):
+class MessageStamp:
     """Where a message stands in its queue (the oldest or newest of stats)."""
 
     id: str
@@ -81,7 +63,7 @@ class MessageStamp(_Fields):
 
 
 @dataclass(frozen=True, slots=True)
-class QueueStats(_Fields):
+class QueueStats:
     """Counts of a queue's messages; buried ones count as claimed.
 
     ``oldest`` and ``newest`` (lowest and highest marker, claimed messages
@@ -95,7 +77,7 @@ class QueueStats(_Fields):
 
 
 @dataclass(frozen=True, slots=True)
-class Job(_Fields):
+class Job:
     """A message as the line protocol (beanstalkd) sees it."""
 
     id: int
@@ -123,7 +105,7 @@ class Job(_Fields):
 
 
 @dataclass(frozen=True, slots=True)
-class JobCounts(_Fields):
+class JobCounts:
     """Jobs by state, for one queue or every queue of a project."""
 
     urgent: int
