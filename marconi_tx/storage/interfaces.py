@@ -25,7 +25,15 @@ from uuid import UUID
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
-from marconi_tx.storage.records import Claim, Job, JobCounts, Message, Queue, QueueStats
+from marconi_tx.storage.records import (
+    Claim,
+    DeadLetter,
+    Job,
+    JobCounts,
+    Message,
+    Queue,
+    QueueStats,
+)
 
 #: ``project`` of every call: a tenant, or None for the global namespace.
 Project = Optional[str]
@@ -89,14 +97,22 @@ class IQueueController(Interface):
         """
 
     def list(project: Project, marker: Optional[str] = None, limit: int = 10,
-             detailed: bool = False) -> "Deferred[Queues]":
+             detailed: bool = False, name: Optional[str] = None,
+             metadata: Optional[dict] = None) -> "Deferred[Queues]":
         """
         Queues of ``project`` with names strictly greater than ``marker``,
         ascending by name (byte order), at most ``limit``.
 
+        @param name: keep only queues whose name contains this string.
+        @param metadata: keep only queues whose metadata has each of these
+            keys with an equal value (JSON equality: 1 equals 1.0, "1" does
+            not equal 1).
         @return: Deferred firing with a list of ``Queue`` records, with
             ``metadata`` when ``detailed`` (else None).
         """
+
+    def count(project: Project) -> "Deferred[int]":
+        """The number of queues of ``project``."""
 
     def get_metadata(project: Project, queue: str) -> "Deferred[dict]":
         """Deferred firing with the metadata dict; QueueDoesNotExist."""
@@ -115,9 +131,12 @@ class IQueueController(Interface):
 
 class IMessageController(Interface):
     def post(project: Project, queue: str, messages: Sequence[dict],
-             client_uuid: Optional[UUID] = None) -> "Deferred[list[str]]":
+             client_uuid: Optional[UUID] = None,
+             create: bool = False) -> "Deferred[list[str]]":
         """
-        Enqueue a batch, all or nothing.
+        Enqueue a batch, all or nothing; with ``create``, a missing queue is
+        created (with metadata {}) in the same transaction (lazy queues of
+        API v1.1 and v2).
 
         @param messages: a list of dicts with ``ttl`` (int) and ``body``, and
             optionally ``delay`` (int seconds, default 0) and ``priority``
@@ -125,7 +144,8 @@ class IMessageController(Interface):
         @param client_uuid: the poster's ``uuid.UUID`` (for echo), or None.
         @return: Deferred firing with the new message ids in submission order;
             the batch gets consecutive, increasing markers and becomes visible
-            at once. QueueDoesNotExist if the queue is missing.
+            at once (or after its delay). QueueDoesNotExist if the queue is
+            missing and not ``create``.
         """
 
     def list(project: Project, queue: str, marker: Optional[str] = None, limit: int = 10,
@@ -176,20 +196,38 @@ class IMessageController(Interface):
         """
         Remove and return up to ``limit`` messages not under a live claim,
         oldest first; two concurrent pops never return the same message.
+        Delayed messages are popped too (api-v2.md §3.2).
+        """
+
+    def purge(project: Project, queue: str) -> "Deferred[int]":
+        """
+        Remove every message of the queue not under a live claim (delayed
+        and buried ones included); Deferred firing with how many. A missing
+        queue purges nothing.
         """
 
 
 class IClaimController(Interface):
-    def create(project: Project, queue: str, ttl: int, grace: int,
-               limit: int) -> "Deferred[Optional[Claim]]":
+    def create(project: Project, queue: str, ttl: int, grace: int, limit: int,
+               dead_letter: Optional[DeadLetter] = None) -> "Deferred[Optional[Claim]]":
         """
         Claim up to ``limit`` free messages in marker order, atomically: a
         message is never held by two live claims. Messages whose life would
         end before ``now + ttl + grace`` are extended to that instant
-        (``semantics.md`` §3.3).
+        (``semantics.md`` §3.3). Each claimed message's ``claim_count`` grows
+        by one.
+
+        With ``dead_letter``, a selected message already claimed
+        ``dead_letter.max_claims`` times or more is moved instead, in the
+        same transaction, to the queue ``dead_letter.queue`` of the same
+        project (created if missing): same id and body, free (no claim),
+        ``claim_count`` 0, and, when ``dead_letter.ttl`` is set, that ttl
+        from now. It is not part of the claim; a message is in exactly one
+        queue at any time (api-v2.md §3.4).
 
         @return: Deferred firing with a ``Claim``, or None when nothing could be
-            claimed (also for a missing queue).
+            claimed (also for a missing queue, and when every selected
+            message was moved).
         """
 
     def get(project: Project, queue: str, claim_id: str) -> "Deferred[Claim]":

@@ -115,3 +115,18 @@ class JobCounts:
     buried: int
     #: The number of queues counted.
     queues: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A queue's dead-letter policy (API v2's ``_max_claim_count``,
+    ``_dead_letter_queue`` and ``_dead_letter_queue_messages_ttl``), given to
+    ``IClaimController.create``."""
+
+    #: Claims a message may have had before the next one moves it.
+    max_claims: int
+    #: The queue (of the same project) moved messages go to.
+    queue: str
+    #: The ttl moved messages get from the moment they move; None keeps
+    #: their expiry.
+    ttl: Optional[int] = None
