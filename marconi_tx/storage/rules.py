@@ -47,6 +47,28 @@ def check_delete(message_id, claim_id, recorded, claim_expires, now):
         raise errors.ClaimMismatch(message_id)
 
 
+def json_equal(left, right):
+    """Equal as JSON values: numbers by value (1 equals 1.0), booleans only
+    to booleans (true is not 1), arrays item by item, objects key by key."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
+    if isinstance(left, (int, float)) and isinstance(right, (int, float)):
+        return left == right
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(json_equal, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(
+            json_equal(value, right[key]) for key, value in left.items())
+    return type(left) is type(right) and left == right
+
+
+def metadata_matches(metadata, wanted):
+    """Does ``metadata`` hold every key of ``wanted`` with a JSON-equal value
+    (the ``metadata`` filter of ``IQueueController.list``)?"""
+    return all(key in metadata and json_equal(metadata[key], value)
+               for key, value in wanted.items())
+
+
 def whole_second_after(now, seconds):
     """The whole second at or after ``now + seconds`` (bounded by the
     engines' 64-bit integers): a delay or a time-to-run is never cut short by

@@ -57,6 +57,11 @@ class MemoryDriver:
         """The Table of (project, queue), or None."""
         return self.tables.get((project, queue))
 
+    def new_table(self, project, queue, metadata=None):
+        """Create the queue (project, queue), which is missing; its Table."""
+        table = self.tables[(project, queue)] = Table(dump_json(metadata or {}))
+        return table
+
     def add(self, table, queue, body, ttl, client=None, priority=DEFAULT_PRIORITY,
             available_at=None):
         """Store a new message in ``table``; the Stored message."""
@@ -107,7 +112,7 @@ class QueueController:
     def create(self, project, queue, metadata=None):
         if self.driver.table(project, queue) is not None:
             return False
-        self.driver.tables[(project, queue)] = Table(dump_json(metadata or {}))
+        self.driver.new_table(project, queue, metadata)
         return True
 
     @answers
@@ -119,13 +124,21 @@ class QueueController:
         self.driver.tables.pop((project, queue), None)
 
     @answers
-    def list(self, project, marker=None, limit=10, detailed=False):
+    def list(self, project, marker=None, limit=10, detailed=False, name=None,
+             metadata=None):
         # Code point order is the byte order of UTF-8, the engines' order.
-        names = sorted(name for owner, name in self.driver.tables
-                       if owner == project and name > (marker or ""))
-        return [Queue(name, json_text.stored(self.driver.table(project, name).metadata)
-                      if detailed else None)
-                for name in names[:limit]]
+        found = sorted((queue, json_text.stored(table.metadata))
+                       for (owner, queue), table in self.driver.tables.items()
+                       if owner == project and queue > (marker or "")
+                       and (name is None or name in queue))
+        if metadata:
+            found = [(queue, kept) for queue, kept in found
+                     if rules.metadata_matches(kept, metadata)]
+        return [Queue(queue, kept if detailed else None) for queue, kept in found[:limit]]
+
+    @answers
+    def count(self, project):
+        return sum(1 for owner, _ in self.driver.tables if owner == project)
 
     @answers
     def get_metadata(self, project, queue):
@@ -154,10 +167,12 @@ class MessageController:
         self.driver = driver
 
     @answers
-    def post(self, project, queue, messages, client_uuid=None):
+    def post(self, project, queue, messages, client_uuid=None, create=False):
         table = self.driver.table(project, queue)
         if table is None:
-            raise errors.QueueDoesNotExist(queue, project)
+            if not create:
+                raise errors.QueueDoesNotExist(queue, project)
+            table = self.driver.new_table(project, queue)
         now = self.driver.now()
         posted = [self.driver.add(table, queue, m["body"], m["ttl"], client_uuid,
                                   m.get("priority", DEFAULT_PRIORITY),
@@ -229,10 +244,22 @@ class MessageController:
         if table is None:
             return []
         now = self.driver.now()
+        # Delayed messages too: free() ignores available_at (api-v2.md §3.2).
         popped = [m for m in table.messages.values() if m.free(now)][:limit]
         for m in popped:
             del table.messages[m.id]
         return [m.record(now) for m in popped]
+
+    @answers
+    def purge(self, project, queue):
+        table = self.driver.table(project, queue)
+        if table is None:
+            return 0
+        now = self.driver.now()
+        purged = [m for m in table.live(now) if m.claim_expires <= now]
+        for m in purged:
+            del table.messages[m.id]
+        return len(purged)
 
 
 @implementer(IClaimController)
@@ -241,13 +268,18 @@ class ClaimController:
         self.driver = driver
 
     @answers
-    def create(self, project, queue, ttl, grace, limit):
+    def create(self, project, queue, ttl, grace, limit, dead_letter=None):
         table = self.driver.table(project, queue)
         if table is None:
             return None
         now = self.driver.now()
         taken = [m for m in table.messages.values()
                  if m.free(now) and m.available_at <= now][:limit]
+        if dead_letter is not None:
+            dead = [m for m in taken if m.claim_count >= dead_letter.max_claims]
+            taken = [m for m in taken if m.claim_count < dead_letter.max_claims]
+            if dead:
+                self._move(project, table, dead, dead_letter, now)
         if not taken:
             return None
         claim_id, expires = ids.new_claim_id(), now + ttl
@@ -257,6 +289,19 @@ class ClaimController:
             m.claim_count += 1
             m.extend(expires + grace, ttl + grace)
         return self._claim(table, claim_id, now)
+
+    def _move(self, project, table, messages, dead_letter, now):
+        """Move ``messages`` of ``table`` to the dead-letter queue (created
+        if missing), free and with their claim count restarted."""
+        target = (self.driver.table(project, dead_letter.queue)
+                  or self.driver.new_table(project, dead_letter.queue))
+        for m in messages:
+            del table.messages[m.id]
+            m.queue, m.claim_id, m.claim_expires, m.claim_count = dead_letter.queue, None, 0, 0
+            if dead_letter.ttl is not None:
+                m.ttl, m.expires = dead_letter.ttl, now + dead_letter.ttl
+            target.adopt(m)
+        self.driver.events.notify(project, dead_letter.queue)
 
     @staticmethod
     def _claim(table, claim_id, now):

@@ -13,7 +13,7 @@ from marconi_tx import json_text
 from marconi_tx.storage import ids, rules
 from marconi_tx.storage.interfaces import IJobController
 from marconi_tx.storage.records import Job, JobCounts
-from marconi_tx.testing.store import Table, answers
+from marconi_tx.testing.store import answers
 
 
 @implementer(IJobController)
@@ -89,9 +89,8 @@ class JobController:
 
     @answers
     def put(self, project, queue, body, ttl, priority, delay, ttr):
-        table = self.driver.table(project, queue)
-        if table is None:
-            table = self.driver.tables[(project, queue)] = Table()
+        table = (self.driver.table(project, queue)
+                 or self.driver.new_table(project, queue))
         available_at = self._after(delay) if delay else None
         message = self.driver.add(table, queue, body, ttl, priority=priority,
                                   available_at=available_at)

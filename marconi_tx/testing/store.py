@@ -74,6 +74,12 @@ class Table:
     messages: dict = field(default_factory=dict)
     claims: dict = field(default_factory=dict)
 
+    def adopt(self, message):
+        """Take in a message moved from another queue, keeping id order."""
+        self.messages[message.id] = message
+        if message.id < max(self.messages):
+            self.messages = dict(sorted(self.messages.items()))
+
     def live(self, now):
         """The unexpired messages, oldest first."""
         return [m for m in self.messages.values() if m.expires > now]
