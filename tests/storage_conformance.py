@@ -33,7 +33,7 @@ from marconi_tx.storage.interfaces import (
     IQueueController,
     IStorageDriver,
 )
-from marconi_tx.storage.records import Claim, MessageStamp, Queue, QueueStats
+from marconi_tx.storage.records import Claim, DeadLetter, MessageStamp, Queue, QueueStats
 
 #: The clock's starting time: a realistic epoch, so that a driver mixing up
 #: seconds and "since start" shows it.
@@ -1216,3 +1216,333 @@ class StorageConformanceMixin:
         """Two daemons popping at once never return the same message."""
         other = await self.second_driver()
         await self.check_pops_disjoint(self.driver, other)
+
+    # -- API v1.1 and v2: queue listing filters and count ---------------------
+
+    async def make_filtered_queues(self, project=None):
+        """Twelve filler queues ``f00``..``f11`` (owner dev) around three
+        matches ``a-x``, ``g-x``, ``h-x`` (owner ops): a page limited before
+        filtering would come out short."""
+        for i in range(12):
+            await self.make_queue(f"f{i:02}", project, {"owner": "dev", "n": i})
+        for name in ("a-x", "g-x", "h-x"):
+            await self.make_queue(name, project, {"owner": "ops", "name": name})
+
+    async def test_queue_list_name_filter(self):
+        """``name`` keeps the queues whose name contains it; pages hold
+        ``limit`` matches after ``marker`` however many queues do not match."""
+        await self.make_filtered_queues()
+
+        async def page(marker=None, limit=10, **filters):
+            return [q.name for q in await self.queues.list(None, marker, limit, **filters)]
+
+        self.assertEqual(await page(name="-x"), ["a-x", "g-x", "h-x"])
+        self.assertEqual(await page(limit=2, name="-x"), ["a-x", "g-x"])
+        self.assertEqual(await page("g-x", 2, name="-x"), ["h-x"])
+        self.assertEqual(await page("h-x", 2, name="-x"), [])
+        self.assertEqual(await page(name="f1"), ["f10", "f11"])
+        self.assertEqual(await page(name="nothing"), [])
+        self.assertEqual(await self.queues.list("p1", name="-x"), [])
+
+    async def test_queue_list_metadata_filter(self):
+        """``metadata`` keeps the queues having every given key with an equal
+        value; it pages like the name filter, combines with it, and detailed
+        listings still carry the metadata."""
+        await self.make_filtered_queues()
+
+        async def page(marker=None, limit=10, **filters):
+            return [q.name for q in await self.queues.list(None, marker, limit, **filters)]
+
+        ops = {"owner": "ops"}
+        self.assertEqual(await page(metadata=ops), ["a-x", "g-x", "h-x"])
+        self.assertEqual(await page(limit=2, metadata=ops), ["a-x", "g-x"])
+        self.assertEqual(await page("g-x", 2, metadata=ops), ["h-x"])
+        self.assertEqual(await page(metadata={"owner": "ops", "name": "g-x"}), ["g-x"])
+        self.assertEqual(await page(metadata={"owner": "dev", "name": "g-x"}), [])
+        self.assertEqual(await page(metadata={"owner": "dev", "n": 11}), ["f11"])
+        self.assertEqual(await page(name="f0", metadata={"owner": "dev"}),
+                         [f"f0{i}" for i in range(10)])
+        self.assertEqual(await page(name="a", metadata=ops), ["a-x"])
+        self.assertEqual(await page(metadata={"missing": "ops"}), [])
+        detailed = await self.queues.list(None, limit=1, detailed=True, metadata=ops)
+        self.assertEqual(detailed, [Queue("a-x", {"owner": "ops", "name": "a-x"})])
+
+    async def test_queue_list_metadata_filter_json_equality(self):
+        """Metadata filters compare JSON values: 1 equals 1.0, but not "1" nor
+        true; null matches only a key that is there and null; lists and
+        objects match whole."""
+        values = {"int": 1, "float": 1.0, "text": "1", "true": True, "null": None,
+                  "list": [1, "a"], "object": {"k": [1]}}
+        for name, value in values.items():
+            await self.make_queue(name, metadata={"v": value})
+        await self.make_queue("without", metadata={"other": 1})
+
+        async def matching(value):
+            return [q.name for q in await self.queues.list(None, metadata={"v": value})]
+
+        self.assertEqual(await matching(1), ["float", "int"])
+        self.assertEqual(await matching(1.0), ["float", "int"])
+        self.assertEqual(await matching("1"), ["text"])
+        self.assertEqual(await matching(True), ["true"])
+        self.assertEqual(await matching(None), ["null"])
+        self.assertEqual(await matching([1, "a"]), ["list"])
+        self.assertEqual(await matching(["a", 1]), [])
+        self.assertEqual(await matching({"k": [1]}), ["object"])
+
+    async def test_queue_count(self):
+        """count gives the number of queues of one project, the global
+        namespace being a project of its own."""
+        self.assertEqual(await self.queues.count(None), 0)
+        for name in ("a", "b", "c"):
+            await self.make_queue(name)
+        await self.make_queue("a", "p1")
+        await self.make_queue("z", "p1")
+        self.assertEqual(await self.queues.count(None), 3)
+        self.assertEqual(await self.queues.count("p1"), 2)
+        self.assertEqual(await self.queues.count("p2"), 0)
+        await self.queues.delete(None, "b")
+        self.assertEqual(await self.queues.count(None), 2)
+        await self.messages.post("p2", "lazy", [{"ttl": 60, "body": 1}], create=True)
+        self.assertEqual(await self.queues.count("p2"), 1)
+
+    # -- API v1.1 and v2: lazy queues, purge, delays ---------------------------
+
+    async def test_post_create_makes_missing_queue(self):
+        """Posting with create makes a missing queue (metadata {}, in the
+        poster's project only) holding the batch; an existing queue keeps its
+        metadata."""
+        ids = await self.messages.post("p1", QUEUE, [{"ttl": 60, "body": n} for n in range(3)],
+                                       create=True)
+        self.assertIs(await self.queues.exists("p1", QUEUE), True)
+        self.assertIs(await self.queues.exists(None, QUEUE), False)
+        self.assertEqual(await self.queues.get_metadata("p1", QUEUE), {})
+        self.assertEqual(await self.listed(project="p1"), ids)
+        await self.make_queue("kept", metadata={"a": 1})
+        [kept] = await self.messages.post(None, "kept", [{"ttl": 60, "body": 0}], create=True)
+        self.assertEqual(await self.queues.get_metadata(None, "kept"), {"a": 1})
+        self.assertEqual(await self.listed("kept"), [kept])
+
+    async def test_post_create_failed_batch_creates_nothing(self):
+        """A batch that fails (a message without a ttl) stores none of its
+        messages and, with create, creates no queue."""
+        batch = [{"ttl": 60, "body": "fine"}, {"body": "no ttl"}]
+        await self.assertFailure(
+            defer.maybeDeferred(self.messages.post, None, QUEUE, batch, create=True),
+            Exception)
+        self.assertIs(await self.queues.exists(None, QUEUE), False)
+        self.assertEqual(await self.queues.count(None), 0)
+        await self.make_queue()
+        await self.assertFailure(defer.maybeDeferred(self.messages.post, None, QUEUE, batch),
+                                 Exception)
+        self.assertEqual(await self.listed(include_delayed=True, include_claimed=True), [])
+
+    async def test_purge(self):
+        """Purge removes free, delayed, buried and formerly claimed messages,
+        keeps those under a live claim, and returns how many it removed; other
+        queues and projects are untouched."""
+        await self.make_queue()
+        await self.make_queue("other")
+        await self.make_queue(QUEUE, "p1")
+        expiring, held, buried, *free = await self.post(5)
+        [delayed] = await self.messages.post(None, QUEUE, [{"ttl": 300, "body": 0, "delay": 60}])
+        [other] = await self.post(1, queue="other")
+        [foreign] = await self.post(1, project="p1")
+        self.assertEqual(ids_of(await self.claim(ttl=30, limit=1)), [expiring])
+        live = await self.claim(ttl=600, limit=1)
+        self.assertEqual(ids_of(live), [held])
+        job = await self.driver.jobs.reserve(None, [QUEUE])
+        self.assertEqual(str(job.id), buried)
+        self.assertIs(await self.driver.jobs.bury(None, job.id, job.claim_id, 5), True)
+        self.clock.advance(30)
+        self.assertEqual(await self.messages.purge(None, QUEUE), 5)
+        self.assertEqual(await self.listed(echo=True, include_claimed=True,
+                                           include_delayed=True), [held])
+        for mid in (expiring, buried, delayed, *free):
+            await self.gone(mid)
+        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, live.id)), [held])
+        self.assertEqual(await self.messages.purge(None, QUEUE), 0)
+        self.assertEqual(await self.everything("other"), [other])
+        self.assertEqual(await self.everything(project="p1"), [foreign])
+
+    async def test_purge_missing_queue(self):
+        """Purging a missing queue removes nothing, returns 0 and creates nothing."""
+        self.assertEqual(await self.messages.purge(None, "nope"), 0)
+        self.assertIs(await self.queues.exists(None, "nope"), False)
+
+    async def test_pop_takes_delayed_messages(self):
+        """Pop removes delayed messages too, in marker order with the others
+        (api-v2.md §3.2)."""
+        await self.make_queue()
+        [delayed] = await self.messages.post(None, QUEUE, [{"ttl": 300, "body": 0, "delay": 60}])
+        [ready] = await self.post(1)
+        self.assertEqual(ids_of(await self.messages.pop(None, QUEUE, 10)), [delayed, ready])
+        await self.gone(delayed)
+
+    async def test_line_delay_is_posted_delay(self):
+        """A job put with a delay and a message posted with one are alike:
+        hidden from listing and claims until due, listed with include_delayed,
+        readable by id, delayed jobs for the line protocol, then claimable."""
+        await self.make_queue()
+        [posted] = await self.messages.post(None, QUEUE, [{"ttl": 300, "body": "p", "delay": 30}])
+        put = str(await self.driver.jobs.put(None, QUEUE, "j", 300, DEFAULT_PRIORITY, 30, 60))
+        both = [posted, put]
+        self.assertEqual(await self.listed(), [])
+        self.assertEqual(await self.listed(include_delayed=True), both)
+        self.assertIsNone(await self.claim())
+        for mid in both:
+            self.assertEqual((await self.messages.get(None, QUEUE, mid)).available_at,
+                             START + 30)
+            self.assertEqual((await self.driver.jobs.peek(None, int(mid))).state, "delayed")
+        self.clock.advance(29)
+        self.assertEqual(await self.listed(), [])
+        self.assertIsNone(await self.claim())
+        self.clock.advance(1)
+        self.assertEqual(await self.listed(), both)
+        self.assertEqual(ids_of(await self.claim()), both)
+
+    # -- API v2: claim counts and dead-letter queues (§3.4 of api-v2.md) ------
+
+    async def claim_or_dead_letter(self, dead_letter, limit=10, ttl=60, queue=QUEUE,
+                                   project=None, driver=None):
+        return await (driver or self.driver).claims.create(project, queue, ttl, 60, limit,
+                                                           dead_letter)
+
+    async def claim_and_release(self, times, limit=10, queue=QUEUE, project=None):
+        """Claim and release ``times`` times: each claim counts."""
+        for _ in range(times):
+            claim = await self.claim(limit=limit, queue=queue, project=project)
+            await self.claims.delete(project, queue, claim.id)
+
+    async def test_claim_count_grows_on_every_claim(self):
+        """claim_count grows by one on each claim, whether released, expired
+        or a line-protocol reservation, and shows on every read."""
+        await self.make_queue()
+        [mid] = await self.post(1, ttl=600)
+        self.assertEqual((await self.claim()).messages[0].claim_count, 1)
+        self.clock.advance(60)
+        claim = await self.claim()
+        self.assertEqual(claim.messages[0].claim_count, 2)
+        await self.claims.delete(None, QUEUE, claim.id)
+        job = await self.driver.jobs.reserve(None, [QUEUE])
+        self.assertIs(await self.driver.jobs.abandon(None, job.id, job.claim_id, False), True)
+        self.assertEqual((await self.messages.get(None, QUEUE, mid)).claim_count, 3)
+        self.assertEqual((await self.listed_messages())[0].claim_count, 3)
+        self.assertEqual([m.claim_count for m in await self.messages.pop(None, QUEUE, 1)], [3])
+
+    async def listed_messages(self, queue=QUEUE, project=None):
+        return await self.messages.list(project, queue, echo=True, include_claimed=True)
+
+    async def test_dead_letter_moves_message(self):
+        """A message claimed max_claims times is moved by the next claim: the
+        claim is None, the message leaves its queue and is in the dead-letter
+        queue (created with {}) with the same id and body, free, claim_count 0,
+        and the DeadLetter's ttl from the move; it is claimable there."""
+        await self.make_queue()
+        [mid] = await self.post(1, ttl=600)
+        dead_letter = DeadLetter(max_claims=2, queue="dlq", ttl=100)
+        for count in (1, 2):
+            claim = await self.claim_or_dead_letter(dead_letter)
+            self.assertEqual([(m.id, m.claim_count) for m in claim.messages], [(mid, count)])
+            await self.claims.delete(None, QUEUE, claim.id)
+        self.assertIs(await self.queues.exists(None, "dlq"), False)
+        self.clock.advance(5)
+        self.assertIsNone(await self.claim_or_dead_letter(dead_letter))
+        self.assertEqual(await self.everything(), [])
+        await self.gone(mid)
+        self.assertEqual(await self.queues.get_metadata(None, "dlq"), {})
+        self.assertEqual(await self.listed("dlq"), [mid])
+        moved = await self.messages.get(None, "dlq", mid)
+        self.assertEqual((moved.body, moved.ttl, moved.claim_count, moved.claimed,
+                          moved.claim_id), ({"tag": "m", "n": 0}, 100, 0, False, None))
+        self.assertEqual((await self.queues.stats(None, "dlq")).free, 1)
+        claim = await self.claim(queue="dlq", ttl=10, grace=0)
+        self.assertEqual([(m.id, m.claim_count) for m in claim.messages], [(mid, 1)])
+        await self.claims.delete(None, "dlq", claim.id)
+        self.clock.advance(99)
+        self.assertEqual(await self.listed("dlq"), [mid])
+        self.clock.advance(1)
+        await self.gone(mid, queue="dlq")
+
+    async def test_dead_letter_partial_claim(self):
+        """A claim holds only the selected messages that were not moved; the
+        moved ones are in the dead-letter queue only, the others stay."""
+        await self.make_queue()
+        first, second, third = await self.post(3)
+        await self.claim_and_release(1, limit=1)
+        claim = await self.claim_or_dead_letter(DeadLetter(1, "dlq"), limit=2)
+        self.assertEqual([(m.id, m.claim_count) for m in claim.messages], [(second, 1)])
+        self.assertEqual(ids_of(await self.claims.get(None, QUEUE, claim.id)), [second])
+        self.assertEqual(await self.everything(), [second, third])
+        self.assertEqual(await self.everything("dlq"), [first])
+        await self.gone(first)
+        await self.gone(second, queue="dlq")
+        await self.gone(third, queue="dlq")
+
+    async def test_dead_letter_without_ttl_keeps_expiry(self):
+        """A DeadLetter without ttl moves a message with its ttl and expiry."""
+        await self.make_queue()
+        [mid] = await self.post(1, ttl=300)
+        await self.claim_and_release(1)
+        self.clock.advance(100)
+        self.assertIsNone(await self.claim_or_dead_letter(DeadLetter(1, "dlq")))
+        self.assertEqual((await self.messages.get(None, "dlq", mid)).ttl, 300)
+        self.clock.advance(199)
+        self.assertEqual(await self.listed("dlq"), [mid])
+        self.clock.advance(1)
+        self.assertEqual(await self.everything("dlq"), [])
+
+    async def test_dead_letter_below_max_claims(self):
+        """Messages claimed fewer than max_claims times are claimed, not moved;
+        without a DeadLetter nothing is ever moved."""
+        await self.make_queue()
+        [mid] = await self.post(1)
+        await self.claim_and_release(3)
+        claim = await self.claim_or_dead_letter(DeadLetter(5, "dlq"))
+        self.assertEqual([(m.id, m.claim_count) for m in claim.messages], [(mid, 4)])
+        await self.claims.delete(None, QUEUE, claim.id)
+        self.assertEqual([m.claim_count for m in (await self.claim()).messages], [5])
+        self.assertIs(await self.queues.exists(None, "dlq"), False)
+
+    async def test_dead_letter_existing_queue_same_project(self):
+        """Messages move to the dead-letter queue of their own project; an
+        existing one keeps its metadata and messages."""
+        await self.make_queue(QUEUE, "p1")
+        await self.make_queue("dlq", "p1", {"kind": "dead"})
+        [old] = await self.post(1, queue="dlq", project="p1")
+        [mid] = await self.post(1, project="p1")
+        await self.claim_and_release(1, project="p1")
+        self.assertIsNone(await self.claim_or_dead_letter(DeadLetter(1, "dlq"), project="p1"))
+        self.assertEqual(await self.queues.get_metadata("p1", "dlq"), {"kind": "dead"})
+        self.assertEqual(await self.everything("dlq", "p1"), [old, mid])
+        self.assertIs(await self.queues.exists(None, "dlq"), False)
+        self.assertEqual(await self.queues.count("p1"), 2)
+
+    async def check_dead_letter_claims_disjoint(self, first, second):
+        await self.make_queue()
+        ids = await self.post(8)
+        await self.claim_and_release(1, limit=4)
+        dead_letter = DeadLetter(1, "dlq")
+        a, b = await concurrently(
+            self.claim_or_dead_letter(dead_letter, limit=5, driver=first),
+            self.claim_or_dead_letter(dead_letter, limit=5, driver=second))
+        held_a, held_b = set(ids_of(a)), set(ids_of(b))
+        self.assertFalse(held_a & held_b)
+        self.assertLessEqual(held_a | held_b, set(ids[4:]))
+        moved = await self.everything("dlq")
+        self.assertEqual(len(moved), len(set(moved)))
+        self.assertLessEqual(set(moved), set(ids[:4]))
+        self.assertTrue(moved or held_a or held_b)
+        kept = await self.everything()
+        self.assertFalse(set(kept) & set(moved))
+        self.assertEqual(sorted(kept + moved, key=int), ids)
+
+    async def test_dead_letter_concurrent_claims(self):
+        """Two claims with a DeadLetter in flight at once never both move or
+        both claim a message; every message is in exactly one queue."""
+        await self.check_dead_letter_claims_disjoint(self.driver, self.driver)
+
+    async def test_two_drivers_dead_letter_claims(self):
+        """Two daemons claiming with a DeadLetter on one database never both
+        move or both claim a message."""
+        other = await self.second_driver()
+        await self.check_dead_letter_claims_disjoint(self.driver, other)
