@@ -101,14 +101,18 @@ def parse_yaml(answer):
 
 
 class LineTestCase(unittest.TestCase):
-    """A factory over a fresh in-memory sqlite driver and a Clock."""
+    """A factory over a fresh sqlite driver (``make_driver``) and a Clock."""
 
     settings = ()
+
+    def make_driver(self):
+        """The driver under test, on ``self.clock``: sqlite in memory."""
+        return SqliteDriver(":memory:", self.clock)
 
     def setUp(self):
         self.clock = task.Clock()
         self.clock.advance(START)
-        self.driver = SqliteDriver(":memory:", self.clock)
+        self.driver = self.make_driver()
         self.driver.open_now()
         self.addCleanup(self.driver.close)
         self.config = config.load(overrides=[("drivers:transport:line", name, str(value))

@@ -1,18 +1,36 @@
 """One storage, two transports: jobs over the line protocol and messages
-over the HTTP API (``build_resource`` through StubTreq) are the same."""
+over the HTTP API (``build_resource`` through StubTreq) are the same, and a
+line ``put``'s delay and priority are the message's delay and priority."""
 
 import base64
 
+from marconi_tx.storage.sqlite.driver import SqliteDriver
 from tests.http_support import ApiClient, claim_id_of, message_id
 from tests.test_line_protocol import LineTestCase, parse_job, parse_yaml
 
 
 class CrossTransportTests(LineTestCase):
-    """One sqlite driver shared by the line factory and the HTTP resource."""
+    """One sqlite file driver shared by the line factory and the HTTP
+    resource."""
+
+    def make_driver(self):
+        return SqliteDriver(self.mktemp(), self.clock)
 
     def setUp(self):
         super().setUp()
         self.api = ApiClient(self.driver, self.config)
+
+    async def listed(self, queue, query="echo=true"):
+        """The ids (ints) a v1 listing of ``queue`` shows."""
+        answer = await self.api.get(f"/v1/queues/{queue}/messages?{query}")
+        if answer.code == 204:
+            return []
+        return [int(message_id(m["href"])) for m in answer.json["messages"]]
+
+    async def claimed(self, queue):
+        """The ids (ints) a v1 claim on ``queue`` takes."""
+        answer = await self.api.post(f"/v1/queues/{queue}/claims", {"ttl": 60, "grace": 60})
+        return [] if answer.code == 204 else [int(message_id(m["href"])) for m in answer.json]
 
     async def test_tcp_put_read_over_http(self):
         """A job put over TCP is a message over HTTP with the same id: a
@@ -98,3 +116,58 @@ class CrossTransportTests(LineTestCase):
         again = self.c.put(b"again")
         answer = await self.api.get(f"/v1/queues/gone/messages/{again}")
         self.assertEqual(answer.json["body"], "again")
+
+    async def test_line_delay_hides_message_from_http_until_due(self):
+        """A job put with a delay is a delayed message: HTTP v1 lists and
+        claims it only once the delay is over, while GET by id shows it all
+        along."""
+        self.c.ask(b"use later")
+        job_id = self.c.put(b"later", delay=30)
+        self.assertEqual(await self.listed("later"), [])
+        self.assertEqual(await self.claimed("later"), [])
+        answer = await self.api.get(f"/v1/queues/later/messages/{job_id}")
+        self.assertEqual((answer.code, answer.json["body"]), (200, "later"))
+        self.clock.advance(29)
+        self.assertEqual(await self.listed("later"), [])
+        self.clock.advance(1)
+        self.assertEqual(await self.listed("later"), [job_id])
+        self.assertEqual(await self.claimed("later"), [job_id])
+
+    async def test_line_release_with_delay_hides_message_from_http(self):
+        """A job released with a delay is hidden from HTTP listings and
+        claims until due; a kick over the line makes it claimable at once."""
+        self.c.ask(b"use back", b"watch back")
+        job_id = self.c.put(b"b")
+        self.assertEqual(self.c.reserve()[0], job_id)
+        self.assertEqual(self.c.ask(b"release %d 1024 300" % job_id), b"RELEASED\r\n")
+        self.assertEqual(await self.listed("back"), [])
+        self.assertEqual(await self.claimed("back"), [])
+        self.assertEqual(self.c.ask(b"kick 1"), b"KICKED 1\r\n")
+        self.assertEqual(await self.claimed("back"), [job_id])
+
+    async def test_priority_orders_reserve_not_http_claims(self):
+        """A line job's priority is the message's: reserve takes a low
+        priority job before an older HTTP message (priority 1024), while an
+        HTTP claim keeps marker (FIFO) order."""
+        await self.api.put("/v1/queues/prio")
+        [posted] = await self.api.post_messages("prio", 1)
+        self.c.ask(b"use prio", b"watch prio")
+        urgent = self.c.put(b"u", priority=10)
+        answer = await self.api.get("/v1/queues/prio/messages?echo=true")
+        self.assertEqual([int(message_id(m["href"])) for m in answer.json["messages"]],
+                         [int(posted), urgent])
+        self.assertEqual(self.c.reserve()[0], urgent)
+        self.assertEqual(await self.claimed("prio"), [int(posted)])
+
+    async def test_claims_and_reserves_share_one_count(self):
+        """HTTP claims and line reservations count on the same message: a
+        message claimed over HTTP (claim released) and then reserved shows
+        2 reserves in stats-job."""
+        await self.api.put("/v1/queues/count")
+        [posted] = await self.api.post_messages("count", 1)
+        answer = await self.api.post("/v1/queues/count/claims", {"ttl": 60, "grace": 60})
+        await self.api.delete(f"/v1/queues/count/claims/{claim_id_of(answer)}")
+        self.c.ask(b"watch count")
+        self.assertEqual(self.c.reserve()[0], int(posted))
+        stats = parse_yaml(self.c.ask(b"stats-job %s" % posted.encode()))
+        self.assertEqual((stats["state"], stats["reserves"]), ("reserved", "2"))
