@@ -169,15 +169,16 @@ class MessageController:
     @answers
     def post(self, project, queue, messages, client_uuid=None, create=False):
         table = self.driver.table(project, queue)
-        if table is None:
-            if not create:
-                raise errors.QueueDoesNotExist(queue, project)
-            table = self.driver.new_table(project, queue)
+        if table is None and not create:
+            raise errors.QueueDoesNotExist(queue, project)
         now = self.driver.now()
-        posted = [self.driver.add(table, queue, m["body"], m["ttl"], client_uuid,
-                                  m.get("priority", DEFAULT_PRIORITY),
-                                  now + m.get("delay", 0))
-                  for m in messages]
+        # Every field read before anything is stored: all or nothing.
+        batch = [(m["body"], m["ttl"], m.get("priority", DEFAULT_PRIORITY),
+                  now + m.get("delay", 0)) for m in messages]
+        if table is None:
+            table = self.driver.new_table(project, queue)
+        posted = [self.driver.add(table, queue, body, ttl, client_uuid, priority, available_at)
+                  for body, ttl, priority, available_at in batch]
         self.driver.events.notify(project, queue)
         return [str(m.id) for m in posted]
 
