@@ -45,6 +45,8 @@ setup(
             "pystalk>=0.7",
             "schemathesis>=4.0",
             "openapi-spec-validator>=0.7",
+            # tests/test_zaqarclient.py: the OpenStack client, unchanged, over v2.
+            "python-zaqarclient>=4,<5",
             # make lint, make typecheck (pyproject.toml configures both). Ruff
             # stays within one minor version: a newer one may check more.
             "ruff>=0.17,<0.18",
