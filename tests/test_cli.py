@@ -19,8 +19,12 @@ class Terminal(io.StringIO):
 
 
 class CLITestCase(SynchronousTestCase):
+    #: The API version the commands speak ($MARCONI_API unless a test's
+    #: environment says otherwise).
+    api = "v1"
+
     def setUp(self):
-        self.server = Server(self)
+        self.server = Server(self, self.api)
         self.client = self.server.client()
 
     def cli(self, *argv, stdin="", environ=None, resource=None, treq=None,
@@ -30,7 +34,7 @@ class CLITestCase(SynchronousTestCase):
         deferred = main(
             list(argv), treq=treq or StubTreq(resource or self.server.resource),
             reactor=self.server.clock, stdin=io.StringIO(stdin), stdout=out,
-            stderr=err, environ=environ or {})
+            stderr=err, environ={"MARCONI_API": self.api, **(environ or {})})
         status = self.successResultOf(deferred)
         return status, out.getvalue(), err.getvalue()
 

@@ -38,8 +38,11 @@ from tests.test_client_support import (
 
 
 class ClientTestCase(SynchronousTestCase):
+    #: The API version the tests' clients speak.
+    api = "v1"
+
     def setUp(self):
-        self.server = Server(self)
+        self.server = Server(self, self.api)
         self.client = self.server.client()
 
     def result(self, deferred):
@@ -91,7 +94,7 @@ class ClientSetupTests(ClientTestCase):
         """A base URL with a trailing slash or ending in /v1 means the same
         server."""
         for url in (BASE_URL + "/", BASE_URL + "/v1", BASE_URL + "/v1/"):
-            client = Client(url, treq=StubTreq(self.server.resource),
+            client = Client(url, treq=StubTreq(self.server.resource), api=self.api,
                             reactor=self.server.clock)
             self.assertEqual(client.url, BASE_URL)
             self.assertTrue(self.result(client.health()))
@@ -101,7 +104,7 @@ class ClientSetupTests(ClientTestCase):
         server mounted under a path prefix works, next links included."""
         root = Resource()
         root.putChild(b"marconi", self.server.resource)
-        client = Client(BASE_URL + "/marconi", treq=StubTreq(root),
+        client = Client(BASE_URL + "/marconi", treq=StubTreq(root), api=self.api,
                         reactor=self.server.clock)
         for n in range(12):
             self.result(client.create_queue(f"q{n:02d}"))
@@ -260,7 +263,7 @@ class PostTests(ClientTestCase):
         """With the server's max_message_size lowered to 200 bytes, a post is
         split into requests the server accepts, each at most 200 bytes, and
         keeps the order."""
-        server = Server(self, max_message_size=200)
+        server = Server(self, self.api, max_message_size=200)
         recording = Recording(server.resource)
         client = server.client(recording, max_message_size=200)
         queue = self.result(client.create_queue("jobs"))
@@ -276,7 +279,7 @@ class PostTests(ClientTestCase):
     def test_message_exactly_at_the_limit(self):
         """A message whose request body is exactly max_message_size bytes is
         accepted by the server."""
-        server = Server(self, max_message_size=100)
+        server = Server(self, self.api, max_message_size=100)
         queue = self.result(server.client(max_message_size=100).create_queue("jobs"))
         filler = 100 - len(batches.body([batches.encode({"ttl": 60, "body": ""})]))
         message = {"ttl": 60, "body": "y" * filler}
@@ -298,7 +301,7 @@ class PostTests(ClientTestCase):
     def test_progress_and_partial_failure(self):
         """progress(posted, total) is called after each request; when a later
         request fails, the error lists the ids already posted."""
-        server = Server(self, max_message_size=120)
+        server = Server(self, self.api, max_message_size=120)
         client = server.client(max_message_size=120)
         queue = self.result(client.create_queue("jobs"))
         calls = []
@@ -615,7 +618,8 @@ class RetryTests(ClientTestCase):
     def test_refused_connection_retried(self):
         """Refused connections are retried with the backoff."""
         refusing = RefusingTreq(StubTreq(self.server.resource), refusals=2)
-        client = Client(BASE_URL, treq=refusing, reactor=self.server.clock, backoff=1)
+        client = Client(BASE_URL, treq=refusing, reactor=self.server.clock, backoff=1,
+                        api=self.api)
         deferred = client.health()
         self.server.clock.advance(1)
         self.assertNoResult(deferred)
@@ -626,7 +630,7 @@ class RetryTests(ClientTestCase):
     def test_refused_connection_gives_up(self):
         """After the retries a refused connection raises ConnectionFailed."""
         refusing = RefusingTreq(StubTreq(self.server.resource), refusals=10)
-        client = Client(BASE_URL, treq=refusing, reactor=self.server.clock,
+        client = Client(BASE_URL, treq=refusing, reactor=self.server.clock, api=self.api,
                         retries=2, backoff=0)
         error = self.failure(client.health(), ConnectionFailed)
         self.assertIsNone(error.status)

@@ -18,9 +18,23 @@ from marconi_tx.testing.server import URL, StubServer
 BASE_URL = URL
 
 
-def Server(testcase, **limits):
+class ClientServer(StubServer):
+    """A ``StubServer`` whose clients speak API ``api`` unless told
+    otherwise (``None``: they discover it)."""
+
+    def __init__(self, driver, clock, settings, api):
+        super().__init__(driver, clock, settings)
+        self.api = api
+
+    def client(self, resource=None, **kwargs):
+        kwargs.setdefault("api", self.api)
+        return super().client(resource, **kwargs)
+
+
+def Server(testcase, api="v1", overrides=(), **limits):
     """The real API over a fresh in-memory sqlite database, with the
-    ``[limits:transport]`` settings ``limits``: a ``StubServer`` whose one
+    ``[limits:transport]`` settings ``limits`` and the other settings
+    ``overrides`` (``(section, name, value)``): a ``ClientServer`` whose one
     ``Clock`` drives the server's time and the clients' timeouts and
     backoff sleeps."""
     clock = Clock()
@@ -28,8 +42,9 @@ def Server(testcase, **limits):
     testcase.successResultOf(driver.open())
     testcase.addCleanup(driver.close)
     settings = config.load(overrides=[
-        ("limits:transport", name, str(value)) for name, value in limits.items()])
-    return StubServer(driver, clock, settings)
+        ("limits:transport", name, str(value)) for name, value in limits.items()
+    ] + list(overrides))
+    return ClientServer(driver, clock, settings, api)
 
 
 class Delegating(Resource):

@@ -1,13 +1,16 @@
 """``marconi-cli``: queues, messages and claims from the command line.
 
-    marconi-cli [--url URL] [--project P] [--json] COMMAND ...
+    marconi-cli [--url URL] [--project P] [--api v1|v2] [--json] COMMAND ...
 
 ``--url`` defaults to ``$MARCONI_URL`` or ``http://127.0.0.1:8888``,
-``--project`` to ``$MARCONI_PROJECT`` (unset: the global namespace). The three
-global options may also follow the command. Output is a table or text by
-default, stable JSON with ``--json``. Exit status: 0 success, 1 an error the
-server reported (or a connection failure), 2 a usage error; errors are one
-line on stderr.
+``--project`` to ``$MARCONI_PROJECT`` (unset: the global namespace in v1,
+the project ``default`` in v2, which requires one), ``--api`` to
+``$MARCONI_API`` (unset: v2 when the server offers it, else v1).
+``--share-file`` presents a share document (``queue share --json``) instead
+of a project. The global options may also follow the command. Output is a
+table or text by default, stable JSON with ``--json``. Exit status: 0
+success, 1 an error the server reported (or a connection failure), 2 a
+usage error; errors are one line on stderr.
 """
 
 import argparse
@@ -19,6 +22,7 @@ import sys
 from twisted.internet import task
 
 from marconi_tx import __version__
+from marconi_tx.client import versions
 from marconi_tx.client.client import DEFAULT_URL, Client
 from marconi_tx.client.errors import MarconiClientError
 from marconi_tx.client.output import ProgressBar, compact, dump_json, table
@@ -27,7 +31,8 @@ from marconi_tx.deferreds import returns_deferred
 
 PROG = "marconi-cli"
 
-#: ttl of posted messages when neither --ttl nor the input gives one.
+#: ttl of messages posted over v1 when neither --ttl nor the input gives
+#: one (v2 leaves it out: the queue's default applies).
 DEFAULT_TTL = 3600
 
 #: A person waits: retry for a few seconds at most (0.2 + 0.4 + 0.8 s for a
@@ -85,6 +90,23 @@ def _json_object(text):
     return value
 
 
+def _json_patch(text):
+    value = _json_argument(text)
+    if not isinstance(value, list) or not all(isinstance(op, dict) for op in value):
+        raise argparse.ArgumentTypeError(f"not a JSON array of operation objects: {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"may not be negative: {text!r}")
+    return value
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -95,12 +117,20 @@ def _positive_int(text):
     return value
 
 
-def _global_options(parser, url, project, json_default):
+def _global_options(parser, url, project, api, json_default, share_file=None):
     parser.add_argument("--url", default=url, metavar="URL",
                         help=f"server base URL (default: $MARCONI_URL or {DEFAULT_URL})")
     parser.add_argument("--project", default=project, metavar="P",
-                        help="project (X-Project-ID; default: $MARCONI_PROJECT, "
-                             "else the global namespace)")
+                        help="project (X-Project-ID; default: $MARCONI_PROJECT, else "
+                             "the global namespace in v1 and the project "
+                             f"{versions.DEFAULT_PROJECT!r} in v2)")
+    parser.add_argument("--api", default=api, choices=versions.APIS,
+                        help="API version (default: $MARCONI_API, else v2 when "
+                             "the server offers it)")
+    parser.add_argument("--share-file", default=share_file,
+                        metavar="PATH",
+                        help="send the requests a share document allows (the "
+                             "JSON of 'queue share'), without a project (v2)")
     parser.add_argument("--json", action="store_true", default=json_default,
                         help="print stable JSON instead of tables")
 
@@ -109,14 +139,16 @@ def build_parser(stdout, environ):
     """The argument parser; help goes to ``stdout``."""
     parser_class = functools.partial(_Parser, stdout=stdout)
     parser = parser_class(
-        prog=PROG, description="Client of a Marconi (queuing) v1 server.")
+        prog=PROG, description="Client of a Marconi (queuing) server, API v1 or v2.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _global_options(parser, environ.get("MARCONI_URL") or DEFAULT_URL,
-                    environ.get("MARCONI_PROJECT") or None, False)
+                    environ.get("MARCONI_PROJECT") or None,
+                    environ.get("MARCONI_API") or None, False)
     # The same options after the command; SUPPRESS keeps the values given
     # before it when they are absent here.
     common = argparse.ArgumentParser(add_help=False)
-    _global_options(common, argparse.SUPPRESS, argparse.SUPPRESS, argparse.SUPPRESS)
+    _global_options(common, argparse.SUPPRESS, argparse.SUPPRESS, argparse.SUPPRESS,
+                    argparse.SUPPRESS, argparse.SUPPRESS)
 
     groups = parser.add_subparsers(dest="group", metavar="COMMAND",
                                    required=True, parser_class=parser_class)
@@ -144,10 +176,33 @@ def build_parser(stdout, environ):
     sub = command(queues, "stats", queue_stats, "message counts of a queue")
     sub.add_argument("name", metavar="NAME")
     sub = command(queues, "metadata", queue_metadata,
-                  "print a queue's metadata, or replace it with --set")
+                  "print a queue's metadata, replace it with --set or patch it "
+                  "with --patch")
     sub.add_argument("name", metavar="NAME")
-    sub.add_argument("--set", type=_json_object, metavar="JSON", dest="new_metadata",
-                     help="replace the metadata with this JSON object")
+    change = sub.add_mutually_exclusive_group()
+    change.add_argument("--set", type=_json_object, metavar="JSON", dest="new_metadata",
+                        help="replace the metadata with this JSON object")
+    change.add_argument("--patch", type=_json_patch, metavar="JSON",
+                        help='v2: apply these JSON-patch operations, e.g. [{"op": '
+                             '"add", "path": "/metadata/owner", "value": "ops"}]')
+    sub = command(queues, "purge", queue_purge,
+                  "v2: delete every unclaimed message (and the subscriptions)")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("--only", action="append", dest="resource_types",
+                     choices=("messages", "subscriptions"),
+                     help="purge just this kind of resource (repeatable)")
+    sub = command(queues, "share", queue_share,
+                  "v2: pre-sign access to a queue; prints the share document")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("--path", action="append", dest="paths",
+                     choices=("messages", "claims", "subscriptions"),
+                     help="a resource the holder may use (repeatable; "
+                          "default: messages)")
+    sub.add_argument("--method", action="append", dest="methods", metavar="METHOD",
+                     type=str.upper,
+                     help="an HTTP method the holder may send (repeatable; default: GET)")
+    sub.add_argument("--expires", metavar="ISO8601",
+                     help="when it stops working, in UTC (default: in 24 hours)")
 
     message = groups.add_parser("message", help="post, list, get and delete messages")
     messages = message.add_subparsers(dest="command", metavar="ACTION", required=True,
@@ -160,8 +215,12 @@ def build_parser(stdout, environ):
     sub.add_argument("--file", metavar="PATH|-",
                      help="JSON lines to post, '-' for stdin: each line a body, or "
                           'an object {"ttl": N, "body": ...}')
-    sub.add_argument("--ttl", type=int, default=DEFAULT_TTL, metavar="N",
-                     help=f"ttl in seconds of messages that give none (default {DEFAULT_TTL})")
+    sub.add_argument("--ttl", type=int, metavar="N",
+                     help="ttl in seconds of messages that give none (default: "
+                          f"v1 {DEFAULT_TTL}, v2 the queue's)")
+    sub.add_argument("--delay", type=_non_negative_int, metavar="N",
+                     help="v2: seconds before the messages can be listed or "
+                          "claimed (honoured on queues with a _default_message_delay)")
     sub = command(messages, "list", message_list, "list messages, oldest first")
     sub.add_argument("queue", metavar="QUEUE")
     sub.add_argument("--echo", action="store_true",
@@ -171,6 +230,11 @@ def build_parser(stdout, environ):
                      help="include claimed messages")
     sub.add_argument("--limit", type=_positive_int, metavar="N",
                      help="list at most N messages (default: all)")
+    sub = command(messages, "pop", message_pop,
+                  "v2: remove and print the oldest unclaimed messages")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("--count", type=_positive_int, default=1, metavar="N",
+                     help="most messages to pop (default 1)")
     sub = command(messages, "get", message_get, "show messages by id")
     sub.add_argument("queue", metavar="QUEUE")
     sub.add_argument("ids", nargs="+", metavar="ID")
@@ -302,13 +366,42 @@ async def queue_metadata(session):
     if session.args.new_metadata is not None:
         await queue.set_metadata(session.args.new_metadata)
         metadata = session.args.new_metadata
+    elif session.args.patch is not None:
+        metadata = await queue.patch_metadata(session.args.patch)
     else:
         metadata = await queue.metadata()
     session.show(metadata, dump_json(metadata))
     return 0
 
 
-def _read_lines(session, path, ttl):
+async def queue_purge(session):
+    args = session.args
+    await session.client.queue(args.name).purge(args.resource_types)
+    kinds = args.resource_types or ["messages", "subscriptions"]
+    session.show({"name": args.name, "purged": kinds},
+                 f"purged the {' and '.join(kinds)} of queue {args.name}")
+    return 0
+
+
+async def queue_share(session):
+    args = session.args
+    document = await session.client.queue(args.name).share(
+        args.paths, args.methods, args.expires)
+    session.show(document, dump_json(document))
+    return 0
+
+
+def _message(body, ttl, delay):
+    """A message to post: ``body`` with the ttl and delay that are given."""
+    message = {"body": body}
+    if ttl is not None:
+        message["ttl"] = ttl
+    if delay is not None:
+        message["delay"] = delay
+    return message
+
+
+def _read_lines(session, path, ttl, delay):
     """The messages of a JSON-lines file (``-``: stdin)."""
     try:
         if path == "-":
@@ -328,18 +421,26 @@ def _read_lines(session, path, ttl):
             value = json.loads(line)
         except ValueError as e:
             raise UsageError(f"{path}:{number}: not valid JSON ({e})")
-        if isinstance(value, dict) and set(value) == {"ttl", "body"}:
-            messages.append(value)
+        if isinstance(value, dict) and set(value) in ENVELOPES:
+            messages.append(_message(value["body"], value["ttl"],
+                                     value.get("delay", delay)))
         else:
-            messages.append({"ttl": ttl, "body": value})
+            messages.append(_message(value, ttl, delay))
     return messages
+
+
+#: The keys of a JSON line that is a whole message rather than a body.
+ENVELOPES = ({"ttl", "body"}, {"ttl", "body", "delay"})
 
 
 async def message_post(session):
     args = session.args
-    messages = [{"ttl": args.ttl, "body": body} for body in args.bodies]
+    ttl = args.ttl
+    if ttl is None and await session.client.api_version() == versions.V1:
+        ttl = DEFAULT_TTL
+    messages = [_message(body, ttl, args.delay) for body in args.bodies]
     if args.file is not None:
-        messages += _read_lines(session, args.file, args.ttl)
+        messages += _read_lines(session, args.file, ttl, args.delay)
     if not messages:
         raise UsageError("nothing to post: give BODY_JSON arguments or --file")
     bar = None
@@ -370,6 +471,13 @@ async def message_list(session):
     messages = await session.client.queue(args.queue).messages(
         echo=args.echo, include_claimed=args.include_claimed,
         limit=args.limit).collect()
+    session.show([m.as_dict() for m in messages], _message_table(messages))
+    return 0
+
+
+async def message_pop(session):
+    args = session.args
+    messages = await session.client.queue(args.queue).pop(args.count)
     session.show([m.as_dict() for m in messages], _message_table(messages))
     return 0
 
@@ -442,6 +550,32 @@ async def health(session):
     return 0 if healthy else 1
 
 
+def _client(args, **kwargs):
+    """The Client the arguments ask for.
+
+    @raise UsageError: a bad ``--url``, ``$MARCONI_API`` or share file.
+    """
+    if args.api not in (None, *versions.APIS):
+        raise UsageError(f"$MARCONI_API: not one of {', '.join(versions.APIS)}: "
+                         f"{args.api!r}")
+    if args.share_file is None:
+        try:
+            return Client(args.url, project=args.project, api=args.api, **kwargs)
+        except ValueError as e:
+            raise UsageError(f"--url: {e}")
+    try:
+        with open(args.share_file, encoding="utf-8") as f:
+            document = json.load(f)
+    except OSError as e:
+        raise UsageError(f"cannot read {args.share_file}: {e.strerror}")
+    except ValueError as e:
+        raise UsageError(f"{args.share_file}: not JSON ({e})")
+    try:
+        return Client.signed(args.url, document, **kwargs)
+    except ValueError as e:
+        raise UsageError(f"{args.share_file}: {e}")
+
+
 @returns_deferred
 async def run(reactor, argv, *, treq=None, stdin, stdout, stderr, environ):
     """Run one command; a Deferred firing with the exit status."""
@@ -453,10 +587,9 @@ async def run(reactor, argv, *, treq=None, stdin, stdout, stderr, environ):
         stderr.write(f"{e}\n")
         return 2
     try:
-        client = Client(args.url, project=args.project, treq=treq, reactor=reactor,
-                        **CLIENT_RETRIES)
-    except ValueError as e:
-        stderr.write(f"{PROG}: error: --url: {e}\n")
+        client = _client(args, treq=treq, reactor=reactor, **CLIENT_RETRIES)
+    except UsageError as e:
+        stderr.write(f"{PROG}: error: {e}\n")
         return 2
     session = Session(client, args, stdin, stdout, stderr)
     try:

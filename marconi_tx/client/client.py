@@ -3,7 +3,8 @@
 The client sends every request itself (``Client.request``): it adds the
 headers, applies the timeout, retries 503 answers and refused connections
 with bounded exponential backoff, and turns unexpected answers into the
-exceptions of L{marconi_tx.client.errors}.
+exceptions of L{marconi_tx.client.errors}. It speaks API v1 or v2, as asked
+or as discovered from the server (L{marconi_tx.client.versions}).
 """
 
 import uuid
@@ -11,12 +12,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.internet import error as network
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.task import deferLater
 from twisted.web.client import RequestTransmissionFailed, ResponseFailed
 from twisted.web.http import RESPONSES
 
-from marconi_tx.client import errors
+from marconi_tx.client import errors, signed_urls, versions
 from marconi_tx.client.http import Reply, boolean, with_query
 from marconi_tx.client.listing import Listing
 from marconi_tx.client.resources import Queue
@@ -26,22 +27,28 @@ DEFAULT_URL = "http://127.0.0.1:8888"
 
 
 class Client:
-    """A connection-less handle on one Marconi v1 server, for one project.
+    """A connection-less handle on one Marconi server, for one project.
 
-    @ivar url: the server's base URL (without ``/v1``). Server hrefs such as
-        ``/v1/queues/jobs`` are resolved against it.
-    @ivar project: the X-Project-ID sent, or ``None`` for the global
-        namespace (the header is then not sent).
+    @ivar url: the server's base URL (without ``/v1`` or ``/v2``). Server
+        hrefs such as ``/v1/queues/jobs`` are resolved against it.
+    @ivar api: the API version spoken, ``"v1"`` or ``"v2"``; ``None`` until
+        the first request has discovered it.
+    @ivar project: the X-Project-ID sent, or ``None``: v1 then sends none
+        (the global namespace) and v2 sends L{versions.DEFAULT_PROJECT}.
     @ivar client_id: the Client-ID sent (a UUID string, by default a new
         one per Client); it is what ``echo`` compares.
     """
 
     def __init__(self, url: str = DEFAULT_URL, project: str | None = None,
-                 client_id: object = None, *, treq: Any = None, reactor: Any = None,
+                 client_id: object = None, *, api: str | None = None,
+                 treq: Any = None, reactor: Any = None,
                  retries: int = 3, backoff: float = 0.5, max_backoff: float = 8.0,
                  timeout: float | None = 30.0, max_message_size: int = 262144,
                  max_page_size: int = 20) -> None:
         """
+        @param api: ``"v1"``, ``"v2"``, or ``None`` to use v2 when the
+            server offers it (asked once, before the first request). A URL
+            ending in ``/v1`` or ``/v2`` names the version too.
         @param treq: the treq API to send with (the ``treq`` module by
             default; tests give a L{treq.testing.StubTreq}).
         @param reactor: the clock timeouts and backoff sleeps use
@@ -64,10 +71,17 @@ class Client:
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
             raise ValueError(f"not an http(s) URL: {url!r}")
         url = url.rstrip("/")
-        if url.endswith("/v1"):
-            url = url[:-3]
+        named = url.rsplit("/", 1)[-1]
+        if named in versions.APIS:
+            url = url[:-len(named) - 1]
+            if api is not None and api != named:
+                raise ValueError(f"the URL names {named}, api= says {api}")
+            api = named
         self.url = url
+        self.api = versions.check(api)
+        self._discovery = DeferredLock()
         self.project = project
+        self._signed: dict[str, list[str]] = {}
         self.client_id = str(client_id) if client_id is not None else str(uuid.uuid4())
         if treq is None:
             import treq
@@ -81,22 +95,74 @@ class Client:
         self.max_message_size = max_message_size
         self.max_page_size = max_page_size
 
+    @classmethod
+    def signed(cls, url: str, document: dict, client_id: object = None,
+               **kwargs: Any) -> "Client":
+        """A v2 client whose requests present the share document
+        ``document`` (what L{Queue.share} returns) instead of credentials:
+        it may send the methods to the paths the document allows, in its
+        project, until it expires (the server answers anything else 404).
+
+        @raise ValueError: ``document`` is not a share document.
+        """
+        headers = signed_urls.headers(document)
+        client = cls(url, document["project"], client_id, api=versions.V2, **kwargs)
+        client._signed = headers
+        return client
+
     def __repr__(self) -> str:
-        return f"<Client {self.url!r} project={self.project!r}>"
+        return f"<Client {self.url!r} api={self.api!r} project={self.project!r}>"
+
+    @returns_deferred
+    async def api_version(self) -> str:
+        """Fires with the API version the client speaks, asking the server
+        the first time when it was not given (see L{versions})."""
+        if self.api is None:
+            async with self._discovery:  # one discovery for concurrent callers
+                if self.api is None:
+                    self.api = await self._discover()
+        return self.api
+
+    async def _discover(self) -> str:
+        reply = await self._request("GET", "/", expect=(200, 300, 404, 405, 406))
+        if reply.status in (200, 300) and reply.content:
+            try:
+                if versions.offers_v2(reply.json()):
+                    return versions.V2
+            except errors.UnexpectedResponse:
+                pass  # not a versions document: ask /v2 itself
+        reply = await self._request("GET", "/v2", expect=(200, 400, 404, 405, 406))
+        return versions.V2 if reply.status == 200 else versions.V1
+
+    def require(self, api: str, what: str) -> None:
+        """Refuse an operation the client's API version lacks.
+
+        @raise errors.UnsupportedByAPI: the client speaks another version.
+        """
+        if self.api != api:
+            raise errors.UnsupportedByAPI(
+                f"{what} needs API {api}; this client speaks {self.api} with "
+                f"{self.url}")
 
     # The API.
 
     def queues(self, marker: str | None = None, limit: int | None = None,
-               detailed: bool = False) -> Listing[Queue]:
+               detailed: bool = False, name: str | None = None) -> Listing[Queue]:
         """A L{Listing} of the project's L{Queue}s, sorted by name.
 
         @param marker: start after the queue of this name.
         @param limit: most queues to yield (``None``: all).
         @param detailed: also fetch each queue's metadata, in
-            ``Queue.listed_metadata``.
+            ``Queue.listed_metadata`` (in v2 with the reserved ``_``
+            attributes' defaults filled in).
+        @param name: v2 only: just the queues whose name contains this text.
         """
-        first = with_query("/v1/queues", marker=marker, limit=self.page_limit(limit),
-                           detailed=boolean(True) if detailed else None)
+
+        def first(api: str) -> str:
+            if name is not None:
+                self.require(versions.V2, "filtering queues by name")
+            return with_query("queues", marker=marker, limit=self.page_limit(limit),
+                              detailed=boolean(True) if detailed else None, name=name)
 
         def queues(page: Any) -> list[Queue]:
             items = page.get("queues") if isinstance(page, dict) else None
@@ -127,15 +193,17 @@ class Client:
     async def health(self) -> bool:
         """Fires with ``True`` if the server and its storage are up, ``False``
         if the server answers that its storage is unavailable (503; not
-        retried). L{errors.ConnectionFailed} if it cannot be reached."""
-        reply = await self.request("GET", "/v1/health", expect=(204, 503),
-                                   retry=False)
+        retried). L{errors.ConnectionFailed} if it cannot be reached.
+        (v1 asks ``/v1/health``, v2 ``/v2/ping``.)"""
+        api = await self.api_version()
+        reply = await self.request("GET", "health" if api == versions.V1 else "ping",
+                                   expect=(204, 503), retry=False)
         return reply.status == 204
 
     @returns_deferred
     async def home(self) -> dict:
         """Fires with the API's JSON-home document (a dict)."""
-        reply = await self.request("GET", "/v1")
+        reply = await self.request("GET", "")
         return reply.json_of(dict, "a home document")
 
     # Helpers of the resource objects.
@@ -150,29 +218,42 @@ class Client:
         return [ids[i:i + size] for i in range(0, len(ids), size)]
 
     def resolve(self, href: str) -> str:
-        """The absolute URL of an href: server paths are relative to ``url``."""
+        """The absolute URL of an href: server paths are relative to ``url``
+        and other paths (``queues/jobs``) to the API version's root."""
         if href.startswith(("http://", "https://")):
             return href
+        if not href.startswith("/"):
+            href = f"/{self.api}" + (f"/{href}" if href else "")
         return self.url + "/" + href.lstrip("/")
 
-    def headers(self, body: bytes | None) -> dict[str, list[str]]:
+    def headers(self, body: bytes | None,
+                content_type: str = "application/json; charset=utf-8"
+                ) -> dict[str, list[str]]:
         headers = {"Accept": ["application/json"], "Client-ID": [self.client_id]}
-        if self.project is not None:
-            headers["X-Project-ID"] = [self.project]
+        project = self.project
+        if project is None and self.api != versions.V1:
+            project = versions.DEFAULT_PROJECT
+        if project is not None:
+            headers["X-Project-ID"] = [project]
         if body is not None:
-            headers["Content-Type"] = ["application/json; charset=utf-8"]
+            headers["Content-Type"] = [content_type]
+        headers.update(self._signed)
         return headers
 
     @returns_deferred
     async def request(self, method: str, href: str, *, body: bytes | None = None,
+                      content_type: str = "application/json; charset=utf-8",
                       expect: tuple[int, ...] = (200,),
                       not_found: type[errors.MarconiClientError] = errors.NotFound,
                       forbidden: type[errors.MarconiClientError] = errors.Forbidden,
                       missing: str | None = None, retry: bool = True) -> Reply:
-        """Send one API request and fire with its L{Reply}.
+        """Send one API request and fire with its L{Reply} (the first
+        request of a client without an ``api`` discovers it first).
 
-        @param href: a server path such as ``/v1/queues`` (with its query).
+        @param href: a server path such as ``/v1/queues`` (with its query),
+            or a path relative to the API version's root (``queues``).
         @param body: the request body, as bytes.
+        @param content_type: the Content-Type of ``body``.
         @param expect: statuses that are answers; others raise.
         @param not_found: the exception class for a 404.
         @param forbidden: the exception class for a 403.
@@ -180,11 +261,23 @@ class Client:
         @param retry: whether 503 answers are retried (refused connections
             always are).
         """
+        await self.api_version()
+        return await self._request(method, href, body=body, content_type=content_type,
+                                   expect=expect, not_found=not_found,
+                                   forbidden=forbidden, missing=missing, retry=retry)
+
+    async def _request(self, method: str, href: str, *, body: bytes | None = None,
+                       content_type: str = "application/json; charset=utf-8",
+                       expect: tuple[int, ...] = (200,),
+                       not_found: type[errors.MarconiClientError] = errors.NotFound,
+                       forbidden: type[errors.MarconiClientError] = errors.Forbidden,
+                       missing: str | None = None, retry: bool = True) -> Reply:
         url = self.resolve(href)
+        headers = self.headers(body, content_type)
         attempt = 0
         while True:
             try:
-                reply = await self._attempt(method, url, body)
+                reply = await self._attempt(method, url, headers, body)
             except network.ConnectionRefusedError as e:
                 if attempt >= self.retries:
                     raise errors.ConnectionFailed(
@@ -207,9 +300,10 @@ class Client:
             delay = max(delay, retry_after)
         return min(delay, self.max_backoff)
 
-    def _attempt(self, method: str, url: str, body: bytes | None) -> Deferred[Reply]:
+    def _attempt(self, method: str, url: str, headers: dict[str, list[str]],
+                 body: bytes | None) -> Deferred[Reply]:
         """One exchange, cut off after ``timeout`` seconds."""
-        exchange = self._exchange(method, url, body)
+        exchange = self._exchange(method, url, headers, body)
         if not self.timeout:
             return exchange
         expired = []
@@ -232,10 +326,11 @@ class Client:
         return exchange.addBoth(settle)
 
     @returns_deferred
-    async def _exchange(self, method: str, url: str, body: bytes | None) -> Reply:
+    async def _exchange(self, method: str, url: str, headers: dict[str, list[str]],
+                        body: bytes | None) -> Reply:
         try:
             response = await self._treq.request(
-                method, url, headers=self.headers(body), data=body,
+                method, url, headers=headers, data=body,
                 allow_redirects=False)
             content = await self._treq.content(response)
         except network.ConnectionRefusedError:

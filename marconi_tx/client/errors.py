@@ -44,6 +44,13 @@ class MessageTooLarge(MarconiClientError, ValueError):
     raised before anything is sent."""
 
 
+class UnsupportedByAPI(MarconiClientError):
+    """The operation (or an argument of it, such as a message ``delay``)
+    needs an API version the client does not speak with this server (pop,
+    purge, delayed posts, metadata patches and signed URLs need v2); raised
+    before anything is sent."""
+
+
 class UnexpectedResponse(MarconiClientError):
     """An answer the API does not define here (an unexpected status, a body
     that is not JSON, a 5xx other than 503)."""

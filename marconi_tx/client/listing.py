@@ -23,18 +23,19 @@ class Listing(Generic[Item]):
     """The items of a paged collection, fetched a page at a time.
 
     Each page is one GET; a 200 page's ``links`` entry with ``rel`` ``next``
-    gives the following page; a 204 (or a page without a ``next`` link) ends
-    the listing. A listing can be iterated more than once; every iteration
-    starts again from the first page.
+    gives the following page; a 204, an empty page (v2's end) or a page
+    without a ``next`` link ends the listing. A listing can be iterated more
+    than once; every iteration starts again from the first page.
 
     @ivar limit: most items to yield in all (``None``: until the end).
     """
 
-    def __init__(self, client: "Client", first: str, items: Callable[[Any], list[Item]],
-                 limit: int | None = None) -> None:
+    def __init__(self, client: "Client", first: Callable[[str], str],
+                 items: Callable[[Any], list[Item]], limit: int | None = None) -> None:
         """
         @param client: the L{Client} sending the requests.
-        @param first: path (and query) of the first page.
+        @param first: called with the client's API version, the path (and
+            query) of the first page.
         @param items: callable turning a page's JSON document into a list
             of items.
         @param limit: most items to yield, or ``None``.
@@ -48,7 +49,7 @@ class Listing(Generic[Item]):
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Item]:
-        path: str | None = self._first
+        path: str | None = self._first(await self._client.api_version())
         seen: set[str] = set()
         count = 0
         while path is not None and (self.limit is None or count < self.limit):
@@ -56,7 +57,10 @@ class Listing(Generic[Item]):
             if reply.status == 204:
                 return
             document = reply.json()
-            for item in self._items(document):
+            items = self._items(document)
+            if not items:
+                return
+            for item in items:
                 yield item
                 count += 1
                 if self.limit is not None and count >= self.limit:
