@@ -336,6 +336,95 @@ class MongoDriverTests(unittest.TestCase):
         free = ids_of(await self.driver.messages.list(None, QUEUE, limit=100))
         self.assertEqual(sorted(held + free, key=int), ids)
 
+    async def claim_until_dead(self, queue=QUEUE, claims=2, driver=None):
+        """Claim and release every message of ``queue`` ``claims`` times."""
+        driver = driver or self.driver
+        for _ in range(claims):
+            claim = await driver.claims.create(None, queue, 60, 60, 100)
+            await driver.claims.delete(None, queue, claim.id)
+
+    async def test_dead_letter_move_visible_in_marker_order(self):
+        """A message moved to a dead-letter queue is visible there at once
+        (the queue's top is raised to its marker), in marker order among
+        that queue's messages, to listings, gets, stats and the line
+        protocol; later posts to that queue still land above it."""
+        await self.driver.queues.create(None, QUEUE)
+        await self.driver.queues.create(None, "dlq")
+        [old] = await self.post(1)
+        [newer] = await self.post(1, queue="dlq")
+        [newest] = await self.post(1)
+        await self.claim_until_dead()
+        dead_letter = records.DeadLetter(max_claims=2, queue="dlq")
+        self.assertIsNone(await self.driver.claims.create(None, QUEUE, 60, 60, 10,
+                                                          dead_letter=dead_letter))
+        self.assertEqual(await self.everything(), [])
+        self.assertEqual(await self.everything("dlq"), [old, newer, newest])
+        self.assertGreaterEqual((await self.queue_record("dlq"))["top"], int(newest))
+        self.assertEqual((await self.driver.messages.get(None, "dlq", newest)).claim_count, 0)
+        self.assertEqual((await self.driver.queues.stats(None, "dlq")).free, 3)
+        self.assertEqual((await self.driver.jobs.peek(None, int(old))).queue, "dlq")
+        [later] = await self.post(1, queue="dlq")
+        self.assertGreater(int(later), int(newest))
+        self.assertEqual(await self.everything("dlq"), [old, newer, newest, later])
+
+    async def test_dead_letter_move_races(self):
+        """Claims with a dead-letter policy racing through three connection
+        pools move an exhausted message at most once and never also claim
+        it: every message is in exactly one queue afterwards, and no claim
+        holds a moved or exhausted one."""
+        drivers = [self.driver, self.new_driver(), self.new_driver()]
+        for driver in drivers[1:]:
+            await self.open(driver)
+        await self.driver.queues.create(None, QUEUE)
+        dead = await self.post(12, tag="dead")
+        await self.claim_until_dead()
+        live = await self.post(6, tag="live")
+        dead_letter = records.DeadLetter(max_claims=2, queue="dlq", ttl=30)
+        claims = await concurrently(*[
+            d.claims.create(None, QUEUE, 60, 60, 3, dead_letter=dead_letter)
+            for d in drivers * 3])
+        held = [i for claim in claims if claim for i in ids_of(claim)]
+        self.assertEqual(len(held), len(set(held)))
+        self.assertFalse(set(held) & set(dead))
+        moved = await self.everything("dlq")
+        self.assertTrue(moved)
+        remaining = await self.everything()
+        self.assertFalse(set(remaining) & set(moved))
+        self.assertEqual(sorted(moved + remaining, key=int), dead + live)
+        self.assertEqual({m.ttl for m in await self.driver.messages.bulk_get(
+            None, "dlq", moved)}, {30})
+
+    async def test_queue_list_metadata_filter_pages(self):
+        """A listing filtered by metadata reads past pages of non-matching
+        queues (more than one scan page) and pages by marker correctly."""
+        from marconi_tx.storage.mongodb.queues import SCAN_PAGE
+
+        names = [f"q{i:04d}" for i in range(SCAN_PAGE * 2 + 10)]
+        wanted = names[5::SCAN_PAGE // 2]
+        for name in names:
+            await self.driver.queues.create(
+                None, name, {"keep": True} if name in wanted else {"keep": False})
+        seen, marker = [], None
+        while True:
+            page = await self.driver.queues.list(None, marker=marker, limit=2,
+                                                 metadata={"keep": True})
+            if not page:
+                break
+            seen += [q.name for q in page]
+            marker = page[-1].name
+        self.assertEqual(seen, wanted)
+        self.assertEqual(await self.driver.queues.count(None), len(names))
+
+    async def test_purge_leaves_pending_batches(self):
+        """purge removes what is published, never a batch still being
+        published: it shows complete once committed."""
+        await self.driver.queues.create(None, QUEUE)
+        await self.post(2)
+        stalled, qid, token = await self.stalled_batch(2, deadline=START + 1000)
+        self.assertEqual(await self.driver.messages.purge(None, QUEUE), 2)
+        self.assertIs(await batches.commit(self.driver, qid, token), True)
+        self.assertEqual(await self.everything(), stalled)
+
     async def test_producers_on_three_drivers_keep_order(self):
         """Three daemons posting batches at once while an observer pages by
         marker: every id is seen once, in increasing order, each batch

@@ -7,6 +7,12 @@ marker order, then tags them with one conditional ``update_many`` that only
 matches messages free *at update time*: a message a concurrent claimer
 (another connection or daemon) tagged first is skipped, so two live claims
 never share a message. What was won is then read back by claim id.
+
+With a dead-letter policy, the selected messages claimed ``max_claims``
+times or more are moved (``dead_letters``) instead of claimed, and the
+claim's update requires fewer claims: a message is either moved or claimed,
+by one consumer. Moved messages use up their places in the claim's
+``limit``, as the other drivers count them.
 """
 
 from txmongo import filter as qf
@@ -15,10 +21,10 @@ from zope.interface import implementer
 from marconi_tx import errors
 from marconi_tx.storage.ids import is_claim_id, new_claim_id
 from marconi_tx.storage.interfaces import IClaimController
-from marconi_tx.storage.mongodb import batches
+from marconi_tx.storage.mongodb import batches, dead_letters
 from marconi_tx.storage.mongodb.driver import storage_call
 from marconi_tx.storage.mongodb.messages import BY_MARKER, TAKE_ROUNDS, free
-from marconi_tx.storage.mongodb.schema import find_queue, to_message
+from marconi_tx.storage.mongodb.schema import ID_ONLY, find_queue, to_message
 from marconi_tx.storage.records import Claim
 from marconi_tx.storage.rules import whole_second_after
 from marconi_tx.validation import INT64_MAX
@@ -39,7 +45,7 @@ class ClaimController:
         self.driver = driver
 
     @storage_call
-    async def create(self, project, queue, ttl, grace, limit):
+    async def create(self, project, queue, ttl, grace, limit, dead_letter=None):
         if limit <= 0:
             return None
         snapshot = await batches.view(self.driver, project, queue, ordered=True)
@@ -49,18 +55,30 @@ class ClaimController:
         now = self.driver.now()
         claim_id = new_claim_id()
         expires = whole_second_after(now, ttl)
-        won = 0
+        condition = {"q": snapshot.id, "e": {"$gt": now}, **free(now)}
+        fields = ID_ONLY
+        if dead_letter is not None:
+            condition["cc"] = {"$lt": dead_letter.max_claims}
+            fields = {"_id": 1, "cc": 1}
+        won = moved = 0
         for _ in range(TAKE_ROUNDS):
-            wanted = limit - won
-            candidates = await self._free(messages, snapshot, now, wanted)
+            wanted = limit - won - moved
+            candidates = await self._free(messages, snapshot, now, wanted, fields)
             if not candidates:
                 break
-            result = await messages.update_many(
-                {"_id": {"$in": candidates}, "q": snapshot.id,
-                 "e": {"$gt": now}, **free(now)},
-                {"$set": {"ci": claim_id, "ce": expires, "ct": ttl}, "$inc": {"cc": 1}})
-            won += result.modified_count
-            if won >= limit or len(candidates) < wanted:
+            markers = [doc["_id"] for doc in candidates]
+            if dead_letter is not None:
+                dead = [doc["_id"] for doc in candidates
+                        if doc["cc"] >= dead_letter.max_claims]
+                moved += await dead_letters.move(
+                    self.driver, project, snapshot.id, dead, dead_letter, now)
+                markers = [m for m in markers if m not in dead]
+            if markers:
+                result = await messages.update_many(
+                    {"_id": {"$in": markers}, **condition},
+                    {"$set": {"ci": claim_id, "ce": expires, "ct": ttl}, "$inc": {"cc": 1}})
+                won += result.modified_count
+            if won + moved >= limit or len(candidates) < wanted:
                 break
         if not won:
             return None
@@ -69,22 +87,22 @@ class ClaimController:
         return to_claim(claim_id, ttl, expires, docs, now)
 
     @staticmethod
-    async def _free(messages, snapshot, now, wanted):
+    async def _free(messages, snapshot, now, wanted, fields=ID_ONLY):
         """
-        The markers of the oldest ``wanted`` free messages, at a cost
-        independent of the live claims ahead of them: the never claimed or
-        released ones (ce 0) come in marker order from the queue_claim_expiry
-        index, those whose claim expired from its ce range (sorted; few, as
-        the next claims take them first, being the oldest), merged. The index
-        is named: a planner may otherwise pick queue_marker for its order and
-        walk the claimed messages again.
+        The ``fields`` of the oldest ``wanted`` free messages, in marker
+        order, at a cost independent of the live claims ahead of them: the
+        never claimed or released ones (ce 0) come in marker order from the
+        queue_claim_expiry index, those whose claim expired from its ce range
+        (sorted; few, as the next claims take them first, being the oldest),
+        merged. The index is named: a planner may otherwise pick
+        queue_marker for its order and walk the claimed messages again.
         """
         query = {**snapshot.query(now, ordered=True), "bu": False, "av": {"$lte": now}}
         found = []
         for claim_expiry in (0, {"$gt": 0, "$lte": now}):
-            found += await messages.find({**query, "ce": claim_expiry}, {"_id": 1},
+            found += await messages.find({**query, "ce": claim_expiry}, fields,
                                          sort=FREE_ORDER, limit=wanted)
-        return sorted(doc["_id"] for doc in found)[:wanted]
+        return sorted(found, key=lambda doc: doc["_id"])[:wanted]
 
     async def _extend(self, qid, claim_id, expires, ttl, grace):
         # semantics.md 3.3: a claimed message outlives its claim by the grace.

@@ -19,19 +19,15 @@ from pymongo import ReturnDocument
 from txmongo import filter as qf
 from zope.interface import implementer
 
-from marconi_tx import errors, json_text
+from marconi_tx import json_text
 from marconi_tx.storage.ids import is_job_id, new_claim_id
 from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
-from marconi_tx.storage.mongodb.messages import documents, free
-from marconi_tx.storage.mongodb.queues import create as create_queue
+from marconi_tx.storage.mongodb.messages import documents, free, publish
 from marconi_tx.storage.mongodb.schema import marker, queue_key
 from marconi_tx.storage.records import Job, JobCounts
 from marconi_tx.storage.rules import URGENT_PRIORITY, job_state, whole_second_after
-
-#: Attempts of a put whose queue is deleted between its creation and the post.
-PUT_ROUNDS = 3
 
 BY_PRIORITY = qf.sort(qf.ASCENDING("pr") + qf.ASCENDING("_id"))
 BY_AVAILABILITY = qf.sort(qf.ASCENDING("av") + qf.ASCENDING("_id"))
@@ -165,19 +161,7 @@ class JobController:
         row["av"] = self._after(delay) if delay else now
         row["tr"], row["dl"] = ttr, delay
 
-        def build(qid, first):
-            return [{"_id": marker(first), "q": qid, **row}]
-
-        for attempt in range(PUT_ROUNDS):
-            try:
-                [job_id] = await batches.publish(
-                    self.driver, project, queue, 1, row["e"], build)
-                break
-            except errors.QueueDoesNotExist:
-                if attempt == PUT_ROUNDS - 1:
-                    raise errors.StorageUnavailable(
-                        f"queue {queue!r} kept being deleted while a job was put; retry")
-                await create_queue(self.driver, project, queue)
+        [job_id] = await publish(self.driver, project, queue, [row], create=True)
         self.driver.events.notify(project, queue)
         return job_id
 

@@ -1,6 +1,11 @@
 """Messages on MongoDB.
 
-Posting follows ``batches``. Reads filter expired messages themselves (they
+Posting follows ``batches``; a post that may create its queue (lazy queues,
+the line protocol's put) creates it when the batch finds it missing and
+tries again, so a post to an existing queue costs what it always did.
+Creating the queue and posting are two steps (this driver has no
+multi-document transactions): a post that fails after creating the queue
+leaves the queue, empty. Reads filter expired messages themselves (they
 never wait for ``gc``). Deletes are conditional single-document operations,
 re-read on a miss to tell why, so a concurrent claim is never overridden.
 """
@@ -14,6 +19,7 @@ from marconi_tx.storage.ids import is_claim_id, parse_ids, parse_message_id
 from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, IMessageController
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
+from marconi_tx.storage.mongodb.queues import create as create_queue
 from marconi_tx.storage.mongodb.schema import dump_json, find_queue, marker, to_message
 from marconi_tx.storage.rules import check_claim_id, check_delete, whole_second_after
 
@@ -22,6 +28,10 @@ from marconi_tx.storage.rules import check_claim_id, check_delete, whole_second_
 TAKE_ROUNDS = 3
 
 BY_MARKER = qf.sort(qf.ASCENDING("_id"))
+
+#: Attempts of a post that creates its queue, when the queue is deleted
+#: again between its creation and the post.
+CREATE_ROUNDS = 3
 
 
 def free(now):
@@ -44,25 +54,45 @@ def documents(messages, now, client_uuid=None):
     return rows
 
 
+async def publish(driver, project, queue, rows, create=False):
+    """
+    Post the message ``rows`` (from ``documents``) as one batch
+    (``batches.publish``); with ``create``, a missing queue is created.
+
+    @return: the markers, in order.
+    @raise QueueDoesNotExist: the queue is missing and not ``create``.
+    """
+    def build(qid, first):
+        return [{"_id": marker(first + i), "q": qid, **row} for i, row in enumerate(rows)]
+
+    expiry = max(row["e"] for row in rows)
+    for attempt in range(CREATE_ROUNDS):
+        if attempt:
+            await create_queue(driver, project, queue)
+        try:
+            return await batches.publish(driver, project, queue, len(rows), expiry, build)
+        except errors.QueueDoesNotExist:
+            if not create:
+                raise
+    raise errors.StorageUnavailable(
+        f"queue {queue!r} kept being deleted while messages were posted to it; retry")
+
+
 @implementer(IMessageController)
 class MessageController:
     def __init__(self, driver):
         self.driver = driver
 
     @storage_call
-    async def post(self, project, queue, messages, client_uuid=None):
+    async def post(self, project, queue, messages, client_uuid=None, create=False):
         rows = documents(messages, self.driver.now(), client_uuid)
         if not rows:
-            if await find_queue(self.driver, project, queue) is None:
+            if create:
+                await create_queue(self.driver, project, queue)
+            elif await find_queue(self.driver, project, queue) is None:
                 raise errors.QueueDoesNotExist(queue, project)
             return []
-
-        def build(qid, first):
-            return [{"_id": marker(first + i), "q": qid, **row}
-                    for i, row in enumerate(rows)]
-
-        expiry = max(row["e"] for row in rows)
-        ids = await batches.publish(self.driver, project, queue, len(rows), expiry, build)
+        ids = await publish(self.driver, project, queue, rows, create)
         # Wakes consumers of this process waiting on the queue (after commit).
         self.driver.events.notify(project, queue)
         return [str(i) for i in ids]
@@ -183,3 +213,15 @@ class MessageController:
                 break
         popped.sort(key=lambda doc: doc["_id"])
         return [to_message(doc, now) for doc in popped]
+
+    @storage_call
+    async def purge(self, project, queue):
+        snapshot = await batches.view(self.driver, project, queue)
+        if snapshot is None:
+            return 0
+        now = self.driver.now()
+        # Only published messages: a batch still pending is posted after
+        # the purge. Buried messages hold no claim (ce 0).
+        result = await self.driver.db.messages.delete_many(
+            {**snapshot.query(now), "ce": {"$lte": now}})
+        return result.deleted_count

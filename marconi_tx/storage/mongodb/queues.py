@@ -4,7 +4,14 @@ A queue record's ``_id`` is its generation: messages point at it, so a queue
 deleted and created again under the same name starts empty even if a post
 to the old one was still in flight (its messages point at a record that no
 longer exists and are collected when they expire).
+
+Listings filter names on the server (a substring, as an escaped regular
+expression) and metadata here, as it is stored as JSON text: a listing with
+a ``metadata`` filter reads the project's queue records page by page until
+it has ``limit`` matches.
 """
+
+import re
 
 from bson.objectid import ObjectId
 from pymongo.errors import DuplicateKeyError
@@ -17,6 +24,12 @@ from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import storage_call
 from marconi_tx.storage.mongodb.schema import dump_json, find_queue, marker, queue_key
 from marconi_tx.storage.records import MessageStamp, Queue, QueueStats
+from marconi_tx.storage.rules import metadata_matches
+
+#: Queue records a listing filtered by metadata reads per round trip (at
+#: least its limit).
+SCAN_PAGE = 100
+BY_NAME = qf.sort(qf.ASCENDING("n"))
 
 
 async def create(driver, project, queue, metadata=None):
@@ -54,15 +67,31 @@ class QueueController:
             await self.driver.db.messages.delete_many({"q": doc["_id"]})
 
     @storage_call
-    async def list(self, project, marker=None, limit=10, detailed=False):
+    async def list(self, project, marker=None, limit=10, detailed=False, name=None,
+                   metadata=None):
         if limit <= 0:
             return []
-        docs = await self.driver.db.queues.find(
-            {"p": project, "n": {"$gt": marker or ""}}, {"n": 1, "m": 1},
-            sort=qf.sort(qf.ASCENDING("n")), limit=limit)
-        if detailed:
-            return [Queue(d["n"], json_text.stored(d["m"])) for d in docs]
-        return [Queue(d["n"]) for d in docs]
+        names = {"$gt": marker or ""}
+        if name:
+            names["$regex"] = re.escape(name)
+        query = {"p": project, "n": names}
+        fields = {"n": 1, "m": 1} if detailed or metadata else {"n": 1}
+        page = max(limit, SCAN_PAGE) if metadata else limit
+        found = []
+        while len(found) < limit:
+            docs = await self.driver.db.queues.find(query, fields, sort=BY_NAME, limit=page)
+            for doc in docs:
+                kept = json_text.stored(doc["m"]) if "m" in doc else None
+                if not metadata or metadata_matches(kept, metadata):
+                    found.append(Queue(doc["n"], kept if detailed else None))
+            if len(docs) < page:
+                break
+            names["$gt"] = docs[-1]["n"]
+        return found[:limit]
+
+    @storage_call
+    async def count(self, project):
+        return await self.driver.db.queues.count_documents({"p": project})
 
     @storage_call
     async def get_metadata(self, project, queue):
