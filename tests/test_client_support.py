@@ -81,6 +81,21 @@ class Recording(Delegating):
         return [r["method"] for r in self.requests]
 
 
+class Hiding(Delegating):
+    """Answers 404 (without a body, as a server without the route) for the
+    paths ``hidden``, delegates the others: an older server."""
+
+    def __init__(self, real, *hidden):
+        super().__init__(real)
+        self.hidden = {path.encode() for path in hidden}
+
+    def render(self, request):
+        if (request.path.rstrip(b"/") or b"/") in self.hidden:
+            request.setResponseCode(404)
+            return b""
+        return super().render(request)
+
+
 class UnavailableFirst(Delegating):
     """Answers the first ``failures`` requests with the API's 503 (storage
     unavailable, with ``Retry-After``), then delegates."""

@@ -1,4 +1,4 @@
-"""An asynchronous client of the Marconi v1 API, on treq.
+"""An asynchronous client of the Marconi API, v1 and v2, on treq.
 
     from marconi_tx.client import Client
 
@@ -10,6 +10,11 @@
         for message in claim.messages:
             await message.delete()
 
+The client speaks v2 when the server offers it (``api="v1"`` keeps v1);
+v2 adds ``queue.pop(n)``, ``queue.purge()``, delayed posts (``"delay"`` in
+a message), ``queue.patch_metadata(ops)``, and ``queue.share(...)`` whose
+document ``Client.signed(url, document)`` uses.
+
 Every call returns a Deferred; listings (``client.queues()``,
 ``queue.messages()``) are async iterators with a ``collect()`` Deferred.
 The ``marconi-cli`` command is in L{marconi_tx.client.cli}.
@@ -20,6 +25,7 @@ from marconi_tx.client.errors import (
     BadRequest,
     ClaimConflict,
     ClaimNotFound,
+    Conflict,
     ConnectionFailed,
     Forbidden,
     MarconiClientError,
@@ -31,6 +37,7 @@ from marconi_tx.client.errors import (
     ServiceUnavailable,
     Unauthorized,
     UnexpectedResponse,
+    UnsupportedByAPI,
 )
 from marconi_tx.client.listing import Listing
 from marconi_tx.client.resources import Claim, Message, Queue
@@ -38,7 +45,7 @@ from marconi_tx.client.resources import Claim, Message, Queue
 __all__ = [
     "DEFAULT_URL", "Client", "Queue", "Message", "Claim", "Listing",
     "MarconiClientError", "BadRequest", "Unauthorized", "Forbidden",
-    "ClaimConflict", "NotFound", "QueueNotFound", "MessageNotFound",
+    "ClaimConflict", "Conflict", "NotFound", "QueueNotFound", "MessageNotFound",
     "ClaimNotFound", "ServiceUnavailable", "ConnectionFailed",
-    "RequestTimeout", "MessageTooLarge", "UnexpectedResponse",
+    "RequestTimeout", "MessageTooLarge", "UnexpectedResponse", "UnsupportedByAPI",
 ]

@@ -97,6 +97,13 @@ class ClaimNotFound(NotFound):
     """404 from a request for a claim: unknown, expired or malformed id."""
 
 
+class Conflict(MarconiClientError):
+    """409: the request contradicts the resource's state (v2: a metadata
+    patch replacing or removing a key the queue does not have)."""
+
+    status = 409
+
+
 class ServiceUnavailable(MarconiClientError):
     """503 (after the retries): the server's storage is unavailable.
 
@@ -117,5 +124,6 @@ BY_STATUS: dict[int, type[MarconiClientError]] = {
     401: Unauthorized,
     403: Forbidden,
     404: NotFound,
+    409: Conflict,
     503: ServiceUnavailable,
 }
