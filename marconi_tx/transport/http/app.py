@@ -1,10 +1,13 @@
 """The HTTP application: Klein routing, the per-request checks, error mapping.
 
 Klein matches paths; each path gets one dispatcher that answers OPTIONS, 405
-(with ``Allow``) and the checks of api-v1.md §1.2 before calling the handler
-for the method. Paths are normalised first: empty segments (a trailing or
-doubled slash) are ignored and the literal segments are matched
-case-insensitively (as upstream did).
+(with ``Allow``) and the checks of its API version (v1: api-v1.md §1.2;
+v1.1: api-v1.1.md §1; v2: api-v2.md §1.2) before calling the handler for the
+method. ``GET /`` is the versions document (``versions``); the OpenAPI
+documents (``/<version>/openapi.json``) are public and take v1's checks.
+Paths are normalised first: empty segments (a trailing or doubled slash) are
+ignored and the literal segments are matched case-insensitively (as upstream
+did).
 """
 
 from inspect import iscoroutinefunction
@@ -16,11 +19,11 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from werkzeug.exceptions import HTTPException
 
-from marconi_tx import errors, validation
 from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import openapi, responses
 from marconi_tx.transport.http.site import adopt
 from marconi_tx.transport.http.v1 import V1API
+from marconi_tx.transport.http.versions import Versions
 
 log = Logger()
 
@@ -30,49 +33,23 @@ MATCH_CACHE = 4096
 _LITERAL_SEGMENTS = (0, 1, 3)
 
 
-def accepts_json(accept):
-    """True if an Accept header value admits application/json."""
-    if accept is None:
-        return True
-    for item in accept.split(b","):
-        media, *params = item.strip().split(b";")
-        if media.strip().lower() not in (b"*/*", b"application/*", b"application/json"):
-            continue
-        quality = [p.strip()[2:] for p in params if p.strip().startswith(b"q=")]
-        try:
-            if not quality or float(quality[0]) > 0:
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-def project_id(header):
-    """The namespace named by an X-Project-ID header value (None: global)."""
-    if header is None:
-        return None
-    if not header:
-        raise errors.ValidationError("The X-Project-ID header may not be empty.",
-                                     title="Empty project header not allowed")
-    try:
-        return header.decode("utf-8")
-    except UnicodeDecodeError:
-        raise errors.ValidationError("The X-Project-ID header must be UTF-8.",
-                                     title="Invalid project header")
-
-
-def dispatcher(handlers):
+def dispatcher(handlers, api):
     """A Klein endpoint answering every method of one path with a Deferred
     of the body.
 
-    Handlers are ``async def``, adapted here by ``returns_deferred``; the
-    one exception, posting messages (the busiest request), returns a
-    Deferred itself, which saves driving a coroutine for each post. Failures,
-    raised or delivered, are answered by ``responses.render_error``.
+    ``api`` (``V1API`` or a later version) runs its per-request checks
+    (``api.checks``: the request's project, or a raised error) and answers
+    errors with its table (``api.error_answers``); 404 and 405 have a JSON
+    body when ``api.json_errors``. Handlers are ``async def``, adapted here
+    by ``returns_deferred``; the exceptions, posting messages (the busiest
+    request), return a Deferred themselves, which saves driving a coroutine
+    for each post. Failures, raised or delivered, are answered by
+    ``responses.render_error``.
     """
     allow = ", ".join(sorted(handlers))
     handlers = {method: returns_deferred(handler) if iscoroutinefunction(handler) else handler
                 for method, handler in handlers.items()}
+    checks, answers, json_errors = api.checks, api.error_answers, api.json_errors
 
     def dispatch(request, **params):
         method = request.method.decode("ascii", "replace")
@@ -80,24 +57,20 @@ def dispatcher(handlers):
             return succeed(responses.empty(request, 204, Allow=allow))
         handler = handlers.get(method)
         if handler is None:
-            return succeed(responses.empty(request, 405, Allow=allow))
-        if not accepts_json(request.header(b"Accept")):
-            return succeed(responses.empty(request, 406))
+            return succeed(responses.refused(request, 405, json_errors, Allow=allow))
         try:
-            project = project_id(request.header(b"X-Project-Id"))
-            if "queue_name" in params:
-                validation.queue_identification(params["queue_name"], project)
+            project = checks(request, params)
             answer = handler(request, project, **params)
         except Exception as e:
-            return succeed(responses.render_error(request, e))
-        return answer.addErrback(_error_answer, request)
+            return succeed(responses.render_error(request, e, answers))
+        return answer.addErrback(_error_answer, request, answers)
 
     return dispatch
 
 
-def _error_answer(failure, request):
+def _error_answer(failure, request, answers):
     failure.trap(Exception)
-    return responses.render_error(request, failure.value)
+    return responses.render_error(request, failure.value, answers)
 
 
 class Router(Resource):
@@ -126,9 +99,12 @@ class Router(Resource):
 
     isLeaf = True
 
-    def __init__(self, app, metrics=None):
+    def __init__(self, app, metrics=None, json_roots=()):
         super().__init__()
         self.app = app
+        #: First path segments (b"v2") of the versions whose unknown paths
+        #: answer a JSON 404.
+        self.json_roots = frozenset(json_roots)
         self.urls = app.url_map.bind("localhost")
         # raw path -> (endpoint, params, RouteMetrics or None): hot paths skip werkzeug
         self.matches = {}
@@ -149,7 +125,9 @@ class Router(Resource):
             try:
                 endpoint, params = self.urls.match("/" + "/".join(segments))
             except HTTPException as e:
-                return self._unmatched(request, responses.empty(request, e.code))
+                json_errors = bool(segments) and segments[0].encode() in self.json_roots
+                return self._unmatched(request,
+                                       responses.refused(request, e.code, json_errors))
             if len(self.matches) >= MATCH_CACHE:
                 self.matches.clear()
             route = None if self.metrics is None else self.metrics.route(endpoint)
@@ -202,9 +180,14 @@ def build_resource(driver, config, metrics=None):
     """The root resource serving the API over ``driver`` (whose clock gives
     the time); with ``metrics``, also ``GET /metrics``."""
     app = Klein()
-    api = V1API(driver, config)
-    for path, handlers in api.routes() + openapi.routes():
-        app.route(path, endpoint=path)(dispatcher(handlers))
+    v1 = V1API(driver, config)
+    apis = [v1, Versions()]
+    for api in apis:
+        for path, handlers in api.routes():
+            app.route(path, endpoint=path)(dispatcher(handlers, api))
+    for path, handlers in openapi.routes():
+        app.route(path, endpoint=path)(dispatcher(handlers, v1))
     if metrics is not None:
         app.route("/metrics", endpoint="/metrics")(metrics.endpoint())
-    return Router(app, metrics)
+    return Router(app, metrics, json_roots=[api.prefix[1:].encode() for api in apis
+                                            if api.json_errors and api.prefix != "/"])

@@ -1,7 +1,11 @@
-"""Writing answers, and the one table mapping domain errors to them.
+"""Writing answers, and the tables mapping domain errors to them.
 
 Each function sets the status and headers of ``request`` (a
 ``site.ApiRequest``) and returns the body, which the Router sends.
+
+v1 answers "not found" with no body (api-v1.md §1.5); v1.1 and v2 give every
+error a JSON ``{title, description}`` body (api-v2.md §1.3; v1.1 is given
+the same: its [later] behaviour), with the table ``JSON_ERROR_ANSWERS``.
 """
 
 from twisted.logger import Logger
@@ -61,6 +65,24 @@ def error_body(request, status, title, description=None, **headers):
     return json_body(request, status, doc, **headers)
 
 
+_REFUSALS = {404: "Not found", 405: "Method not allowed"}
+
+
+def refused(request, status, json_errors, **headers):
+    """A routing answer (404: no such path, 405: no such method): with no
+    body (v1), or with a JSON error body when ``json_errors`` (v1.1, v2)."""
+    if json_errors:
+        return error_body(request, status, _REFUSALS.get(status, "Not found"),
+                          f"{request.method.decode('ascii', 'replace')} "
+                          f"{request.path.decode('utf-8', 'replace')} is not served.", **headers)
+    return empty(request, status, **headers)
+
+
+class NotAcceptable(Exception):
+    """The client does not accept JSON: 406, with no body (it could not
+    read one)."""
+
+
 def _unable_to_delete(request, e):
     return error_body(request, 403, "Unable to delete", str(e))
 
@@ -70,20 +92,37 @@ def _unavailable(request, e):
                       "Please try again in a few seconds.", Retry_After=RETRY_AFTER.decode())
 
 
-#: Domain error -> answer. The most specific class must come first.
+def _invalid(request, e):
+    return error_body(request, 400, e.title, e.description)
+
+
+#: Domain error -> answer (v1). The most specific class must come first.
 ERROR_ANSWERS = (
-    (errors.ValidationError, lambda r, e: error_body(r, 400, e.title, e.description)),
+    (errors.ValidationError, _invalid),
     (errors.DoesNotExist, lambda r, e: empty(r, 404)),
     (errors.MessageIsClaimed, _unable_to_delete),
     (errors.MessageNotClaimed, _unable_to_delete),
     (errors.ClaimMismatch, _unable_to_delete),
     (errors.StorageUnavailable, _unavailable),
+    (NotAcceptable, lambda r, e: empty(r, 406)),
+)
+
+#: Domain error -> answer (v1.1 and v2): every error has a JSON body.
+JSON_ERROR_ANSWERS = (
+    (errors.ValidationError, _invalid),
+    (errors.DoesNotExist, lambda r, e: error_body(r, 404, "Not found", str(e))),
+    (errors.MessageIsClaimed, _unable_to_delete),
+    (errors.MessageNotClaimed, _unable_to_delete),
+    (errors.ClaimMismatch, _unable_to_delete),
+    (errors.StorageUnavailable, _unavailable),
+    (NotAcceptable, lambda r, e: empty(r, 406)),
 )
 
 
-def render_error(request, exc):
-    """The answer for an exception raised while handling ``request``."""
-    for kind, answer in ERROR_ANSWERS:
+def render_error(request, exc, answers=ERROR_ANSWERS):
+    """The answer for an exception raised while handling ``request``
+    (``answers``: the version's table)."""
+    for kind, answer in answers:
         if isinstance(exc, kind):
             return answer(request, exc)
     # A bug, not the client's fault: log it (at most one of a kind every

@@ -8,105 +8,76 @@ headers, and let domain errors propagate to the one error table
 (``marconi_tx.storage.records``) as api-v1.md's documents.
 """
 
-import time
-
 from marconi_tx import errors, validation
+from marconi_tx.transport.http import responses
+from marconi_tx.transport.http.documents import json_home, next_link, queue_href, stats_doc
+from marconi_tx.transport.http.inputs import (
+    client_uuid,
+    query,
+    query_ids,
+    read_json,
+    request_uri,
+)
 from marconi_tx.transport.http.responses import empty, encoded_body, json_body
 
 PREFIX = "/v1"
 
 
-def query(request, name):
-    """A query parameter as text; None when absent or empty."""
-    values = request.args.get(name.encode("ascii"))
-    if not values or not values[0]:
-        return None
-    try:
-        return values[0].decode("utf-8")
-    except UnicodeDecodeError:
-        raise errors.ValidationError(f"The value of '{name}' must be UTF-8.",
-                                     title="Invalid query parameter")
-
-
-def query_ids(request):
-    """Every ``ids`` value (``?ids=1,2&ids=3``: python-zaqarclient repeats the
-    parameter), as one list of ids; empty items dropped."""
-    ids = []
-    for raw in request.args.get(b"ids", ()):
-        try:
-            ids += validation.query_ids(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise errors.ValidationError("The value of 'ids' must be UTF-8.",
-                                         title="Invalid query parameter")
-    return ids
-
-
-def client_uuid(request):
-    """The Client-ID header as a ``uuid.UUID``; 400 when missing or malformed."""
-    header = request.header(b"Client-Id")
-    return validation.client_uuid(None if header is None else header.decode("latin-1"))
-
-
-def request_uri(request):
-    return request.uri.decode("utf-8", "replace")
-
-
-def read_json(request, limit=None, nesting=validation.ANY_NESTING):
-    """The parsed JSON body; 400 when missing, too big, nested too deeply
-    (``validation.parse_json``) or malformed."""
-    length = request.header(b"Content-Length")
-    if length is None:
-        raise errors.ValidationError("A request body with a Content-Length is required.",
-                                     title="Malformed request body")
-    if limit is not None and int(length) > limit:
-        raise errors.ValidationError(f"The request body may not be more than {limit} bytes.",
-                                     title="Request body too large")
-    if getattr(request.content, "overflowed", False):
-        raise errors.ValidationError("The request body is too large.",
-                                     title="Request body too large")
-    request.content.seek(0)
-    return validation.parse_json(request.content.read(), nesting)
-
-
-def iso8601(epoch):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def queue_href(name):
-    return f"{PREFIX}/queues/{name}"
-
-
-def message_doc(queue, message, claim_id=None):
-    href = f"{queue_href(queue)}/messages/{message.id}"
+def message_doc(prefix, queue, message, claim_id=None):
+    href = f"{queue_href(prefix, queue)}/messages/{message.id}"
     if claim_id is not None:
         href += f"?claim_id={claim_id}"
     return {"href": href, "ttl": message.ttl, "age": message.age, "body": message.body}
 
 
-def queue_doc(queue, detailed):
+def queue_doc(prefix, queue, metadata=None):
+    """A queue of a listing; with ``metadata`` (a dict) when detailed."""
     doc = {"name": queue.name}
-    if detailed:
-        doc["metadata"] = queue.metadata
-    doc["href"] = queue_href(queue.name)
+    if metadata is not None:
+        doc["metadata"] = metadata
+    doc["href"] = queue_href(prefix, queue.name)
     return doc
 
 
-def stamp_doc(queue, stamp):
-    return {"age": stamp.age, "created": iso8601(stamp.created),
-            "href": f"{queue_href(queue)}/messages/{stamp.id}"}
+def accepts_json(accept):
+    """True if an Accept header value admits application/json."""
+    if accept is None:
+        return True
+    for item in accept.split(b","):
+        media, *params = item.strip().split(b";")
+        if media.strip().lower() not in (b"*/*", b"application/*", b"application/json"):
+            continue
+        quality = [p.strip()[2:] for p in params if p.strip().startswith(b"q=")]
+        try:
+            if not quality or float(quality[0]) > 0:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
-def next_link(path, marker, request, names):
-    """A ``next`` link repeating the supplied parameters ``names``."""
-    params = [f"marker={marker}"]
-    for name in names:
-        value = query(request, name)
-        if value is not None:
-            params.append(f"{name}={value}")
-    return [{"rel": "next", "href": f"{path}?{'&'.join(params)}"}]
+def project_id(header):
+    """The namespace named by an X-Project-ID header value (None: global)."""
+    if header is None:
+        return None
+    if not header:
+        raise errors.ValidationError("The X-Project-ID header may not be empty.",
+                                     title="Empty project header not allowed")
+    try:
+        return header.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.ValidationError("The X-Project-ID header must be UTF-8.",
+                                     title="Invalid project header")
 
 
 class V1API:
+    prefix = PREFIX
+    #: The error answers of this version (``responses.ERROR_ANSWERS``: 404s
+    #: without a body, as api-v1.md §1.5).
+    error_answers = responses.ERROR_ANSWERS
+    #: 404 and 405 without a body.
+    json_errors = False
+
     def __init__(self, driver, config):
         self.driver = driver
         self.limits = config.transport
@@ -115,6 +86,16 @@ class V1API:
         self.message_nesting = validation.message_nesting(
             self.limits, validation.V1_MESSAGE_ENVELOPE)
         self.metadata_nesting = validation.metadata_nesting(self.limits)
+
+    def checks(self, request, params):
+        """The per-request checks of api-v1.md §1.2 (Accept, X-Project-ID,
+        queue identification); the request's project."""
+        if not accepts_json(request.header(b"Accept")):
+            raise responses.NotAcceptable()
+        project = project_id(request.header(b"X-Project-Id"))
+        if "queue_name" in params:
+            validation.queue_identification(params["queue_name"], project)
+        return project
 
     def routes(self):
         """(path, {method: handler}) of every v1 route."""
@@ -140,7 +121,7 @@ class V1API:
 
     async def home(self, request, project):
         q = f"{PREFIX}/queues/{{queue_name}}"
-        resources = {
+        return json_home(request, {
             "rel/queues": (f"{PREFIX}/queues{{?marker,limit,detailed}}",
                            ["GET"], {"marker": "param/marker", "limit": "param/queue_limit",
                                      "detailed": "param/detailed"}),
@@ -157,22 +138,22 @@ class V1API:
                                   {"queue_name": "param/queue_name"}),
             "rel/claim": (f"{q}/claims{{?limit}}", ["POST"],
                           {"queue_name": "param/queue_name", "limit": "param/claim_limit"}),
-        }
-        doc = {"resources": {
-            rel: {"href-template": template, "href-vars": variables,
-                  "hints": {"allow": allow, "formats": {"application/json": {}}}}
-            for rel, (template, allow, variables) in resources.items()}}
-        return json_body(request, 200, doc, content_type=b"application/json-home",
-                         Cache_Control="max-age=86400")
+        })
 
-    async def health(self, request, project):
-        # The storage's own timeout (MongoDB's operation_timeout, 10 s) is
-        # too long for a load balancer's probe: give up sooner, on the
-        # site's clock.
+    async def storage_reachable(self, request):
+        """Whether the storage answers its health check within
+        ``[drivers] health_timeout``.
+
+        The storage's own timeout (MongoDB's operation_timeout, 10 s) is too
+        long for a load balancer's probe: give up sooner, on the site's
+        clock."""
         probe = self.driver.is_alive()
         probe.addTimeout(self.health_timeout, request.site.reactor,
                          onTimeoutCancel=lambda result, timeout: False)
-        if not await probe:
+        return await probe
+
+    async def health(self, request, project):
+        if not await self.storage_reachable(request):
             raise errors.StorageUnavailable("the storage did not answer the health check")
         return empty(request, 204)
 
@@ -193,13 +174,15 @@ class V1API:
             return empty(request, 204, Content_Location=location)
         links = next_link(f"{PREFIX}/queues", queues[-1].name, request,
                           ("limit", "detailed"))
-        return json_body(request, 200, {"queues": [queue_doc(q, detailed) for q in queues],
+        return json_body(request, 200, {"queues": [queue_doc(PREFIX, q, q.metadata)
+                                                   for q in queues],
                                         "links": links},
                          Content_Location=location)
 
     async def create_queue(self, request, project, queue_name):
         created = await self.driver.queues.create(project, queue_name)
-        return empty(request, 201 if created else 204, Location=queue_href(queue_name))
+        return empty(request, 201 if created else 204,
+                     Location=queue_href(PREFIX, queue_name))
 
     async def queue_exists(self, request, project, queue_name):
         exists = await self.driver.queues.exists(project, queue_name)
@@ -214,19 +197,17 @@ class V1API:
         return json_body(request, 200, metadata, Content_Location=request_uri(request))
 
     async def set_metadata(self, request, project, queue_name):
+        # Keys starting with "_" (v2's reserved queue attributes) are stored
+        # as any other key and have no effect here (a v1 decision: api-v1.md
+        # [later] refuses them, which would break v1 clients storing them).
         metadata = validation.document_type(
             read_json(request, self.limits.max_queue_metadata, self.metadata_nesting), dict)
         await self.driver.queues.set_metadata(project, queue_name, metadata)
-        return empty(request, 204, Location=f"{queue_href(queue_name)}/metadata")
+        return empty(request, 204, Location=f"{queue_href(PREFIX, queue_name)}/metadata")
 
     async def stats(self, request, project, queue_name):
         stats = await self.driver.queues.stats(project, queue_name)
-        doc = {"free": stats.free, "claimed": stats.claimed, "total": stats.total}
-        if stats.oldest is not None:
-            doc["oldest"] = stamp_doc(queue_name, stats.oldest)
-        if stats.newest is not None:
-            doc["newest"] = stamp_doc(queue_name, stats.newest)
-        return json_body(request, 200, {"messages": doc},
+        return json_body(request, 200, {"messages": stats_doc(PREFIX, queue_name, stats)},
                          Content_Location=request_uri(request))
 
     # -- messages -------------------------------------------------------------
@@ -241,7 +222,7 @@ class V1API:
         return posted.addCallback(self._posted, request, queue_name)
 
     def _posted(self, ids, request, queue_name):
-        base = f"{queue_href(queue_name)}/messages"
+        base = f"{PREFIX}/queues/{queue_name}/messages"
         # The busiest answer, written without the JSON encoder: queue names
         # are [a-zA-Z0-9_-] and ids are digits, so nothing needs escaping.
         resources = ", ".join(f'"{base}/{i}"' for i in ids)
@@ -265,35 +246,35 @@ class V1API:
         location = request_uri(request)
         if not messages:
             return empty(request, 204, Content_Location=location)
-        links = next_link(f"{queue_href(queue_name)}/messages", messages[-1].id, request,
-                          ("limit", "echo", "include_claimed"))
+        links = next_link(f"{queue_href(PREFIX, queue_name)}/messages", messages[-1].id,
+                          request, ("limit", "echo", "include_claimed"))
         return json_body(request, 200,
-                         {"messages": [message_doc(queue_name, m) for m in messages],
+                         {"messages": [message_doc(PREFIX, queue_name, m) for m in messages],
                           "links": links},
                          Content_Location=location)
 
-    def _check_ids(self, ids):
+    def check_ids(self, ids):
         validation.page_limit("The number of ids", len(ids), self.limits.max_messages_per_page)
 
     async def _get_by_ids(self, request, project, queue_name, ids):
-        self._check_ids(ids)
+        self.check_ids(ids)
         messages = await self.driver.messages.bulk_get(project, queue_name, ids)
         if not messages:
             return empty(request, 204)
-        return json_body(request, 200, [message_doc(queue_name, m) for m in messages])
+        return json_body(request, 200, [message_doc(PREFIX, queue_name, m) for m in messages])
 
     async def bulk_delete(self, request, project, queue_name):
         ids = query_ids(request)
         if not ids:
             raise errors.ValidationError("The 'ids' query parameter is required.",
                                          title="Missing query parameter")
-        self._check_ids(ids)
+        self.check_ids(ids)
         await self.driver.messages.bulk_delete(project, queue_name, ids)
         return empty(request, 204)
 
     async def get_message(self, request, project, queue_name, message_id):
         message = await self.driver.messages.get(project, queue_name, message_id)
-        return json_body(request, 200, message_doc(queue_name, message),
+        return json_body(request, 200, message_doc(PREFIX, queue_name, message),
                          Content_Location=request_uri(request))
 
     async def delete_message(self, request, project, queue_name, message_id):
@@ -316,15 +297,16 @@ class V1API:
         claim = await self.driver.claims.create(project, queue_name, ttl, grace, limit)
         if claim is None:
             return empty(request, 204)
-        messages = [message_doc(queue_name, m, claim.id) for m in claim.messages]
+        messages = [message_doc(PREFIX, queue_name, m, claim.id) for m in claim.messages]
         return json_body(request, 201, messages,
-                         Location=f"{queue_href(queue_name)}/claims/{claim.id}")
+                         Location=f"{queue_href(PREFIX, queue_name)}/claims/{claim.id}")
 
     async def get_claim(self, request, project, queue_name, claim_id):
         claim = await self.driver.claims.get(project, queue_name, claim_id)
-        doc = {"href": f"{queue_href(queue_name)}/claims/{claim_id}",
+        doc = {"href": f"{queue_href(PREFIX, queue_name)}/claims/{claim_id}",
                "ttl": claim.ttl, "age": claim.age,
-               "messages": [message_doc(queue_name, m, claim_id) for m in claim.messages]}
+               "messages": [message_doc(PREFIX, queue_name, m, claim_id)
+                            for m in claim.messages]}
         return json_body(request, 200, doc, Content_Location=request_uri(request))
 
     async def renew_claim(self, request, project, queue_name, claim_id):

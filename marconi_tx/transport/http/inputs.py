@@ -1,0 +1,65 @@
+"""What a request carries, read for the handlers of every API version:
+query parameters, the Client-ID header and JSON bodies. Each reader raises
+``errors.ValidationError`` (a 400) for input it cannot take."""
+
+from marconi_tx import errors, validation
+
+
+def query(request, name):
+    """A query parameter as text; None when absent or empty."""
+    values = request.args.get(name.encode("ascii"))
+    if not values or not values[0]:
+        return None
+    try:
+        return values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.ValidationError(f"The value of '{name}' must be UTF-8.",
+                                     title="Invalid query parameter")
+
+
+def query_ids(request, name="ids"):
+    """Every ``ids`` value (``?ids=1,2&ids=3``: python-zaqarclient repeats the
+    parameter), as one list of ids; empty items dropped."""
+    ids = []
+    for raw in request.args.get(name.encode("ascii"), ()):
+        try:
+            ids += validation.query_ids(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise errors.ValidationError(f"The value of '{name}' must be UTF-8.",
+                                         title="Invalid query parameter")
+    return ids
+
+
+def client_uuid(request):
+    """The Client-ID header as a ``uuid.UUID``; 400 when missing or malformed."""
+    header = request.header(b"Client-Id")
+    return validation.client_uuid(None if header is None else header.decode("latin-1"))
+
+
+def request_uri(request):
+    return request.uri.decode("utf-8", "replace")
+
+
+def read_json(request, limit=None, nesting=validation.ANY_NESTING):
+    """The parsed JSON body; 400 when missing, too big, nested too deeply
+    (``validation.parse_json``) or malformed."""
+    length = request.header(b"Content-Length")
+    if length is None:
+        raise errors.ValidationError("A request body with a Content-Length is required.",
+                                     title="Malformed request body")
+    if limit is not None and int(length) > limit:
+        raise errors.ValidationError(f"The request body may not be more than {limit} bytes.",
+                                     title="Request body too large")
+    if getattr(request.content, "overflowed", False):
+        raise errors.ValidationError("The request body is too large.",
+                                     title="Request body too large")
+    request.content.seek(0)
+    return validation.parse_json(request.content.read(), nesting)
+
+
+def optional_json(request, limit=None, nesting=validation.ANY_NESTING):
+    """As ``read_json``, but None when the request has no body (no
+    Content-Length, or 0)."""
+    if request.header(b"Content-Length") in (None, b"0"):
+        return None
+    return read_json(request, limit, nesting)
