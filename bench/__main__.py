@@ -51,7 +51,7 @@ def parser():
     p.add_argument("--processes", type=int, help="daemons in the scale section (default: cores)")
     p.add_argument("--scale-concurrency", type=int, help="connections in the scale section")
     p.add_argument("--soak-seconds", type=int,
-                   help="seconds of the WAL soak, per setting (default 300)")
+                   help="seconds of the WAL soak, per setting (default 240)")
     p.add_argument("--live-claims", type=int,
                    help="live claims at the head in the depth section's claim case")
     p.add_argument("--sections", type=_names,

@@ -34,13 +34,16 @@ class Client:
     def close(self):
         self.connection.close()
 
-    def request(self, method, path, body=None, expect=(200, 201, 204)):
+    def request(self, method, path, body=None, expect=(200, 201, 204), project=None):
         """
-        Send one request; return ``(status, body bytes, seconds)``.
+        Send one request (in ``project``'s namespace when given); return
+        ``(status, body bytes, seconds)``.
 
         @raise ProbeError: the status is not in ``expect``.
         """
         headers = {"Client-ID": CLIENT_ID}
+        if project is not None:
+            headers["X-Project-ID"] = project
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
@@ -55,8 +58,8 @@ class Client:
             raise ProbeError(f"{method} {path}: {response.status} {data[:300]!r}")
         return response.status, data, elapsed
 
-    def create_queue(self, queue):
-        self.request("PUT", f"/v1/queues/{queue}", expect=(201, 204))
+    def create_queue(self, queue, project=None):
+        self.request("PUT", f"/v1/queues/{queue}", expect=(201, 204), project=project)
 
     def claim(self, queue, limit=10):
         """Claim up to ``limit``; return ``(messages claimed, claim id, seconds)``."""

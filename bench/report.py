@@ -21,7 +21,14 @@ LABELS = {
     "consume": "claim 10 + delete",
     "list": "GET page of 10",
     "line": "put/reserve/delete",
+    "post1-v2": "v2 POST 1 message",
+    "consume-v2": "v2 claim 10 + delete",
 }
+
+#: v2 loads -> the v1 load each is compared with (issue 14: within 10 %).
+V2_OF_V1 = {"post1-v2": "post1", "consume-v2": "consume"}
+#: The least v2/v1 rate ratio the goal allows.
+V2_GOAL = 0.9
 
 SCHEMA_VERSION = 1
 
@@ -69,8 +76,8 @@ def _ratio(value, reference):
 
 def summarize(runs):
     """The summary of ``runs``: one row per configuration, in run order."""
-    summary = {"throughput": [], "scale": [], "depth": [], "line": [], "profile": [],
-               "live_claims": [], "soak": []}
+    summary = {"throughput": [], "v2_vs_v1": [], "scale": [], "depth": [], "line": [],
+               "profile": [], "live_claims": [], "soak": []}
 
     groups = _group(runs, "throughput", ("target", "scenario", "concurrency"))
     ceilings = {(r["concurrency"], r.get("repeat")): r["result"]["requests_per_s"]
@@ -83,6 +90,7 @@ def summarize(runs):
                                       ceilings.get((concurrency, r.get("repeat"))))
                                for r in group])
         summary["throughput"].append(row)
+    summary["v2_vs_v1"] = _v2_vs_v1(runs)
 
     groups = _group(runs, "scale", ("target", "scenario", "concurrency", "processes"))
     singles = {(t, s, c): _rate_summary(g)["requests_per_s"]
@@ -140,6 +148,21 @@ def summarize(runs):
                                           "self", "total", "layers", "hot_spots")})
             summary["profile"][-1]["requests_per_s"] = run["result"]["requests_per_s"]
     return summary
+
+
+def _v2_vs_v1(runs):
+    """Each v2 load's rate over its v1 load's, per concurrency: the median
+    of the repeats' ratios (both loaded in the same repeat, seconds apart)."""
+    rates = {(r["scenario"], r["concurrency"], r.get("repeat")): r["result"]["requests_per_s"]
+             for r in runs if r["section"] == "throughput" and r["target"] == "marconi"}
+    rows = {}
+    for (scenario, concurrency, repeat), rate in rates.items():
+        if scenario in V2_OF_V1:
+            v1 = rates.get((V2_OF_V1[scenario], concurrency, repeat))
+            rows.setdefault((scenario, concurrency), []).append(_ratio(rate, v1))
+    return [{"scenario": scenario, "v1_scenario": V2_OF_V1[scenario],
+             "concurrency": concurrency, "ratio": median(ratios)}
+            for (scenario, concurrency), ratios in rows.items()]
 
 
 def _fmt(value, digits=0, width=8):
@@ -202,6 +225,14 @@ def format_table(result):
         rows.sort(key=lambda r: (r[2], r[0] != "ceiling"))
         out += _table(["target", "load", "conc", "req/s", "msg/s", "p50 ms", "p99 ms",
                        "ratio", "cpu", "wrk", "notes"], rows)
+    if summary.get("v2_vs_v1"):
+        out += ["", f"v2 against v1 (requests/s of the v2 load over its v1 load, median "
+                    f"of the repeats; goal >= {V2_GOAL})"]
+        rows = [[LABELS.get(row["scenario"], row["scenario"]), row["concurrency"],
+                 _fmt(row["ratio"], 3),
+                 "" if row["ratio"] is None or row["ratio"] >= V2_GOAL else "below goal"]
+                for row in summary["v2_vs_v1"]]
+        out += _table(["load", "conc", "v2/v1", "notes"], rows)
     if summary["depth"]:
         out += ["", "Depth (one daemon, sequential claim + release and first page, "
                     "ratio = p50 over the smallest depth's)"]

@@ -7,7 +7,10 @@ Sections (each can be left out with ``--sections``):
     for the whole section; every repeat loads the ceiling and then each
     marconi_tx scenario at each concurrency, so that both see the same
     noise, and each ratio is the median of the repeats' ratios, each
-    comparing numbers taken within a minute.
+    comparing numbers taken within a minute. POST 1 and the consume cycle
+    run over v1 and over v2 (``post1-v2``, ``consume-v2``: a project, the
+    ``{"messages": [...]}`` bodies); the report compares each v2 load with
+    its v1 load (``report.V2_OF_V1``).
 ``depth``
     For each depth, a sqlite file prefilled directly (``bench.prefill``,
     timed), a daemon on it, and sequential claim and list latencies; then
@@ -41,15 +44,35 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from bench import prefill, probe, profile, servers, soak, wrk
 
-#: Scenario -> (Lua scenario, messages a request carries, queue).
+#: The project of the v2 loads' queues (v2 requires one; v1's are global).
+PROJECT = "bench"
+
+
+class Scenario(NamedTuple):
+    """A load: its Lua scenario, the messages a request carries, its queue
+    and the API version it speaks."""
+
+    lua: str
+    batch: int
+    queue: str
+    api: str = "v1"
+
+    @property
+    def project(self):
+        return None if self.api == "v1" else PROJECT
+
+
 SCENARIOS = {
-    "post1": ("post", 1, "bench-post1"),
-    "post10": ("post", 10, "bench-post10"),
-    "consume": ("consume", 10, "bench-consume"),
-    "list": ("list", 10, "bench-list"),
+    "post1": Scenario("post", 1, "bench-post1"),
+    "post10": Scenario("post", 10, "bench-post10"),
+    "consume": Scenario("consume", 10, "bench-consume"),
+    "list": Scenario("list", 10, "bench-list"),
+    "post1-v2": Scenario("post", 1, "bench-post1", "v2"),
+    "consume-v2": Scenario("consume", 10, "bench-consume", "v2"),
 }
 
 #: The ceiling's reference load: every ratio divides by its rate.
@@ -79,7 +102,7 @@ class Settings:
     scale_scenarios: tuple = ("post1", "consume", "list")
     line_cycles: int = 5000
     live_claims: int = 50000
-    soak_seconds: int = 300
+    soak_seconds: int = 240
     soak_concurrency: int = 16
     profile_scenarios: tuple = ("post1", "consume")
     profile_seconds: int = 10
@@ -128,11 +151,11 @@ class Settings:
 
 
 PRESETS = {
-    # About 14 minutes on 2 cores (6 of them the WAL soak).
+    # About 14 minutes on 2 cores (5 of them the WAL soak).
     "full": Settings(),
     # About 3 minutes: shorter and fewer runs, same shape.
     "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
-                      line_cycles=2000, profile_seconds=5, soak_seconds=20),
+                      line_cycles=2000, profile_seconds=5, soak_seconds=18),
     # Seconds: proves the harness works end to end, measures nothing.
     "smoke": Settings(preset="smoke", duration=1.0, repeats=1, concurrency=(2,),
                       depths=(100, 1000), depth_samples=5, processes=2,
@@ -161,17 +184,21 @@ class Bench:
     # -- one measurement -------------------------------------------------
 
     def params(self, scenario):
-        lua, batch, queue = SCENARIOS[scenario]
-        return lua, {"queue": queue, "batch": batch, "client_id": probe.CLIENT_ID}
+        load = SCENARIOS[scenario]
+        return load.lua, {"queue": load.queue, "batch": load.batch,
+                          "client_id": probe.CLIENT_ID, "api": load.api,
+                          "project": load.project or ""}
 
-    def stock(self, db_path, queue, seconds=None, processes=1):
-        """Top ``queue`` up so that a consume run cannot drain it (each
-        process may consume as fast as the fastest run seen so far)."""
+    def stock(self, db_path, scenario, seconds=None, processes=1):
+        """Top the queue of ``scenario`` up so that a consume run cannot
+        drain it (each process may consume as fast as the fastest run seen
+        so far)."""
+        load = SCENARIOS[scenario]
         rate = max(self.consume_rate, 20000.0) * processes
         needed = int(rate * (seconds or self.settings.duration) * 2) + 1000
-        missing = needed - prefill.depth(db_path, queue)
+        missing = needed - prefill.depth(db_path, load.queue, load.project)
         if missing > 0:
-            prefill.fill(db_path, queue, missing)
+            prefill.fill(db_path, load.queue, missing, load.project)
 
     def load(self, section, server, target, scenario, concurrency, db_path=None, **labels):
         """One wrk run against ``server``; appends and returns the run record."""
@@ -179,14 +206,14 @@ class Bench:
             lua, params = "get", {}
         else:
             lua, params = self.params(scenario)
-            if scenario == "consume":
-                self.stock(db_path, params["queue"], processes=server.count)
+            if lua == "consume":
+                self.stock(db_path, scenario, processes=server.count)
         before = [servers.cpu_seconds(pid) for pid in server.pids()]
         # The scripts set their paths; the URL gives wrk the address.
         result = wrk.run(server.url + "/", lua, params, concurrency,
                          int(self.settings.duration))
         after = [servers.cpu_seconds(pid) for pid in server.pids()]
-        if scenario == "consume":
+        if lua == "consume":
             self.consume_rate = max(self.consume_rate, result.mps / server.count)
         per_process = [round(b - a, 3) for a, b in zip(before, after)]
         record = {"section": section, "target": target, "scenario": scenario,
@@ -210,11 +237,11 @@ class Bench:
         client = probe.Client(servers.HOST, server.port)
         try:
             for scenario in scenarios:
-                client.create_queue(SCENARIOS[scenario][2])
+                client.create_queue(SCENARIOS[scenario].queue, SCENARIOS[scenario].project)
         finally:
             client.close()
         if "list" in scenarios:
-            prefill.fill(db_path, SCENARIOS["list"][2], LIST_DEPTH)
+            prefill.fill(db_path, SCENARIOS["list"].queue, LIST_DEPTH)
 
     def fresh_db(self, name):
         path = os.path.join(self.workdir, name)
@@ -399,8 +426,8 @@ class Bench:
             with servers.start_marconi(self.workdir, db, name=f"marconi-profile-{scenario}") \
                     as server:
                 self.prepare(server, db, (scenario,))
-                if scenario == "consume":
-                    self.stock(db, SCENARIOS[scenario][2], s.profile_seconds)
+                if SCENARIOS[scenario].lua == "consume":
+                    self.stock(db, scenario, s.profile_seconds)
                 raw = os.path.join(self.workdir, f"profile-{scenario}.txt")
                 spy = profile.record(server.pids()[0], s.profile_seconds, raw, pyspy)
                 lua, params = self.params(scenario)

@@ -71,6 +71,17 @@ class ScriptTests(SynchronousTestCase):
         self.assertTrue(text.startswith('PARAMS = {batch = 10, client_id = "c", queue = "q"}'))
         self.assertLess(text.index("function done("), text.index("function request("))
 
+    def test_v2_loads_speak_v2_in_a_project(self):
+        """The v2 loads run by default, send their project and the v2 body
+        shape under /v2; the v1 loads send no project."""
+        bench = run.Bench(run.PRESETS["smoke"], self.mktemp())
+        self.assertLessEqual({"post1-v2", "consume-v2"}, set(run.PRESETS["full"].scenarios))
+        lua, params = bench.params("post1-v2")
+        self.assertEqual((lua, params["api"], params["project"]), ("post", "v2", run.PROJECT))
+        self.assertEqual(bench.params("post1")[1]["project"], "")
+        text = wrk.compose_script(lua, params)
+        self.assertIn('\'{"messages":\' .. list', text)
+
     def test_lua_literal_escapes_strings(self):
         """Quotes and backslashes in a parameter cannot break the script."""
         self.assertEqual(wrk.lua_literal('a"b\\c'), '"a\\"b\\\\c"')
@@ -141,6 +152,26 @@ class SummaryTests(SynchronousTestCase):
         summary = report.summarize(self.runs)
         self.assertEqual(self.row(summary, "marconi", 1)["ratio"], 0.25)
 
+    def test_v2_is_compared_with_v1_repeat_by_repeat(self):
+        """Each v2 load's rate is divided by its v1 load's in the same repeat
+        and concurrency (0.5, 0.9, 1.0: median 0.9), and the table flags a
+        ratio below the goal."""
+        runs = [*self.runs,
+                throughput_run("marconi", "post1-v2", 1, 500, 0),
+                throughput_run("marconi", "post1-v2", 1, 2700, 1),
+                throughput_run("marconi", "post1-v2", 1, 2000, 2),
+                throughput_run("marconi", "post1-v2", 16, 4000, 0)]
+        rows = report.summarize(runs)["v2_vs_v1"]
+        self.assertEqual([(r["scenario"], r["v1_scenario"], r["concurrency"], r["ratio"])
+                          for r in rows],
+                         [("post1-v2", "post1", 1, 0.9), ("post1-v2", "post1", 16, 0.8)])
+        meta = {"date": "2024-01-02", "commit": "abc1234", "dirty": False, "cores": 2,
+                "python": "3.11", "twisted": "24.0", "wrk": "wrk 4.1.0",
+                "settings": asdict(run.PRESETS["quick"]), "notes": []}
+        table = report.format_table(report.document(meta, runs))
+        self.assertIn("v2 POST 1 message", table)
+        self.assertEqual(table.count("below goal"), 1)
+
     def test_cpu_is_a_share_of_the_run(self):
         """CPU seconds are divided by the run's duration (1.0 = one core)."""
         row = self.row(report.summarize(self.runs), "marconi", 1)
@@ -202,7 +233,7 @@ class SettingsTests(SynchronousTestCase):
             settings.check()
 
     def test_full_run_fits_its_budget(self):
-        """The default run's loads (a 5-minute WAL soak included) take under
+        """The default run's loads (a 4-minute WAL soak included) take under
         the 15 minutes it may use, the quick run's under 3."""
         self.assertLess(run.PRESETS["full"].estimate(), 14 * 60)
         self.assertLess(run.PRESETS["quick"].estimate(), 3 * 60)

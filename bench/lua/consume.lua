@@ -1,5 +1,6 @@
 -- The consume cycle: claim PARAMS.batch messages (api-v1.md 2.16), then
--- delete exactly those by ids (2.13). The connections of a wrk thread share
+-- delete exactly those by ids (2.13); over v2 (PARAMS.api) in PARAMS.project,
+-- where a claim answers {"messages": [...]} with the same hrefs. The connections of a wrk thread share
 -- this Lua state, so the cycle is a thread-wide state machine: an answered
 -- claim queues its delete, and the next request of any connection of the
 -- thread sends the oldest queued delete before claiming again. Every claim
@@ -7,15 +8,20 @@
 -- in flight (no pipelining).
 
 local claim_request
-local delete_prefix = "/v1/queues/" .. PARAMS.queue .. "/messages?ids="
+local queue_path = "/" .. PARAMS.api .. "/queues/" .. PARAMS.queue
+local delete_prefix = queue_path .. "/messages?ids="
 local delete_headers = {["Client-ID"] = PARAMS.client_id}
+local claim_headers = {["Client-ID"] = PARAMS.client_id, ["Content-Type"] = "application/json"}
+if PARAMS.project ~= "" then
+   delete_headers["X-Project-ID"] = PARAMS.project
+   claim_headers["X-Project-ID"] = PARAMS.project
+end
 local pending = {}
 local first, last = 1, 0
 
 function init(args)
    claim_request = wrk.format(
-      "POST", "/v1/queues/" .. PARAMS.queue .. "/claims?limit=" .. PARAMS.batch,
-      {["Client-ID"] = PARAMS.client_id, ["Content-Type"] = "application/json"},
+      "POST", queue_path .. "/claims?limit=" .. PARAMS.batch, claim_headers,
       '{"ttl":60,"grace":60}')
 end
 
