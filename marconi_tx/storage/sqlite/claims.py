@@ -3,7 +3,9 @@
 A claim is a row in ``claims`` plus a tag (``claim_id``, ``claim_expires``)
 on each message it holds. Selection and tagging happen in one ``BEGIN
 IMMEDIATE`` transaction, so two claimers (connections or daemons) never tag
-the same message while a claim on it is live.
+the same message while a claim on it is live. A dead-letter move (API v2)
+happens in that transaction too: the message's row changes queue, so it is
+in one queue at any instant.
 """
 
 from zope.interface import implementer
@@ -35,12 +37,14 @@ class ClaimController:
         self.driver = driver
 
     @writes
-    def create(self, db, project, queue, ttl, grace, limit):
+    def create(self, db, project, queue, ttl, grace, limit, dead_letter=None):
         now = self.driver.now()
         qid = self.driver.queue_id(db, project, queue)
         if qid is None:
             return None
         ids = [mid for mid, in db.execute(FREE, (qid, now, limit))]
+        if ids and dead_letter is not None:
+            ids = self._move_dead(db, project, ids, dead_letter, now)
         if not ids:
             return None
         claim_id = new_claim_id()
@@ -50,6 +54,28 @@ class ClaimController:
         self._tag(db, claim_id, expires, ttl, grace, ids)
         return Claim(id=claim_id, ttl=ttl, age=0, expires=expires,
                      messages=self._messages(db, claim_id, now))
+
+    def _move_dead(self, db, project, ids, dead_letter, now):
+        """Move the messages of ``ids`` claimed ``dead_letter.max_claims``
+        times or more to the dead-letter queue (made if missing), free and
+        with their claim count reset; the ids left to claim."""
+        marks = ",".join("?" * len(ids))
+        dead = [mid for mid, in db.execute(
+            f"SELECT id FROM messages WHERE id IN ({marks}) AND claim_count>=?",
+            (*ids, dead_letter.max_claims))]
+        if not dead:
+            return ids
+        sets = "queue_id=?, claim_id=NULL, claim_expires=0, claim_count=0"
+        args = [self.driver.make_queue_id(db, project, dead_letter.queue)]
+        if dead_letter.ttl is not None:
+            sets += ", ttl=?, expires=?"
+            args += [dead_letter.ttl, now + dead_letter.ttl]
+        marks = ",".join("?" * len(dead))
+        db.execute(f"UPDATE messages SET {sets} WHERE id IN ({marks})", (*args, *dead))
+        # Claimable there at once: wake line-protocol consumers.
+        self.driver.changed(project, dead_letter.queue)
+        moved = set(dead)
+        return [mid for mid in ids if mid not in moved]
 
     @staticmethod
     def _tag(db, claim_id, expires, ttl, grace, ids):

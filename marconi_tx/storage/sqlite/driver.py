@@ -393,6 +393,16 @@ class SqliteDriver:
             remembered[key] = qid
         return qid
 
+    def make_queue_id(self, db, project, queue):
+        """The row id of (project, queue), creating the queue (metadata {})
+        if it is missing; inside a write."""
+        qid = self.queue_id(db, project, queue)
+        if qid is None:
+            qid = db.execute("INSERT INTO queues (project, name, metadata, created) "
+                             "VALUES (?, ?, '{}', ?)",
+                             (project or "", queue, self.now())).lastrowid
+        return qid
+
     def forget_queue_ids(self):
         """A write deleted a queue, or failed and was rolled back: ids
         remembered in this batch may be stale."""

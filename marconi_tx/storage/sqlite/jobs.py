@@ -138,10 +138,7 @@ class JobController:
     def put(self, db, project, queue, body, ttl, priority, delay, ttr):
         now = self.driver.now()
         available_at = self._after(delay) if delay else now
-        qid = self._qid(db, project, queue)
-        if qid is None:
-            qid = db.execute("INSERT INTO queues (project, name, metadata, created) "
-                             "VALUES (?, ?, '{}', ?)", (project or "", queue, now)).lastrowid
+        qid = self.driver.make_queue_id(db, project, queue)
         mid = db.execute(
             "INSERT INTO messages (queue_id, body, ttl, created, expires, priority, "
             "available_at) VALUES (?,?,?,?,?,?,?)",

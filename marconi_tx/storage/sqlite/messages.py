@@ -40,10 +40,11 @@ class MessageController:
         self.driver = driver
 
     @writes
-    def post(self, db, project, queue, messages, client_uuid=None):
+    def post(self, db, project, queue, messages, client_uuid=None, create=False):
         now = self.driver.now()
         client = client_uuid.bytes if client_uuid is not None else None
-        qid = self.driver.queue_id(db, project, queue)
+        find = self.driver.make_queue_id if create else self.driver.queue_id
+        qid = find(db, project, queue)
         if qid is None:
             raise errors.QueueDoesNotExist(queue, project)
         ids = []
@@ -151,3 +152,13 @@ class MessageController:
             db.execute(f"DELETE FROM messages WHERE id IN ({marks})",
                        [mid for mid, *_ in rows])
         return popped
+
+    @writes
+    def purge(self, db, project, queue):
+        qid = self.driver.queue_id(db, project, queue)
+        if qid is None:
+            return 0
+        now = self.driver.now()
+        # Expired messages are left to gc: they are not counted as purged.
+        return db.execute("DELETE FROM messages WHERE queue_id=? AND claim_expires<=? "
+                          "AND expires>?", (qid, now, now)).rowcount

@@ -1,10 +1,13 @@
 """Queues on sqlite."""
 
+from itertools import islice
+
 from zope.interface import implementer
 
 from marconi_tx import errors, json_text
 from marconi_tx.storage.interfaces import IQueueController
 from marconi_tx.storage.records import MessageStamp, Queue, QueueStats
+from marconi_tx.storage.rules import metadata_matches
 from marconi_tx.storage.sqlite.transactions import deferred, dump_json, writes
 
 
@@ -35,13 +38,35 @@ class QueueController:
             self.driver.forget_queue_ids()
 
     @deferred
-    def list(self, project, marker=None, limit=10, detailed=False):
-        rows = self.driver.read().execute(
-            "SELECT name, CAST(metadata AS BLOB) FROM queues WHERE project=? AND name>? "
-            "ORDER BY name LIMIT ?", (project or "", marker or "", limit))
-        if detailed:
-            return [Queue(name, json_text.stored(meta)) for name, meta in rows]
-        return [Queue(name) for name, _ in rows]
+    def list(self, project, marker=None, limit=10, detailed=False, name=None, metadata=None):
+        sql = "SELECT name, CAST(metadata AS BLOB) FROM queues WHERE project=? AND name>?"
+        args = [project or "", marker or ""]
+        if name:
+            sql += " AND instr(name, ?)"
+            args.append(name)
+        sql += " ORDER BY name"
+        if not metadata:
+            sql += " LIMIT ?"
+            args.append(limit)
+        # With a metadata filter the rows are read on until ``limit`` match
+        # (the JSON equality of rules.metadata_matches is not sqlite's).
+        rows = self.driver.read().execute(sql, args)
+        try:
+            return list(islice(self._matching(rows, detailed, metadata), limit))
+        finally:
+            rows.close()
+
+    @staticmethod
+    def _matching(rows, detailed, metadata):
+        for name, raw in rows:
+            stored = json_text.stored(raw) if detailed or metadata else None
+            if not metadata or metadata_matches(stored, metadata):
+                yield Queue(name, stored if detailed else None)
+
+    @deferred
+    def count(self, project):
+        return self.driver.read().execute(
+            "SELECT count(*) FROM queues WHERE project=?", (project or "",)).fetchone()[0]
 
     @deferred
     def get_metadata(self, project, queue):
