@@ -8,7 +8,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from marconi_tx import errors
-from marconi_tx.storage.records import QueueStats
+from marconi_tx.storage.records import DeadLetter, QueueStats
 from marconi_tx.storage.sqlite import schema, wal
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from tests.clock_reactor import ClockReactor
@@ -146,6 +146,41 @@ class SqliteDriverTests(unittest.TestCase):
             if "messages" in statement and "WHERE claim_id=" in statement:
                 self.assertIn("INDEX messages_by_claim (claim_id=?)", plan, statement)
         self.assertGreaterEqual(walks, 3)
+
+    async def test_v2_statements_use_indexes(self):
+        """Queue count and filtered listings search the (project, name) index
+        in name order, purge and dead-letter moves reach messages by queue or
+        id: no full scan of either table and no temporary b-tree."""
+        for name in ("a-x", "b", "c-x"):
+            await self.driver.queues.create(None, name, {"owner": name})
+        await self.driver.queues.create(None, QUEUE)
+        await self.post(10)
+        claim = await self.driver.claims.create(None, QUEUE, 60, 60, 5)
+        await self.driver.claims.delete(None, QUEUE, claim.id)
+        statements = []
+        self.driver.db.set_trace_callback(statements.append)
+        try:
+            self.assertEqual(await self.driver.queues.count(None), 4)
+            listed = await self.driver.queues.list(None, "a-x", 5, name="-x",
+                                                   metadata={"owner": "c-x"})
+            self.assertEqual([q.name for q in listed], ["c-x"])
+            claim = await self.driver.claims.create(None, QUEUE, 60, 60, 3,
+                                                    DeadLetter(1, "dlq"))
+            self.assertIsNone(claim)
+            self.assertEqual(await self.driver.messages.purge(None, QUEUE), 7)
+        finally:
+            self.driver.db.set_trace_callback(None)
+        plans = []
+        for statement in statements:
+            # (The claim's search has its own test below.)
+            if (statement.startswith(("SELECT", "UPDATE", "DELETE"))
+                    and "UNION ALL" not in statement):
+                plan = " | ".join(row[3] for row in
+                                  self.driver.db.execute("EXPLAIN QUERY PLAN " + statement))
+                plans.append(plan)
+                self.assertNotIn("SCAN", plan, statement)
+                self.assertNotIn("TEMP B-TREE", plan, statement)
+        self.assertGreaterEqual(len(plans), 5)
 
     async def test_claim_search_skips_live_claims(self):
         """A claim finds free messages through the two partial indexes: the
