@@ -116,6 +116,11 @@ OPTIONS = (
     Option("drivers", "line_max_connections", int, 0,
            "Most line endpoint connections open at once; more are closed at once "
            "(0: automatic, as http_max_connections).", minimum=0, maximum=2**31 - 1),
+    Option("drivers", "admin_mode", bool, False,
+           "Serve the admin API of v1.1 and v2: GET /v1.1/health and /v2/health "
+           "(a detailed JSON report; off: 404). Ping is always served."),
+    Option("drivers", "enable_checksum", bool, False,
+           "Give every v2 message a 'checksum' (MD5 of its JSON body)."),
 
     Option("drivers:storage:sqlite", "synchronous", str, "NORMAL",
            "SQLite synchronous pragma. NORMAL (WAL) survives a kill -9 of the "
@@ -201,6 +206,18 @@ OPTIONS = (
            "Smallest claim grace, in seconds.", minimum=0, maximum=_MAX_SECONDS),
     Option("limits:transport", "max_claim_grace", int, 43200,
            "Largest claim grace, in seconds.", minimum=0, maximum=_MAX_SECONDS),
+    Option("limits:transport", "default_message_ttl", int, 3600,
+           "ttl in seconds of a v1.1 or v2 message posted without one (v2: unless "
+           "its queue sets _default_message_ttl).", minimum=1, maximum=_MAX_SECONDS),
+    Option("limits:transport", "default_claim_ttl", int, 300,
+           "ttl in seconds of a v1.1 or v2 claim created or renewed without one.",
+           minimum=1, maximum=_MAX_SECONDS),
+    Option("limits:transport", "default_claim_grace", int, 60,
+           "grace in seconds of a v1.1 or v2 claim created or renewed without one.",
+           minimum=0, maximum=_MAX_SECONDS),
+    Option("limits:transport", "max_message_delay", int, 900,
+           "Largest delay in seconds of a v2 message (and of a queue's "
+           "_default_message_delay).", minimum=0, maximum=_MAX_SECONDS),
 
     # [limits:storage]: page sizes used when a request gives no 'limit'.
     Option("limits:storage", "default_queue_paging", int, 10,
@@ -212,6 +229,12 @@ OPTIONS = (
     Option("limits:storage", "default_claim_limit", int, 10,
            "Messages claimed when the request gives no 'limit'.",
            minimum=1, maximum=_INT64),
+
+    # [signed_url]: pre-signed URLs of API v2 (api-v2.md section 5).
+    Option("signed_url", "secret_key", str, "",
+           "Key of the HMAC-SHA256 signatures of pre-signed URLs (POST "
+           "/v2/queues/{name}/share); keep it secret (empty: no pre-signed URLs, "
+           "share answers 400 and signed requests 404)."),
 )
 
 _KEYS = {(o.section, o.name) for o in OPTIONS}
@@ -262,6 +285,11 @@ def _check_consistency(config):
                       ("min_claim_grace", "max_claim_grace")):
         if getattr(t, low) > getattr(t, high):
             raise ConfigError(f"[limits:transport] {low} is above {high}")
+    for default, low, high in (("default_message_ttl", "min_message_ttl", "max_message_ttl"),
+                               ("default_claim_ttl", "min_claim_ttl", "max_claim_ttl"),
+                               ("default_claim_grace", "min_claim_grace", "max_claim_grace")):
+        if not getattr(t, low) <= getattr(t, default) <= getattr(t, high):
+            raise ConfigError(f"[limits:transport] {default} is outside {low}..{high}")
 
 
 def sample():

@@ -71,3 +71,13 @@ class ValidationError(MarconiError):
     def __init__(self, description, title="Invalid API call"):
         super().__init__(description)
         self.title, self.description = title, description
+
+
+class Conflict(MarconiError):
+    """The request contradicts the resource's current state (a JSON-patch
+    replacing or removing a queue metadata key that is not there)."""
+
+
+class UnsupportedMediaType(MarconiError):
+    """The request body's Content-Type is not one the resource accepts; the
+    message names the accepted type."""
