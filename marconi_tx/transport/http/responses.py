@@ -114,6 +114,9 @@ JSON_ERROR_ANSWERS = (
     (errors.MessageIsClaimed, _unable_to_delete),
     (errors.MessageNotClaimed, _unable_to_delete),
     (errors.ClaimMismatch, _unable_to_delete),
+    (errors.Conflict, lambda r, e: error_body(r, 409, "Conflict", str(e))),
+    (errors.UnsupportedMediaType,
+     lambda r, e: error_body(r, 415, "Unsupported media type", str(e))),
     (errors.StorageUnavailable, _unavailable),
     (NotAcceptable, lambda r, e: empty(r, 406)),
 )
