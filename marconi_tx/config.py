@@ -64,7 +64,7 @@ def _parse_bool(raw):
 _INT64 = 2**63 - 1
 # Durations are capped far below 2**63 so that now + ttl + grace never
 # overflows a 64-bit timestamp in any engine.
-_MAX_SECONDS = 2**32
+MAX_SECONDS = 2**32
 
 OPTIONS = (
     # [drivers]: what runs and where.
@@ -160,7 +160,7 @@ OPTIONS = (
            "namespace, as HTTP requests without X-Project-ID)."),
     Option("drivers:transport:line", "message_ttl", int, 86400,
            "ttl in seconds of jobs put over the line endpoint (beanstalkd has none).",
-           minimum=1, maximum=_MAX_SECONDS),
+           minimum=1, maximum=MAX_SECONDS),
     Option("drivers:transport:line", "max_job_size", int, 65535,
            "Largest job body in bytes (beanstalkd's -z); bigger puts get JOB_TOO_BIG.",
            minimum=1, maximum=2**31 - 1),
@@ -169,7 +169,7 @@ OPTIONS = (
            minimum=16, maximum=65536),
     Option("drivers:transport:line", "idle_timeout", float, 0.0,
            "Seconds without input after which a connection is closed, unless a "
-           "reserve waits (0: never, as beanstalkd).", minimum=0.0, maximum=_MAX_SECONDS),
+           "reserve waits (0: never, as beanstalkd).", minimum=0.0, maximum=MAX_SECONDS),
     Option("drivers:transport:line", "reservations_file", str, "var/line-reservations",
            "File recording the endpoint's reservations, so that a restart after a "
            "crash gives back the jobs reserved then (one daemon per file; empty: "
@@ -195,29 +195,29 @@ OPTIONS = (
            "Deepest nesting of arrays and objects in a message body or a queue "
            "metadata document.", minimum=1, maximum=200),
     Option("limits:transport", "min_message_ttl", int, 60,
-           "Smallest message ttl, in seconds.", minimum=1, maximum=_MAX_SECONDS),
+           "Smallest message ttl, in seconds.", minimum=1, maximum=MAX_SECONDS),
     Option("limits:transport", "max_message_ttl", int, 1209600,
-           "Largest message ttl, in seconds.", minimum=1, maximum=_MAX_SECONDS),
+           "Largest message ttl, in seconds.", minimum=1, maximum=MAX_SECONDS),
     Option("limits:transport", "min_claim_ttl", int, 60,
-           "Smallest claim ttl, in seconds.", minimum=1, maximum=_MAX_SECONDS),
+           "Smallest claim ttl, in seconds.", minimum=1, maximum=MAX_SECONDS),
     Option("limits:transport", "max_claim_ttl", int, 43200,
-           "Largest claim ttl, in seconds.", minimum=1, maximum=_MAX_SECONDS),
+           "Largest claim ttl, in seconds.", minimum=1, maximum=MAX_SECONDS),
     Option("limits:transport", "min_claim_grace", int, 60,
-           "Smallest claim grace, in seconds.", minimum=0, maximum=_MAX_SECONDS),
+           "Smallest claim grace, in seconds.", minimum=0, maximum=MAX_SECONDS),
     Option("limits:transport", "max_claim_grace", int, 43200,
-           "Largest claim grace, in seconds.", minimum=0, maximum=_MAX_SECONDS),
+           "Largest claim grace, in seconds.", minimum=0, maximum=MAX_SECONDS),
     Option("limits:transport", "default_message_ttl", int, 3600,
            "ttl in seconds of a v1.1 or v2 message posted without one (v2: unless "
-           "its queue sets _default_message_ttl).", minimum=1, maximum=_MAX_SECONDS),
+           "its queue sets _default_message_ttl).", minimum=1, maximum=MAX_SECONDS),
     Option("limits:transport", "default_claim_ttl", int, 300,
            "ttl in seconds of a v1.1 or v2 claim created or renewed without one.",
-           minimum=1, maximum=_MAX_SECONDS),
+           minimum=1, maximum=MAX_SECONDS),
     Option("limits:transport", "default_claim_grace", int, 60,
            "grace in seconds of a v1.1 or v2 claim created or renewed without one.",
-           minimum=0, maximum=_MAX_SECONDS),
+           minimum=0, maximum=MAX_SECONDS),
     Option("limits:transport", "max_message_delay", int, 900,
            "Largest delay in seconds of a v2 message (and of a queue's "
-           "_default_message_delay).", minimum=0, maximum=_MAX_SECONDS),
+           "_default_message_delay).", minimum=0, maximum=MAX_SECONDS),
 
     # [limits:storage]: page sizes used when a request gives no 'limit'.
     Option("limits:storage", "default_queue_paging", int, 10,

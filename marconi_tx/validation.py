@@ -17,6 +17,8 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_QUEUE_NAME = 64
 MAX_PROJECT_ID = 256
 _QUEUE_NAME = re.compile(r"[a-zA-Z0-9_-]+\Z")
+#: API v2's queue names also allow dots.
+_DOTTED_QUEUE_NAME = re.compile(r"[a-zA-Z0-9_.-]+\Z")
 # Only documents with \uD8xx-\uDFxx escapes can hold lone surrogates.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 #: Identifications (queue and project, Client-ID) whose check is remembered:
@@ -24,13 +26,21 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 CHECKED_CACHE = 4096
 
 
+def is_queue_name(name, dots=False):
+    """Whether ``name`` is a queue name: 1-64 of [a-zA-Z0-9_-] (and ``.`` with
+    ``dots``, as API v2)."""
+    pattern = _DOTTED_QUEUE_NAME if dots else _QUEUE_NAME
+    return isinstance(name, str) and len(name) <= MAX_QUEUE_NAME and bool(pattern.match(name))
+
+
 @functools.lru_cache(maxsize=CHECKED_CACHE)
-def queue_identification(name, project):
-    """Queue names: 1-64 of [a-zA-Z0-9_-]; project ids: at most 256 characters."""
-    if len(name) > MAX_QUEUE_NAME or not _QUEUE_NAME.match(name):
+def queue_identification(name, project, dots=False):
+    """Queue names (``is_queue_name``); project ids: at most 256 characters."""
+    if not is_queue_name(name, dots):
+        allowed = "underscores, dots and dashes" if dots else "underscores and dashes"
         raise ValidationError(
             f"Queue names may not be more than {MAX_QUEUE_NAME} characters long and "
-            "may contain only ASCII letters, digits, underscores and dashes.",
+            f"may contain only ASCII letters, digits, {allowed}.",
             title="Invalid queue identification")
     if project is not None and len(project) > MAX_PROJECT_ID:
         raise ValidationError(
@@ -203,8 +213,18 @@ def _integer_field(doc, name, where, low, high):
     return value
 
 
-def messages(doc, limits):
-    """The message list of a v1 POST: ``[{"ttl": int, "body": any}, ...]``."""
+def messages(doc, limits, default_ttl=None, default_delay=None):
+    """
+    The message list of a POST: ``[{"ttl": int, "body": any}, ...]`` (v1's
+    whole body), as dicts storage's ``post`` takes.
+
+    @param default_ttl: the ttl of messages without one (None: ``ttl`` is
+        required, as in v1).
+    @param default_delay: with a non-zero value, each message gets a
+        ``delay``, its own (an int 0..``max_message_delay``) or this one;
+        otherwise any ``delay`` field is dropped (API v2's rule for queues
+        without ``_default_message_delay``).
+    """
     document_type(doc, list)
     if not doc:
         raise ValidationError("No messages to enqueue.", title="Invalid request body")
@@ -216,9 +236,29 @@ def messages(doc, limits):
                                   title="Invalid request body")
         if "body" not in item:
             raise ValidationError(f"Missing 'body' field{where}.", title="Invalid request body")
-        ttl = _integer_field(item, "ttl", where, limits.min_message_ttl, limits.max_message_ttl)
-        result.append({"ttl": ttl, "body": item["body"]})
+        if default_ttl is None or "ttl" in item:
+            ttl = _integer_field(item, "ttl", where, limits.min_message_ttl,
+                                 limits.max_message_ttl)
+        else:
+            ttl = default_ttl
+        message = {"ttl": ttl, "body": item["body"]}
+        if default_delay:
+            message["delay"] = (_integer_field(item, "delay", where, 0, limits.max_message_delay)
+                                if "delay" in item else default_delay)
+        result.append(message)
     return result
+
+
+def messages_v1_1(doc, limits, default_ttl, default_delay=None):
+    """The messages of a v1.1 or v2 POST: ``{"messages": [...]}`` whose items
+    may omit ``ttl`` (``default_ttl``) and, in v2, carry a ``delay`` (see
+    ``messages``)."""
+    if not isinstance(doc, dict) or "messages" not in doc:
+        raise ValidationError("The request body must be an object with a 'messages' array.",
+                              title="Invalid request body")
+    if not isinstance(doc["messages"], list):
+        raise ValidationError("'messages' must be an array.", title="Invalid request body")
+    return messages(doc["messages"], limits, default_ttl, default_delay)
 
 
 def claim_ttl(doc, limits):
@@ -230,3 +270,37 @@ def claim_ttl(doc, limits):
 def claim_grace(doc, limits):
     """The ``grace`` of a claim create body."""
     return _integer_field(doc, "grace", "", limits.min_claim_grace, limits.max_claim_grace)
+
+
+def claim_body_v1_1(doc, limits):
+    """The ``(ttl, grace)`` of a v1.1 or v2 claim create or renew: ``doc`` is
+    the body (None: none was sent), an object whose fields default to
+    ``default_claim_ttl`` and ``default_claim_grace``."""
+    if doc is None:
+        return limits.default_claim_ttl, limits.default_claim_grace
+    document_type(doc, dict)
+    ttl = (_integer_field(doc, "ttl", "", limits.min_claim_ttl, limits.max_claim_ttl)
+           if "ttl" in doc else limits.default_claim_ttl)
+    grace = (claim_grace(doc, limits) if "grace" in doc else limits.default_claim_grace)
+    return ttl, grace
+
+
+PURGE_TYPES = frozenset({"messages", "subscriptions"})
+
+
+def purge_types(doc):
+    """The resource types a v2 purge removes: ``doc`` is the body (None: none
+    was sent, both types), ``{"resource_types": [...]}`` naming some of
+    ``PURGE_TYPES``."""
+    if doc is None:
+        return set(PURGE_TYPES)
+    document_type(doc, dict)
+    if "resource_types" not in doc:
+        raise ValidationError("Missing 'resource_types' field.", title="Invalid request body")
+    types = doc["resource_types"]
+    if not isinstance(types, list) or not all(isinstance(t, str) and t in PURGE_TYPES
+                                              for t in types):
+        raise ValidationError("'resource_types' must be an array of "
+                              f"{' and '.join(sorted(PURGE_TYPES))}.",
+                              title="Invalid request body")
+    return set(types)
