@@ -8,6 +8,8 @@ error a JSON ``{title, description}`` body (api-v2.md §1.3; v1.1 is given
 the same: its [later] behaviour), with the table ``JSON_ERROR_ANSWERS``.
 """
 
+from collections.abc import Callable
+
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -96,8 +98,11 @@ def _invalid(request, e):
     return error_body(request, 400, e.title, e.description)
 
 
+#: A table of answers: (error class, answer(request, error) -> body), ...
+ErrorAnswers = tuple[tuple[type[Exception], Callable], ...]
+
 #: Domain error -> answer (v1). The most specific class must come first.
-ERROR_ANSWERS = (
+ERROR_ANSWERS: ErrorAnswers = (
     (errors.ValidationError, _invalid),
     (errors.DoesNotExist, lambda r, e: empty(r, 404)),
     (errors.MessageIsClaimed, _unable_to_delete),
@@ -108,7 +113,7 @@ ERROR_ANSWERS = (
 )
 
 #: Domain error -> answer (v1.1 and v2): every error has a JSON body.
-JSON_ERROR_ANSWERS = (
+JSON_ERROR_ANSWERS: ErrorAnswers = (
     (errors.ValidationError, _invalid),
     (errors.DoesNotExist, lambda r, e: error_body(r, 404, "Not found", str(e))),
     (errors.MessageIsClaimed, _unable_to_delete),

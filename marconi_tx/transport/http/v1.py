@@ -6,6 +6,14 @@ and the path parameters; they return the body bytes after setting status and
 headers, and let domain errors propagate to the one error table
 (``responses.ERROR_ANSWERS``). They render the storage's records
 (``marconi_tx.storage.records``) as api-v1.md's documents.
+
+Reserved queue attributes: metadata keys starting with ``_`` (v2's
+``_default_message_ttl``, ``_max_claim_count``...) are stored by v1's
+metadata PUT as any other key, unchecked, and v1 applies none of them (its
+posts need a ttl, its claims move nothing to a dead-letter queue). The same
+queue used over v2 does apply them, v1.1 validates them on PUT only.
+api-v1.md's [later] 400 for such keys is not followed: it would break v1
+clients that store them.
 """
 
 from marconi_tx import errors, validation
@@ -197,9 +205,7 @@ class V1API:
         return json_body(request, 200, metadata, Content_Location=request_uri(request))
 
     async def set_metadata(self, request, project, queue_name):
-        # Keys starting with "_" (v2's reserved queue attributes) are stored
-        # as any other key and have no effect here (a v1 decision: api-v1.md
-        # [later] refuses them, which would break v1 clients storing them).
+        # Keys starting with "_" are stored unchecked (see the module's doc).
         metadata = validation.document_type(
             read_json(request, self.limits.max_queue_metadata, self.metadata_nesting), dict)
         await self.driver.queues.set_metadata(project, queue_name, metadata)
