@@ -68,8 +68,7 @@ ROWS = [
     ("POST", Q + "/claims?limit=1e3", GOOD_CLAIM, {}, 400),
     ("DELETE", Q + "/messages?ids=", None, {}, 400),
     # unknown routes and wrong methods
-    ("GET", "/", None, {}, 404),
-    ("GET", "/v2/queues", None, {}, 404),
+    ("GET", "/v3/queues", None, {}, 404),
     ("GET", "/v1/queues/jobs/unknown", None, {}, 404),
     ("GET", "/v1/queues/jobs/messages/1/extra", None, {}, 404),
     ("PUT", "/v1/health", None, {}, 405),

@@ -24,6 +24,7 @@ from marconi_tx.deferreds import returns_deferred
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from marconi_tx.transport.http.app import MATCH_CACHE, Router, build_resource, dispatcher
 from marconi_tx.transport.http.site import ApiRequest, BoundedBuffer, adopt, http_date, make_site
+from marconi_tx.transport.http.v1 import V1API
 from tests.http_support import CLIENT_ID, new_clock
 
 
@@ -204,13 +205,17 @@ class RouterTests(unittest.SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
 
 
+#: v1's checks and error answers (its handlers are not used here).
+V1_CHECKS = V1API(None, config.load())
+
+
 class DispatcherTests(unittest.SynchronousTestCase):
     """Handlers (async def, or returning a Deferred) and their failures,
     through dispatcher and Router."""
 
     def answer(self, handler):
         app = Klein()
-        app.route("/thing", endpoint="thing")(dispatcher({"GET": handler}))
+        app.route("/thing", endpoint="thing")(dispatcher({"GET": handler}, V1_CHECKS))
         return exchange(make_site(Router(app), max_body=1000),
                         b"GET /thing HTTP/1.1\r\nHost: x\r\n\r\n")
 
@@ -514,7 +519,7 @@ class LogFloodTests(unittest.SynchronousTestCase):
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
         app = Klein()
-        app.route("/bug", endpoint="bug")(dispatcher({"GET": self.bug}))
+        app.route("/bug", endpoint="bug")(dispatcher({"GET": self.bug}, V1_CHECKS))
         driver = SqliteDriver(":memory:", new_clock())
         self.successResultOf(driver.open())
         self.addCleanup(driver.close)
