@@ -33,6 +33,33 @@ class ConfigTests(unittest.SynchronousTestCase):
                           t.max_claim_ttl, t.max_queue_metadata, t.min_message_ttl),
                          (20, 262144, 1209600, 43200, 65536, 60))
 
+    def test_v2_defaults_are_the_specs(self):
+        """The v1.1/v2 settings default to api-v1.1.md §2 and api-v2.md §1.4:
+        ttl 3600, claim ttl 300 and grace 60, delay up to 900, admin mode,
+        checksums and signed URLs off."""
+        loaded = config.load()
+        t = loaded.transport
+        self.assertEqual((t.default_message_ttl, t.default_claim_ttl, t.default_claim_grace,
+                          t.max_message_delay), (3600, 300, 60, 900))
+        self.assertEqual((loaded.drivers.admin_mode, loaded.drivers.enable_checksum,
+                          loaded.signed_url.secret_key), (False, False, ""))
+        path = self.write("[signed_url]\nsecret_key = s3cret\n[drivers]\nadmin_mode = on\n")
+        loaded = config.load(path)
+        self.assertEqual((loaded.signed_url.secret_key, loaded.drivers.admin_mode),
+                         ("s3cret", True))
+
+    def test_defaults_within_their_bounds(self):
+        """A default ttl or grace outside its own minimum..maximum is refused,
+        naming it."""
+        for text, named in (
+                ("default_message_ttl = 59\n", "default_message_ttl"),
+                ("max_message_ttl = 1000\n", "default_message_ttl"),
+                ("default_claim_ttl = 43201\n", "default_claim_ttl"),
+                ("min_claim_grace = 61\n", "default_claim_grace")):
+            error = self.assertRaises(config.ConfigError, config.load,
+                                      self.write("[limits:transport]\n" + text))
+            self.assertIn(named, str(error))
+
     def test_file_then_overrides(self):
         """File values replace defaults; command-line overrides replace both."""
         path = self.write("[drivers]\nhttp = tcp:9000\ngc_interval = 5\n"
