@@ -35,6 +35,12 @@ starts above ``top >= m``. So any batch that becomes visible afterwards lies
 entirely above m. Markers are also per-queue increasing in registration order
 (step 2), hence in visibility order.
 
+A dead-letter move (``dead_letters``) brings a message with an older marker
+into another queue: it raises that queue's ``top`` to the marker first, like
+a one-message batch registered and committed at once, and the message then
+shows in that queue in marker order (a reader that paged past its marker
+before the move sees it only from a new pass).
+
 Residual window: none for ordering. What remains is liveness: a producer
 that dies between register and commit stalls ordered reads of that queue
 above its ``a`` until the deadline (``2 x operation_timeout + 1`` s after the

@@ -14,7 +14,8 @@
 ``messages`` (one document per message)::
 
     _id   int64      the message id and FIFO marker, from the global counter
-    q     ObjectId   the queue's generation
+    q     ObjectId   the queue's generation (set anew only by a dead-letter
+                     move to another queue, see dead_letters)
     b     str        body, as JSON text (any JSON survives; nothing in a
                      body can be mistaken for a query operator)
     t     int        ttl (current)      c  int  created      e  int  expires
