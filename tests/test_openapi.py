@@ -13,10 +13,14 @@ from marconi_tx import config
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from marconi_tx.transport.http import openapi
 from marconi_tx.transport.http.v1 import V1API
+from marconi_tx.transport.http.v1_1 import V1_1API
+from marconi_tx.transport.http.v2 import V2API
 from tests.http_support import ApiClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+#: The API of each version that has a document.
+APIS = {"v1": V1API, "v1.1": V1_1API, "v2": V2API}
 
 
 def load(version):
@@ -36,9 +40,9 @@ def deref(doc, node):
 
 class DocumentTests(unittest.TestCase):
     def test_every_version_has_a_valid_document(self):
-        """v1 has a document, and every document is valid OpenAPI 3
-        (openapi-spec-validator)."""
-        self.assertIn("v1", openapi.versions())
+        """v1, v1.1 and v2 have a document, and every document is valid
+        OpenAPI 3 (openapi-spec-validator)."""
+        self.assertEqual(openapi.versions(), sorted(APIS))
         for version in openapi.versions():
             doc = load(version)
             self.assertTrue(doc["openapi"].startswith("3."))
@@ -60,27 +64,31 @@ class DocumentTests(unittest.TestCase):
             self.assertTrue(os.path.isfile(os.path.join(
                 built, "marconi_tx", "transport", "http", "openapi", f"{version}.json")))
 
-    def test_v1_paths_and_methods_are_the_routes(self):
-        """The v1 document describes exactly the routes the daemon serves, each
-        with the methods it answers (and OPTIONS)."""
-        settings = config.load()
-        served = {}
-        for path, handlers in V1API(None, settings).routes() + openapi.routes():
-            if path.startswith("/v1"):
-                templated = path.replace("<", "{").replace(">", "}")
-                served[templated] = sorted(m.lower() for m in [*handlers, "OPTIONS"])
-        documented = {path: sorted(m for m in item if m in METHODS)
-                      for path, item in load("v1")["paths"].items()}
-        self.assertEqual(documented, served)
+    def test_paths_and_methods_are_the_routes(self):
+        """Each version's document describes exactly the routes the daemon
+        serves under its prefix (admin routes included: the health report
+        is documented with the 404 it answers without admin_mode), each with
+        the methods it answers (and OPTIONS)."""
+        settings = config.load(overrides=[("drivers", "admin_mode", "true")])
+        for version, api in APIS.items():
+            served = {}
+            for path, handlers in api(None, settings).routes() + openapi.routes():
+                if path.split("/")[1] == version:
+                    templated = path.replace("<", "{").replace(">", "}")
+                    served[templated] = sorted(m.lower() for m in [*handlers, "OPTIONS"])
+            documented = {path: sorted(m for m in item if m in METHODS)
+                          for path, item in load(version)["paths"].items()}
+            self.assertEqual(documented, served, version)
 
-    def test_v1_every_operation_answers_406_and_400(self):
-        """Every v1 operation but OPTIONS documents the Accept (406) and
+    def test_every_operation_answers_406_and_400(self):
+        """Every operation but OPTIONS documents the Accept (406) and
         header/parameter (400) refusals every routed request can get."""
-        for path, item in load("v1")["paths"].items():
-            for method in METHODS[:-1]:
-                if method in item:
-                    self.assertLessEqual({"400", "406"}, set(item[method]["responses"]),
-                                         f"{method} {path}")
+        for version in openapi.versions():
+            for path, item in load(version)["paths"].items():
+                for method in METHODS[:-1]:
+                    if method in item:
+                        self.assertLessEqual({"400", "406"}, set(item[method]["responses"]),
+                                             f"{method} {path}")
 
     def test_v1_limits_are_the_configured_defaults(self):
         """The limits the v1 document states are the defaults of
@@ -130,18 +138,87 @@ class DocumentTests(unittest.TestCase):
             self.assertIn(f"({name})", described)
 
 
+    def test_later_limits_are_the_configured_defaults(self):
+        """The limits and defaults the v1.1 and v2 documents state are the
+        defaults of [limits:transport] and [limits:storage]: message and
+        claim bounds, page sizes, pop, the defaults used when a field is
+        omitted, and (v2) the ranges of the reserved queue attributes."""
+        limits, paging = config.load().transport, config.load().storage
+        for version in ("v1.1", "v2"):
+            doc = load(version)
+            schemas = doc["components"]["schemas"]
+            self.assertEqual(bounds(schemas["NewMessage"], "ttl"),
+                             (limits.min_message_ttl, limits.max_message_ttl))
+            self.assertEqual(bounds(schemas["NewClaim"], "ttl"),
+                             (limits.min_claim_ttl, limits.max_claim_ttl))
+            self.assertEqual(bounds(schemas["NewClaim"], "grace"),
+                             (limits.min_claim_grace, limits.max_claim_grace))
+            self.assertIn(f"default_message_ttl ({limits.default_message_ttl})",
+                          schemas["NewMessage"]["properties"]["ttl"]["description"])
+            self.assertIn(f"default_claim_ttl ({limits.default_claim_ttl})",
+                          schemas["NewClaim"]["description"])
+            self.assertIn(f"default_claim_grace ({limits.default_claim_grace})",
+                          schemas["NewClaim"]["description"])
+            self.assertIn(f"({limits.max_message_size})",
+                          schemas["NewMessages"]["description"])
+            self.assertIn(f"({limits.max_queue_metadata})",
+                          schemas["Metadata"]["description"])
+            q = f"/{version}/queues/{{queue_name}}"
+            self.assertEqual(query_limit(doc, f"/{version}/queues", "get", "limit"),
+                             (1, limits.max_queues_per_page, paging.default_queue_paging))
+            self.assertEqual(query_limit(doc, f"{q}/messages", "get", "limit"),
+                             (1, limits.max_messages_per_page, paging.default_message_paging))
+            self.assertEqual(query_limit(doc, f"{q}/claims", "post", "limit"),
+                             (1, limits.max_messages_per_claim, paging.default_claim_limit))
+            self.assertEqual(query_limit(doc, f"{q}/messages", "delete", "pop"),
+                             (1, limits.max_messages_per_claim, None))
+            ids = doc["components"]["parameters"]["Ids"]["schema"]
+            self.assertEqual(ids["maxItems"], limits.max_messages_per_page)
+            reserved = schemas["Metadata"]["properties"]
+            message_ttl = (limits.min_message_ttl, limits.max_message_ttl)
+            self.assertEqual(bounds(schemas["Metadata"], "_default_message_ttl"), message_ttl)
+            self.assertEqual(bounds(schemas["Metadata"], "_dead_letter_queue_messages_ttl"),
+                             message_ttl)
+            self.assertEqual(bounds(schemas["Metadata"], "_max_messages_post_size"),
+                             (1, limits.max_message_size))
+            self.assertEqual(bounds(schemas["Metadata"], "_default_message_delay"),
+                             (0, limits.max_message_delay))
+            self.assertEqual(reserved["_enable_encrypt_messages"]["type"], "boolean")
+        delay = schemas["NewMessage"]["properties"]["delay"]
+        self.assertEqual((delay["minimum"], delay["maximum"]), (0, limits.max_message_delay))
+
+
+def bounds(schema, name):
+    field = schema["properties"][name]
+    return field["minimum"], field["maximum"]
+
+
+def query_limit(doc, path, method, name):
+    """(minimum, maximum, default) of a query parameter's schema."""
+    for parameter in doc["paths"][path][method]["parameters"]:
+        parameter = deref(doc, parameter)
+        if parameter["name"] == name:
+            schema = parameter["schema"]
+            return schema["minimum"], schema["maximum"], schema.get("default")
+    raise AssertionError(f"{method} {path} has no {name}")
+
+
 class ServedTests(unittest.TestCase):
     async def test_served_as_on_disk(self):
-        """GET /v1/openapi.json answers 200 with the package's v1.json, byte
-        for byte, as JSON; the Accept check applies as on every route."""
+        """GET /<version>/openapi.json answers 200 with the package's
+        document, byte for byte, as JSON, for every version and without the
+        headers v1.1 and v2 require elsewhere; the Accept check applies as
+        on every route."""
         driver = SqliteDriver(":memory:", task.Clock())
         await driver.open()
         self.addCleanup(driver.close)
         api = ApiClient(driver)
-        answer = await api.get("/v1/openapi.json")
-        self.assertEqual(answer.code, 200)
-        self.assertEqual(answer.headers["content-type"], "application/json; charset=utf-8")
-        with open(openapi.path("v1"), "rb") as f:
-            self.assertEqual(answer.body, f.read())
-        refused = await api.get("/v1/openapi.json", headers={"Accept": "application/xml"})
-        self.assertEqual((refused.code, refused.body), (406, b""))
+        for version in openapi.versions():
+            answer = await api.get(f"/{version}/openapi.json", client_id=None)
+            self.assertEqual(answer.code, 200, version)
+            self.assertEqual(answer.headers["content-type"], "application/json; charset=utf-8")
+            with open(openapi.path(version), "rb") as f:
+                self.assertEqual(answer.body, f.read())
+            refused = await api.get(f"/{version}/openapi.json",
+                                    headers={"Accept": "application/xml"})
+            self.assertEqual(refused.code, 406)
