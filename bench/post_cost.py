@@ -1,6 +1,6 @@
 """The cost of POST 1 message in process, without the network or wrk.
 
-``python -m bench.post_cost [--metrics on|off] [--batches N]`` builds the
+``python -m bench.post_cost [--metrics on|off] [--batches N] [--api v1|v2]`` builds the
 daemon's Site over a sqlite file (group commit, as the daemon runs) and feeds
 it batches of 16 whole POST requests on 16 connections (in-memory
 transports), then runs the batch's commit as the reactor turn would. It
@@ -10,6 +10,7 @@ different lengths gives instructions per post, which the noise does not
 move (``--cachegrind`` does that and prints the difference)::
 
     python -m bench.post_cost --cachegrind            # metrics on and off
+    python -m bench.post_cost --cachegrind --api v2   # the same posts over v2
 """
 
 import argparse
@@ -22,9 +23,15 @@ import time
 
 #: Posts a batch: one reactor turn's worth at 16 connections.
 BATCH = 16
+#: The request line, project header and body of a POST of one message, per API.
+POSTS = {
+    "v1": (b"/v1/queues/q/messages", None, b'[{"ttl": 300, "body": {"event": "x"}}]'),
+    "v2": (b"/v2/queues/q/messages", b"p",
+           b'{"messages": [{"ttl": 300, "body": {"event": "x"}}]}'),
+}
 
 
-def build(path, metrics):
+def build(path, metrics, api="v1"):
     from twisted.internet import reactor
     from twisted.internet.testing import StringTransport
 
@@ -36,8 +43,9 @@ def build(path, metrics):
 
     cfg = config.load(overrides=[("drivers", "metrics", "true" if metrics else "false")])
     driver = SqliteDriver(path, reactor, group_commit=True)
+    target, project, body = POSTS[api]
     driver.open_now()
-    driver.queues.create(None, "q")
+    driver.queues.create(project and project.decode(), "q")
     driver._turn.cancel()
     driver._flush()
     metrics = daemon_metrics(cfg, reactor)
@@ -52,9 +60,9 @@ def build(path, metrics):
         transport = StringTransport()
         channel.makeConnection(transport)
         channels.append((channel, transport))
-    body = b'[{"ttl": 300, "body": {"event": "x"}}]'
-    raw = (b"POST /v1/queues/q/messages HTTP/1.1\r\nHost: localhost\r\n"
-           b"Client-ID: 3f2504e0-4f89-11d3-9a0c-0305e82c3301\r\n"
+    raw = (b"POST %s HTTP/1.1\r\nHost: localhost\r\n" % target
+           + (b"" if project is None else b"X-Project-ID: %s\r\n" % project)
+           + b"Client-ID: 3f2504e0-4f89-11d3-9a0c-0305e82c3301\r\n"
            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
 
     def batch():
@@ -72,9 +80,9 @@ def build(path, metrics):
     return driver, batch
 
 
-def run(metrics, batches):
+def run(metrics, batches, api="v1"):
     with tempfile.TemporaryDirectory() as folder:
-        driver, batch = build(os.path.join(folder, "cost.db"), metrics)
+        driver, batch = build(os.path.join(folder, "cost.db"), metrics, api)
         for _ in range(20):  # warm: caches, the match cache, first labels
             batch()
         started = time.perf_counter()
@@ -85,13 +93,14 @@ def run(metrics, batches):
     return elapsed / (batches * BATCH) * 1e6
 
 
-def instructions(metrics, batches):
+def instructions(metrics, batches, api="v1"):
     """Instructions of a whole run under cachegrind."""
     with tempfile.TemporaryDirectory() as folder:
         out = subprocess.run(
             ["valgrind", "--tool=cachegrind", "--cache-sim=no",
              f"--cachegrind-out-file={folder}/cg.out", sys.executable, "-m", "bench.post_cost",
-             "--metrics", "on" if metrics else "off", "--batches", str(batches)],
+             "--metrics", "on" if metrics else "off", "--batches", str(batches),
+             "--api", api],
             capture_output=True, text=True, check=True)
     match = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
     return int(match.group(1).replace(",", ""))
@@ -102,17 +111,21 @@ def main(argv=None):
                                 description=__doc__.split("\n")[0])
     p.add_argument("--metrics", choices=("on", "off"), default="on")
     p.add_argument("--batches", type=int, default=500)
+    p.add_argument("--api", choices=sorted(POSTS), default="v1",
+                   help="the API version posting (v2: with the queue's policy read)")
     p.add_argument("--cachegrind", action="store_true",
                    help="instructions per post, metrics on and off (about a minute)")
     args = p.parse_args(argv)
     if not args.cachegrind:
-        print(f"metrics {args.metrics}: {run(args.metrics == 'on', args.batches):.1f} µs a post")
+        cost = run(args.metrics == "on", args.batches, args.api)
+        print(f"{args.api}, metrics {args.metrics}: {cost:.1f} µs a post")
         return
     short, long = 10, 10 + args.batches
     for metrics in (False, True):
-        per_post = ((instructions(metrics, long) - instructions(metrics, short))
+        per_post = ((instructions(metrics, long, args.api)
+                     - instructions(metrics, short, args.api))
                     / ((long - short) * BATCH))
-        print(f"metrics {'on' if metrics else 'off'}: {per_post / 1000:.1f} thousand "
+        print(f"{args.api}, metrics {'on' if metrics else 'off'}: {per_post / 1000:.1f} thousand "
               f"instructions a post")
 
 

@@ -23,6 +23,8 @@ from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import openapi, responses
 from marconi_tx.transport.http.site import adopt
 from marconi_tx.transport.http.v1 import V1API
+from marconi_tx.transport.http.v1_1 import V1_1API
+from marconi_tx.transport.http.v2 import V2API
 from marconi_tx.transport.http.versions import Versions
 
 log = Logger()
@@ -181,7 +183,7 @@ def build_resource(driver, config, metrics=None):
     the time); with ``metrics``, also ``GET /metrics``."""
     app = Klein()
     v1 = V1API(driver, config)
-    apis = [v1, Versions()]
+    apis = [v1, V1_1API(driver, config), V2API(driver, config), Versions()]
     for api in apis:
         for path, handlers in api.routes():
             app.route(path, endpoint=path)(dispatcher(handlers, api))
