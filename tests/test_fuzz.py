@@ -30,22 +30,38 @@ from schemathesis.specs.openapi.checks import (
 from twisted.trial import unittest
 
 from marconi_tx.transport.http import openapi
+from marconi_tx.transport.http.v2 import PATCH_TYPE
 from tests.daemon import Daemon
 
 EXAMPLES = int(os.environ.get("MARCONI_FUZZ_EXAMPLES", "25"))
+#: Schemathesis' own configuration, not a schemathesis.toml found around. A
+#: 501 is not a server error here: v2's subscriptions answer it until they
+#: exist (issue 15), and only the operations documenting it may give it.
+CONFIG = schemathesis.Config.from_dict({"checks": {"not_a_server_error": {
+    "expected-statuses": ["2xx", "3xx", "4xx", "501"]}}})
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 #: The queue (global namespace) holding real messages and a claim, so that
 #: generated requests also reach existing resources and their 200 answers.
 QUEUE = "fuzz"
+PROJECT = "fuzz-project"
 CLIENT = str(uuid.UUID(int=1))
 
 
-class Seeded:
-    """Real resources of the daemon: messages of ``QUEUE`` and a claim of some."""
+@schemathesis.serializer(PATCH_TYPE)
+def json_patch(context, value):
+    """v2's queue PATCH body: JSON under its own media type."""
+    return json.dumps(value).encode("utf-8")
 
-    def __init__(self, session, url):
+
+class Seeded:
+    """Real resources of the daemon: messages of ``QUEUE`` and a claim of
+    some, in the global namespace (v1) or in ``PROJECT`` (the versions that
+    require X-Project-ID). They are made over v1: every version sees them."""
+
+    def __init__(self, session, url, version="v1"):
         self.session, self.url = session, url
+        self.project = None if version == "v1" else PROJECT
         self.message_ids, self.claim_id = [], None
 
     def refresh(self):
@@ -53,6 +69,8 @@ class Seeded:
         deleted or claimed the previous ones."""
         base = f"{self.url}/v1/queues/{QUEUE}"
         headers = {"Client-ID": CLIENT}
+        if self.project is not None:
+            headers["X-Project-ID"] = self.project
         self.session.put(base, headers=headers).raise_for_status()
         posted = self.session.post(f"{base}/messages", headers=headers, data=json.dumps(
             [{"ttl": 600, "body": {"n": n, "text": "é"}} for n in range(4)]))
@@ -68,7 +86,11 @@ class Seeded:
         params = case.path_parameters or {}
         if "queue_name" in params:
             params["queue_name"] = QUEUE
-            (case.headers or {}).pop("X-Project-ID", None)
+            if self.project is None:
+                (case.headers or {}).pop("X-Project-ID", None)
+            else:
+                case.headers = {**(case.headers or {}), "X-Project-ID": self.project,
+                                "Client-ID": CLIENT}
         if "message_id" in params:
             params["message_id"] = self.message_ids[pick % len(self.message_ids)]
         if "claim_id" in params:
@@ -150,8 +172,7 @@ def fuzz(schema, url, seeded, tally, only=None):
 
 
 def load(session, url, version):
-    """The document the daemon serves for ``version``, as schemathesis' schema
-    (its own configuration, not a schemathesis.toml found around)."""
+    """The document the daemon serves for ``version``."""
     served = session.get(f"{url}/{version}/openapi.json")
     served.raise_for_status()
     return served.json()
@@ -170,7 +191,7 @@ class FuzzMixin:
         self.addCleanup(self.session.close)
 
     def schema(self, doc):
-        return schemathesis.openapi.from_dict(doc, config=schemathesis.Config())
+        return schemathesis.openapi.from_dict(doc, config=CONFIG)
 
     def test_every_document_against_twistd(self):
         """Every operation of every served API version's document, fuzzed with
@@ -181,7 +202,7 @@ class FuzzMixin:
         for version in openapi.versions():
             tally = Tally()
             failures += fuzz(self.schema(load(self.session, url, version)), url,
-                             Seeded(self.session, url), tally)
+                             Seeded(self.session, url, version), tally)
             with open(f"fuzz-{version}-{self.driver}.txt", "w") as f:
                 f.write(tally.report() + "\n")
             self.assertGreaterEqual(tally.total()[0], EXAMPLES * len(tally.rows))
