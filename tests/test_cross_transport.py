@@ -9,9 +9,9 @@ from tests.http_support import ApiClient, claim_id_of, message_id
 from tests.test_line_protocol import LineTestCase, parse_job, parse_yaml
 
 
-class CrossTransportTests(LineTestCase):
+class SharedDriverTestCase(LineTestCase):
     """One sqlite file driver shared by the line factory and the HTTP
-    resource."""
+    resource (``self.api``)."""
 
     def make_driver(self):
         return SqliteDriver(self.mktemp(), self.clock)
@@ -19,6 +19,10 @@ class CrossTransportTests(LineTestCase):
     def setUp(self):
         super().setUp()
         self.api = ApiClient(self.driver, self.config)
+
+
+class CrossTransportTests(SharedDriverTestCase):
+    """The line protocol and HTTP API v1 (the global namespace of both)."""
 
     async def listed(self, queue, query="echo=true"):
         """The ids (ints) a v1 listing of ``queue`` shows."""
@@ -171,3 +175,105 @@ class CrossTransportTests(LineTestCase):
         self.assertEqual(self.c.reserve()[0], int(posted))
         stats = parse_yaml(self.c.ask(b"stats-job %s" % posted.encode()))
         self.assertEqual((stats["state"], stats["reserves"]), ("reserved", "2"))
+
+
+class V2CrossTransportTests(SharedDriverTestCase):
+    """The line protocol and HTTP API v1.1 and v2: the line endpoint serves
+    the project the requests name (v1.1 on require one)."""
+
+    settings = (("project", "tenant"),)
+
+    def request(self, method, path, body=None):
+        return self.api.request(method, path, body, project="tenant")
+
+    async def listed(self, version, queue, query=""):
+        """The ids (ints) a listing of ``queue`` shows (echo on)."""
+        answer = await self.request("GET", f"/{version}/queues/{queue}/messages?echo=true"
+                                    + query)
+        self.assertEqual(answer.code, 200)
+        return [int(m["id"]) for m in answer.json["messages"]]
+
+    async def claimed(self, queue):
+        """The ids (ints) a v2 claim on ``queue`` takes."""
+        answer = await self.request("POST", f"/v2/queues/{queue}/claims",
+                                    {"ttl": 60, "grace": 60})
+        return [] if answer.code == 204 else [int(m["id"]) for m in answer.json["messages"]]
+
+    async def test_line_delay_is_v2_delay(self):
+        """A job put with a delay is hidden from v1.1 and v2 listings and
+        from v2 claims until due; v2 lists it with include_delayed=true."""
+        self.c.ask(b"use later")
+        job_id = self.c.put(b"later", delay=30)
+        self.assertEqual(await self.listed("v1.1", "later"), [])
+        self.assertEqual(await self.listed("v2", "later"), [])
+        self.assertEqual(await self.listed("v2", "later", "&include_delayed=true"), [job_id])
+        self.assertEqual(await self.claimed("later"), [])
+        self.clock.advance(30)
+        self.assertEqual(await self.listed("v1.1", "later"), [job_id])
+        self.assertEqual(await self.claimed("later"), [job_id])
+
+    async def test_v2_delayed_post_is_delayed_job(self):
+        """A message posted over v2 with a delay (on a queue with
+        _default_message_delay) is a delayed job for the line protocol:
+        peek-delayed finds it, stats-job says delayed with the time left,
+        reserve does not take it, and a kick makes it ready at once."""
+        answer = await self.request("PUT", "/v2/queues/slow", {"_default_message_delay": 60})
+        self.assertEqual(answer.code, 201)
+        answer = await self.request("POST", "/v2/queues/slow/messages",
+                                    {"messages": [{"ttl": 300, "body": "d", "delay": 20}]})
+        self.assertEqual(answer.code, 201, answer.body)
+        posted = int(message_id(answer.json["resources"][0]))
+        self.c.ask(b"use slow", b"watch slow", b"ignore default")
+        self.assertEqual(parse_job(self.c.ask(b"peek-delayed"), b"FOUND"), (posted, b"d"))
+        stats = parse_yaml(self.c.ask(b"stats-job %d" % posted))
+        self.assertEqual((stats["state"], stats["time-left"]), ("delayed", "20"))
+        self.assertEqual(self.c.ask(b"reserve-with-timeout 0"), b"TIMED_OUT\r\n")
+        self.assertEqual(self.c.ask(b"kick 1"), b"KICKED 1\r\n")
+        self.assertEqual(self.c.reserve(), (posted, b"d"))
+
+    async def test_v2_default_delay_is_delayed_job(self):
+        """A v2 post without a delay field on a queue with
+        _default_message_delay gets that delay: a delayed job until due,
+        then reserved over the line."""
+        await self.request("PUT", "/v2/queues/dflt", {"_default_message_delay": 15})
+        answer = await self.request("POST", "/v2/queues/dflt/messages",
+                                    {"messages": [{"ttl": 300, "body": "x"}]})
+        posted = int(message_id(answer.json["resources"][0]))
+        self.c.ask(b"watch dflt", b"ignore default")
+        self.assertEqual(self.c.ask(b"reserve-with-timeout 0"), b"TIMED_OUT\r\n")
+        stats = parse_yaml(self.c.ask(b"stats-job %d" % posted))
+        self.assertEqual((stats["state"], stats["time-left"]), ("delayed", "15"))
+        self.clock.advance(15)
+        self.assertEqual(self.c.reserve(b"reserve-with-timeout 0"), (posted, b"x"))
+
+    async def test_v2_pop_takes_reserved_count_and_delayed_jobs(self):
+        """v2 pop shows a line reservation in claim_count and pops a delayed
+        job too."""
+        self.c.ask(b"use popped", b"watch popped")
+        reserved = self.c.put(b"r", ttr=5)
+        self.assertEqual(self.c.reserve()[0], reserved)
+        self.clock.advance(5)
+        delayed = self.c.put(b"d", delay=100)
+        answer = await self.request("DELETE", "/v2/queues/popped/messages?pop=5")
+        self.assertEqual(answer.code, 200, answer.body)
+        self.assertEqual([(int(m["id"]), m["claim_count"]) for m in answer.json["messages"]],
+                         [(reserved, 1), (delayed, 0)])
+        self.assertEqual(self.c.ask(b"peek %d" % delayed), b"NOT_FOUND\r\n")
+
+    async def test_line_reserves_count_toward_dead_letter(self):
+        """Line reservations count as claims for v2's dead-letter policy: a
+        job reserved once (timed out) is moved by the next v2 claim of a
+        queue with _max_claim_count 1, and the line protocol sees it in the
+        dead-letter tube with its count restarted."""
+        answer = await self.request("PUT", "/v2/queues/work", {
+            "_max_claim_count": 1, "_dead_letter_queue": "dead"})
+        self.assertEqual(answer.code, 201, answer.body)
+        self.c.ask(b"use work", b"watch work")
+        job_id = self.c.put(b"w", ttr=5)
+        self.assertEqual(self.c.reserve()[0], job_id)
+        self.clock.advance(5)
+        answer = await self.request("POST", "/v2/queues/work/claims", {"ttl": 60, "grace": 60})
+        self.assertEqual(answer.code, 204, answer.body)
+        stats = parse_yaml(self.c.ask(b"stats-job %d" % job_id))
+        self.assertEqual((stats["tube"], stats["state"], stats["reserves"]),
+                         ("dead", "ready", "0"))

@@ -8,7 +8,9 @@ from twisted.trial import unittest
 from marconi_tx import config, errors
 from marconi_tx.client import BadRequest, ClaimNotFound, ServiceUnavailable
 from marconi_tx.testing import MemoryDriver, StubServer
+from tests.http_v1_1_tests import HttpV1_1Mixin
 from tests.http_v1_tests import HttpV1Mixin
+from tests.http_v2_tests import HttpV2Mixin
 from tests.storage_conformance import START, StorageConformanceMixin
 from tests.test_line_storage import JobConformanceMixin
 
@@ -31,6 +33,25 @@ class MemoryJobTests(JobConformanceMixin, unittest.TestCase):
 class HttpV1OnMemoryTests(HttpV1Mixin, unittest.TestCase):
     """The HTTP API v1 suite over a MemoryDriver: what a StubServer serves
     answers as the daemon does."""
+
+    def make_driver(self, clock):
+        return MemoryDriver(clock)
+
+
+class HttpV1_1OnMemoryTests(HttpV1_1Mixin, unittest.TestCase):
+    """The HTTP API v1.1 suite over a MemoryDriver."""
+
+    waits = False  # every answer is there before the request returns
+
+    def make_driver(self, clock):
+        return MemoryDriver(clock)
+
+
+class HttpV2OnMemoryTests(HttpV2Mixin, unittest.TestCase):
+    """The HTTP API v2 suite over a MemoryDriver (lazy queues, pop, purge,
+    delays, dead-letter moves)."""
+
+    waits = False
 
     def make_driver(self, clock):
         return MemoryDriver(clock)
@@ -131,8 +152,8 @@ class StubServerTests(unittest.TestCase):
         await driver.open()
         settings = config.load(overrides=[("limits:transport", "max_messages_per_claim", "2")])
         server = StubServer(driver, clock, settings)
-        queue = await server.client().create_queue("given")
-        self.assertIs(await driver.queues.exists(None, "given"), True)
+        queue = await server.client(project="p1").create_queue("given")
+        self.assertIs(await driver.queues.exists("p1", "given"), True)
         await queue.post_messages([{"ttl": 60, "body": n} for n in range(3)])
         await self.assertFailure(queue.claim(limit=3), BadRequest)
         self.assertEqual(len(await queue.claim(limit=2)), 2)
