@@ -441,3 +441,106 @@ class GlobalTests(CLITestCase):
                                   resource=Fixed(200, b"<html>", b"text/html"))
         self.assertEqual(status, 1)
         self.assertOneLineError(err)
+
+
+class V2CommandTests(CLITestCase):
+    """The commands over API v2, which the CLI picks when the server offers
+    it (these tests leave $MARCONI_API unset)."""
+
+    api = "v2"
+
+    def setUp(self):
+        self.server = Server(self, self.api, overrides=[
+            ("signed_url", "secret_key", "not-a-real-secret")])
+        self.client = self.server.client()
+
+    def discover(self, *argv, **kwargs):
+        """ok() without $MARCONI_API: the CLI discovers the version."""
+        return self.ok(*argv, environ={"MARCONI_API": ""}, **kwargs)
+
+    def test_discovers_v2_in_the_default_project(self):
+        """Without --api the CLI speaks v2 (GET / first) and, without a
+        project, uses the documented default project."""
+        recording = Recording(self.server.resource)
+        self.discover("queue", "create", "jobs", resource=recording)
+        self.assertEqual([r["uri"] for r in recording.requests], ["/", "/v2/queues/jobs"])
+        self.assertEqual(recording.requests[1]["headers"]["x-project-id"], ["default"])
+        listed = self.successResultOf(self.server.client(project="default").queues().collect())
+        self.assertEqual([q.name for q in listed], ["jobs"])
+
+    def test_post_delay_and_pop(self):
+        """message post --delay hides the messages (on a queue with a default
+        delay) until it passes; message pop removes and prints the oldest."""
+        self.ok("queue", "create", "jobs", "--metadata", '{"_default_message_delay": 1}')
+        self.ok("message", "post", "jobs", '"now"')
+        self.ok("message", "post", "jobs", '"later"', "--delay", "60", "--file", "-",
+                stdin='{"ttl": 300, "body": "file", "delay": 0}\n')
+        self.server.clock.advance(1)  # "now" has the queue's default delay
+        self.assertEqual([m["body"] for m in self.json("message", "list", "jobs")],
+                         ["now", "file"])
+        popped = self.json("message", "pop", "jobs", "--count", "5")
+        self.assertEqual([m["body"] for m in popped], ["now", "later", "file"])
+        self.assertEqual({(m["href"], m["claim_count"]) for m in popped}, {(None, 0)})
+        self.assertEqual(self.ok("message", "pop", "jobs"), "no messages\n")
+
+    def test_ttl_left_to_the_queue(self):
+        """Without --ttl a v2 post sends no ttl: the queue's default applies."""
+        self.ok("queue", "create", "jobs", "--metadata", '{"_default_message_ttl": 77}')
+        self.ok("message", "post", "jobs", "1")
+        self.assertEqual([m["ttl"] for m in self.json("message", "list", "jobs")], [77])
+
+    def test_purge(self):
+        """queue purge deletes the unclaimed messages; --only narrows it."""
+        self.queue_with("jobs", 3)
+        self.successResultOf(self.client.queue("jobs").claim(limit=1))
+        self.assertEqual(self.json("queue", "purge", "jobs", "--only", "messages"),
+                         {"name": "jobs", "purged": ["messages"]})
+        stats = self.json("queue", "stats", "jobs")["messages"]
+        self.assertEqual((stats["total"], stats["claimed"]), (1, 1))
+
+    def test_metadata_patch(self):
+        """queue metadata --patch applies JSON-patch operations and prints the
+        result; a conflicting patch exits 1 with one line."""
+        self.ok("queue", "create", "jobs", "--metadata", '{"a": 1}')
+        patched = self.json("queue", "metadata", "jobs", "--patch",
+                            '[{"op": "add", "path": "/metadata/b", "value": 2},'
+                            ' {"op": "remove", "path": "/metadata/a"}]')
+        self.assertEqual((patched.get("a"), patched["b"]), (None, 2))
+        status, _, err = self.cli("queue", "metadata", "jobs", "--patch",
+                                  '[{"op": "remove", "path": "/metadata/a"}]')
+        self.assertEqual(status, 1)
+        self.assertOneLineError(err, "409")
+        status, _, err = self.cli("queue", "metadata", "jobs", "--patch", '{"op": "add"}')
+        self.assertEqual(status, 2)
+
+    def test_share_and_use_the_share_file(self):
+        """queue share prints a share document; --share-file makes the CLI
+        send the requests it allows (listing), and only those."""
+        self.queue_with("jobs", 2)
+        document = self.json("queue", "share", "jobs", "--method", "get")
+        self.assertEqual((document["paths"], document["methods"]),
+                         (["/v2/queues/jobs/messages"], ["GET"]))
+        path = self.mktemp()
+        with open(path, "w") as f:
+            json.dump(document, f)
+        listed = self.json("--share-file", path, "message", "list", "jobs")
+        self.assertEqual([m["body"]["n"] for m in listed], [0, 1])
+        status, _, err = self.cli("--share-file", path, "message", "post", "jobs", "1")
+        self.assertEqual(status, 1)
+        self.assertOneLineError(err, "404")
+        status, _, err = self.cli("--share-file", path + ".missing", "queue", "list")
+        self.assertEqual(status, 2)
+        self.assertOneLineError(err, "cannot read")
+
+    def test_api_v1_keeps_working(self):
+        """--api v1 speaks v1 to a v2 server (its paths, no pop); a bad
+        $MARCONI_API is a usage error."""
+        recording = Recording(self.server.resource)
+        self.ok("--api", "v1", "queue", "create", "jobs", resource=recording)
+        self.assertEqual([r["uri"] for r in recording.requests], ["/v1/queues/jobs"])
+        status, _, err = self.cli("--api", "v1", "message", "pop", "jobs")
+        self.assertEqual(status, 1)
+        self.assertOneLineError(err, "needs API v2")
+        status, _, err = self.cli("queue", "list", environ={"MARCONI_API": "v9"})
+        self.assertEqual(status, 2)
+        self.assertOneLineError(err, "MARCONI_API")
