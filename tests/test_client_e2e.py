@@ -24,6 +24,7 @@ class CommandLineEndToEndTests(SynchronousTestCase):
         """Run the command; (exit status, stdout, stderr)."""
         env = dict(os.environ, PYTHONPATH=ROOT, MARCONI_URL=self.daemon.url)
         env.pop("MARCONI_PROJECT", None)
+        env.pop("MARCONI_API", None)
         done = subprocess.run([*program, *argv], input=stdin, capture_output=True,
                               text=True, env=env, cwd=self.workdir, timeout=60)
         return done.returncode, done.stdout, done.stderr
@@ -33,8 +34,27 @@ class CommandLineEndToEndTests(SynchronousTestCase):
         self.assertEqual((status, err), (0, ""), (argv, out))
         return out
 
+    def test_v2_and_v1_side_by_side(self):
+        """Over real HTTP the CLI discovers v2: a delayed post and pop work in
+        the default project, purge empties a queue; --api v1 still works and
+        sees what v2 posted in the same project."""
+        self.ok("--project", "p1", "queue", "create", "jobs", "--metadata",
+                '{"_default_message_delay": 1}')
+        self.ok("--project", "p1", "message", "post", "jobs", '"a"', '"b"', "--delay", "0")
+        self.ok("--project", "p1", "message", "post", "jobs", '"later"', "--delay", "600")
+        listed = json.loads(self.ok("--api", "v1", "--project", "p1", "message", "list",
+                                    "jobs", "--json"))
+        self.assertEqual([m["body"] for m in listed], ["a", "b"])
+        popped = json.loads(self.ok("--project", "p1", "message", "pop", "jobs", "--json"))
+        self.assertEqual([m["body"] for m in popped], ["a"])
+        self.ok("--project", "p1", "queue", "purge", "jobs")
+        stats = json.loads(self.ok("--json", "--project", "p1", "queue", "stats", "jobs"))
+        self.assertEqual(stats["messages"]["total"], 0)
+        self.ok("message", "post", "other", "1")  # v2's default project
+        self.assertEqual(self.ok("--api", "v1", "queue", "list"), "no queues\n")
+
     def test_queue_post_claim_delete(self):
-        """Over real HTTP: create a queue, post (arguments and stdin), claim,
+        """Over real HTTP (v2, discovered): create a queue, post (arguments and stdin), claim,
         delete a claimed message with its claim, read the stats, delete the
         queue; after the daemon stops the CLI exits 1 with one line."""
         self.assertIn("created queue jobs",
