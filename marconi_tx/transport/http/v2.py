@@ -85,6 +85,8 @@ class V2API(V1_1API):
         super().__init__(driver, config)
         self.enable_checksum = config.drivers.enable_checksum
         self.secret_key = config.signed_url.secret_key
+        #: The post policy of a queue without reserved attributes.
+        self.default_policy = queue_attributes.post_policy({}, self.limits)
 
     def checks(self, request, params):
         """api-v2.md §1.2: a URL-Signature (404 unless valid), a form
@@ -239,7 +241,9 @@ class V2API(V1_1API):
         return self._post_with_policy(metadata, *args)
 
     def _post_with_policy(self, metadata, request, project, queue_name, client):
-        policy = queue_attributes.post_policy(metadata, self.limits)
+        # Most queues have no reserved attribute: their policy is computed once.
+        policy = (self.default_policy if queue_attributes.RESERVED.isdisjoint(metadata)
+                  else queue_attributes.post_policy(metadata, self.limits))
         messages = validation.messages_v1_1(
             read_json(request, policy.max_post_size, self.message_nesting), self.limits,
             policy.default_ttl, policy.default_delay)
