@@ -408,14 +408,16 @@ class SmokeRunTests(SynchronousTestCase):
         """A tiny run of the real harness against real servers writes a
         result file whose summary has a row for each load it ran: with wrk,
         the ceiling and marconi_tx rows (one and two daemons too) with
-        requests counted; without wrk, those sections are skipped with a
+        requests counted and none failed, v1 and v2 loads alike, and each v2
+        load compared with its v1 load; without wrk, those sections are skipped with a
         note and the depth and line rows remain."""
         folder = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, folder)
         said = []
         status = bench_main.main(
             ["--smoke", "--no-install", "--sections", "throughput,depth,scale,line",
-             "--scenarios", "post1,consume", "--depths", "50", "--out", folder],
+             "--scenarios", "post1,consume,post1-v2,consume-v2", "--depths", "50",
+             "--out", folder],
             say=said.append)
         self.assertEqual(status, 0, "\n".join(said))
         [name] = os.listdir(folder)
@@ -432,7 +434,11 @@ class SmokeRunTests(SynchronousTestCase):
         if wrk.available():
             loads = sorted((row["target"], row["scenario"]) for row in summary["throughput"])
             self.assertEqual(loads, [("ceiling", "get"), ("ceiling", "post1"),
-                                     ("marconi", "consume"), ("marconi", "post1")])
+                                     ("marconi", "consume"), ("marconi", "consume-v2"),
+                                     ("marconi", "post1"), ("marconi", "post1-v2")])
+            compared = [(row["scenario"], row["v1_scenario"]) for row in summary["v2_vs_v1"]]
+            self.assertEqual(sorted(compared), [("consume-v2", "consume"), ("post1-v2", "post1")])
+            self.assertTrue(all(row["ratio"] > 0 for row in summary["v2_vs_v1"]))
             # Two daemons sharing one port through adopted sockets answer too.
             scale = sorted((row["target"], row["processes"]) for row in summary["scale"])
             self.assertEqual(scale, [("ceiling", 1), ("ceiling", 2),
