@@ -4,9 +4,11 @@ and what only v2 has (pop, purge, delayed posts, metadata patches, signed
 URLs)."""
 
 import datetime
+import json
 
 from treq.testing import StubTreq
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.server import NOT_DONE_YET
 
 import tests.test_client as v1
 from marconi_tx.client import (
@@ -22,6 +24,7 @@ from marconi_tx.client import (
 )
 from tests.test_client_support import (
     BASE_URL,
+    Delegating,
     Hiding,
     Recording,
     RefusingTreq,
@@ -59,6 +62,22 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertEqual([(r["method"], r["uri"]) for r in recording.requests],
                          [("GET", "/"), ("POST", "/v2/queues/jobs/messages"),
                           ("GET", "/v2/queues/jobs/stats")])
+
+    def test_concurrent_requests_discover_once(self):
+        """Requests made while the discovery is under way wait for it: one
+        GET /, then each request over v2."""
+        held = HeldRoot(self.server.resource)
+        recording = Recording(held)
+        stub = StubTreq(recording)
+        client = Client(BASE_URL, treq=stub, reactor=self.server.clock)
+        first, second = client.health(), client.queue("jobs").stats()
+        self.assertNoResult(first)
+        held.answer()
+        stub.flush()
+        self.assertIs(self.result(first), True)
+        self.assertEqual(self.result(second)["messages"]["total"], 0)
+        self.assertEqual(sorted(r["uri"] for r in recording.requests),
+                         ["/", "/v2/ping", "/v2/queues/jobs/stats"])
 
     def test_falls_back_to_the_v2_home(self):
         """A server without a versions document at / is asked GET /v2: the
@@ -108,6 +127,28 @@ class DiscoveryTests(SynchronousTestCase):
                          ["/v1/health", "/v2/ping", "/v1/health"])
         for url, api in ((BASE_URL + "/v1", "v2"), (BASE_URL, "v1.1")):
             self.assertRaises(ValueError, Client, url, api=api)
+
+
+class HeldRoot(Delegating):
+    """Holds GET / until ``answer()``, which answers it with a versions
+    document offering v2; delegates other paths."""
+
+    def __init__(self, real):
+        super().__init__(real)
+        self.held = []
+
+    def render(self, request):
+        if request.path == b"/":
+            self.held.append(request)
+            return NOT_DONE_YET
+        return super().render(request)
+
+    def answer(self):
+        for request in self.held:
+            request.setResponseCode(300)
+            request.write(json.dumps({"versions": [{"id": "2", "status": "CURRENT"}]})
+                          .encode())
+            request.finish()
 
 
 class V2Mixin:

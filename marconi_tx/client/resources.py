@@ -62,7 +62,7 @@ class Queue:
         """Its path, ``/v1/queues/{name}`` or ``/v2/queues/{name}``; ``None``
         while the client has not learnt its API version."""
         if self._href is None and self.client.api is not None:
-            return self.client.resolve(self._path())[len(self.client.url):]
+            return f"/{self.client.api}/{self._path()}"
         return self._href
 
     def __repr__(self) -> str:
@@ -182,11 +182,11 @@ class Queue:
         @raise UnsupportedByAPI: v1, and a message has a ``delay``.
         """
         messages = list(messages)
-        if any(isinstance(message, dict) and "delay" in message for message in messages):
-            await self.client.api_version()
-            self.client.require(versions.V2, "a delayed message")
-        envelope = batches.ARRAY if await self.client.api_version() == versions.V1 \
-            else batches.OBJECT
+        envelope = batches.OBJECT
+        if await self.client.api_version() == versions.V1:
+            if any(isinstance(message, dict) and "delay" in message for message in messages):
+                self.client.require(versions.V2, "a delayed message")
+            envelope = batches.ARRAY
         encoded = [batches.encode(message) for message in messages]
         groups = batches.pack(encoded, self.client.max_message_size, envelope)
         ids: list[str] = []
