@@ -207,6 +207,24 @@ class HttpV2Mixin(NewerApiMixin):
         answer = await self.get("/v2/queues?with_count=true", project="other")
         self.assertEqual(answer.json, {"queues": [], "links": []})
 
+    async def test_list_queues_odd_filters(self):
+        """Metadata filters named with any text (non-ASCII, NUL, dots, $,
+        & and =) are plain equality filters, never a 500; the next link
+        percent-encodes them and can be followed."""
+        for name, key in (("odd1", "ü&=x"), ("odd2", "ü&=x")):
+            await self.put(f"/v2/queues/{name}", {key: "v.1", "a.b": 1, "$where": 2})
+        for query in ("%C2%8D=null&%00%2A=1", "a.b=1", "%24where=2", "%24=1"):
+            answer = await self.get("/v2/queues?" + query)
+            self.assertEqual(answer.code, 200, query)
+        answer = await self.get("/v2/queues?a.b=1&%24where=2")
+        self.assertEqual([q["name"] for q in answer.json["queues"]], ["odd1", "odd2"])
+        answer = await self.get("/v2/queues?limit=1&%C3%BC%26%3Dx=v.1")
+        self.assertEqual([q["name"] for q in answer.json["queues"]], ["odd1"])
+        link = answer.json["links"][0]["href"]
+        self.assertEqual(link, "/v2/queues?marker=odd1&limit=1&%C3%BC%26%3Dx=v.1")
+        answer = await self.get(link)
+        self.assertEqual([q["name"] for q in answer.json["queues"]], ["odd2"])
+
     # -- messages -------------------------------------------------------------
 
     async def test_queue_default_ttl(self):

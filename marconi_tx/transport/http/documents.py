@@ -3,6 +3,7 @@ prefix (``/v1``, ``/v1.1``, ``/v2``), JSON-home documents, ``next`` links and
 the stamps of queue stats."""
 
 import time
+from urllib.parse import quote
 
 from marconi_tx.transport.http.inputs import query
 from marconi_tx.transport.http.responses import json_body
@@ -33,12 +34,13 @@ def stats_doc(prefix, queue, stats):
 
 
 def next_link(path, marker, request, names):
-    """A ``next`` link repeating the supplied parameters ``names``."""
-    params = [f"marker={marker}"]
+    """A ``next`` link repeating the supplied parameters ``names``
+    (percent-encoded where needed: v2's metadata filters may be any text)."""
+    params = [f"marker={quote(marker, safe='')}"]
     for name in names:
         value = query(request, name)
         if value is not None:
-            params.append(f"{name}={value}")
+            params.append(f"{quote(name, safe='')}={quote(value, safe='')}")
     return [{"rel": "next", "href": f"{path}?{'&'.join(params)}"}]
 
 

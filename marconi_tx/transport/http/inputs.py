@@ -7,14 +7,25 @@ from marconi_tx import errors, validation
 
 def query(request, name):
     """A query parameter as text; None when absent or empty."""
-    values = request.args.get(name.encode("ascii"))
+    values = request.args.get(name.encode("utf-8"))
     if not values or not values[0]:
         return None
+    return text(values[0], f"The value of '{name}'")
+
+
+def queries(request):
+    """Every query parameter with a value, as {name: its first value}, in
+    text."""
+    return {text(name, "A query parameter's name"): text(values[0], f"The value of {name!r}")
+            for name, values in request.args.items() if values and values[0]}
+
+
+def text(raw, what):
+    """``raw`` (bytes of a query) decoded; 400 when it is not UTF-8."""
     try:
-        return values[0].decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise errors.ValidationError(f"The value of '{name}' must be UTF-8.",
-                                     title="Invalid query parameter")
+        raise errors.ValidationError(f"{what} must be UTF-8.", title="Invalid query parameter")
 
 
 def query_ids(request, name="ids"):

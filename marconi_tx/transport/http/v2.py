@@ -46,7 +46,13 @@ from twisted.python.failure import Failure
 
 from marconi_tx import errors, json_patch, queue_attributes, validation
 from marconi_tx.transport.http import signed_urls
-from marconi_tx.transport.http.inputs import client_uuid, optional_json, query, read_json
+from marconi_tx.transport.http.inputs import (
+    client_uuid,
+    optional_json,
+    queries,
+    query,
+    read_json,
+)
 from marconi_tx.transport.http.responses import empty, error_body, json_body
 from marconi_tx.transport.http.v1_1 import V1_1API
 
@@ -156,16 +162,8 @@ class V2API(V1_1API):
         return queue_attributes.shown(metadata, self.limits)
 
     async def list_queues(self, request, project):
-        filters = {}
-        for raw in request.args:
-            try:
-                key = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise errors.ValidationError("Query parameter names must be UTF-8.",
-                                             title="Invalid query parameter")
-            value = None if key in _LISTING_PARAMS else query(request, key)
-            if value is not None:
-                filters[key] = int(value) if _INTEGER.fullmatch(value) else value
+        filters = {key: int(value) if _INTEGER.fullmatch(value) else value
+                   for key, value in queries(request).items() if key not in _LISTING_PARAMS}
         with_count = validation.query_bool("with_count", query(request, "with_count"))
         doc = await self.queue_listing(request, project, query(request, "name"),
                                        filters or None, ("name", "with_count", *filters))
