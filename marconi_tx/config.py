@@ -121,6 +121,11 @@ OPTIONS = (
            "(a detailed JSON report; off: 404). Ping is always served."),
     Option("drivers", "enable_checksum", bool, False,
            "Give every v2 message a 'checksum' (MD5 of its JSON body)."),
+    Option("drivers", "queue_metadata_cache_seconds", float, 1.0,
+           "Seconds a process keeps a queue's metadata for v2's posts and claims "
+           "(its reserved attributes); a change made through another process "
+           "(--workers) applies within them (0: read it on every request).",
+           minimum=0.0, maximum=3600.0),
 
     Option("drivers:storage:sqlite", "synchronous", str, "NORMAL",
            "SQLite synchronous pragma. NORMAL (WAL) survives a kill -9 of the "

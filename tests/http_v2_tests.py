@@ -237,6 +237,41 @@ class HttpV2Mixin(NewerApiMixin):
         answer = await self.get(f"{self.q}/messages?ids={','.join(ids)}")
         self.assertEqual(sorted(m["ttl"] for m in answer.json["messages"]), [120, 999])
 
+    async def test_policy_changed_elsewhere_applies_within_the_cache_window(self):
+        """A queue's reserved attributes changed behind this process (in
+        storage, as another --workers process does) apply to posts once
+        [drivers] queue_metadata_cache_seconds (1 s) have passed; this
+        process's own PUT applies at once."""
+        await self.put(self.q, {"_default_message_ttl": 999})
+        await self.post(self.q + "/messages", {"messages": [{"body": 0}]})  # reads, keeps
+        await self.driver.queues.set_metadata(PROJECT, "jobs", {"_default_message_ttl": 500})
+        self.assertEqual(await self.posted_ttl(), 999)
+        self.clock.advance(1)
+        self.assertEqual(await self.posted_ttl(), 500)
+        await self.patch_metadata([{"op": "replace", "path": "/metadata/_default_message_ttl",
+                                    "value": 700}])
+        self.assertEqual(await self.posted_ttl(), 700)
+        await self.delete(self.q)
+        self.assertEqual(await self.posted_ttl(), 3600)
+
+    async def test_dead_letter_policy_changed_elsewhere_applies_within_the_window(self):
+        """A dead-letter policy set behind this process applies to claims
+        once the cache window (1 s) has passed."""
+        await self.post_messages(1)
+        self.assertEqual((await self.claim(query="?limit=1")).code, 201)  # reads, keeps
+        await self.driver.queues.create(PROJECT, "dlq")
+        await self.driver.queues.set_metadata(
+            PROJECT, "jobs", {"_max_claim_count": 1, "_dead_letter_queue": "dlq"})
+        self.clock.advance(61)  # the claim and its grace expire; the window too
+        self.assertEqual((await self.claim()).code, 204)  # claimed once: moved
+        self.assertEqual(len(await self.listed(queue="dlq")), 1)
+
+    async def posted_ttl(self):
+        """The ttl of a message posted to "jobs" without one."""
+        answer = await self.post(self.q + "/messages", {"messages": [{"body": 1}]})
+        [mid] = [message_id(h) for h in answer.json["resources"]]
+        return (await self.get(f"{self.q}/messages/{mid}")).json["ttl"]
+
     async def test_queue_post_size_cap(self):
         """§10.7: a queue with _max_messages_post_size 1023 refuses an
         1100-byte post (400) and takes a smaller one."""

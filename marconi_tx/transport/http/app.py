@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import openapi, responses
+from marconi_tx.transport.http.metadata_cache import MetadataCache
 from marconi_tx.transport.http.site import adopt
 from marconi_tx.transport.http.v1 import V1API
 from marconi_tx.transport.http.v1_1 import V1_1API
@@ -182,8 +183,9 @@ def build_resource(driver, config, metrics=None):
     """The root resource serving the API over ``driver`` (whose clock gives
     the time); with ``metrics``, also ``GET /metrics``."""
     app = Klein()
-    v1 = V1API(driver, config)
-    apis = [v1, V1_1API(driver, config), V2API(driver, config), Versions()]
+    metadata = MetadataCache(driver, config.drivers.queue_metadata_cache_seconds)
+    v1 = V1API(driver, config, metadata)
+    apis = [v1, V1_1API(driver, config, metadata), V2API(driver, config, metadata), Versions()]
     for api in apis:
         for path, handlers in api.routes():
             app.route(path, endpoint=path)(dispatcher(handlers, api))

@@ -26,6 +26,7 @@ from marconi_tx.transport.http.inputs import (
     read_json,
     request_uri,
 )
+from marconi_tx.transport.http.metadata_cache import MetadataCache
 from marconi_tx.transport.http.responses import empty, encoded_body, json_body
 
 PREFIX = "/v1"
@@ -86,8 +87,12 @@ class V1API:
     #: 404 and 405 without a body.
     json_errors = False
 
-    def __init__(self, driver, config):
+    def __init__(self, driver, config, metadata=None):
         self.driver = driver
+        #: Queue metadata for v2's posts and claims (one per site: every
+        #: version's writes forget what it keeps).
+        self.metadata = metadata or MetadataCache(
+            driver, config.drivers.queue_metadata_cache_seconds)
         self.limits = config.transport
         self.paging = config.storage
         self.health_timeout = config.drivers.health_timeout
@@ -189,6 +194,7 @@ class V1API:
 
     async def create_queue(self, request, project, queue_name):
         created = await self.driver.queues.create(project, queue_name)
+        self.metadata.forget(project, queue_name)
         return empty(request, 201 if created else 204,
                      Location=queue_href(PREFIX, queue_name))
 
@@ -198,6 +204,7 @@ class V1API:
 
     async def delete_queue(self, request, project, queue_name):
         await self.driver.queues.delete(project, queue_name)
+        self.metadata.forget(project, queue_name)
         return empty(request, 204)
 
     async def get_metadata(self, request, project, queue_name):
@@ -209,6 +216,7 @@ class V1API:
         metadata = validation.document_type(
             read_json(request, self.limits.max_queue_metadata, self.metadata_nesting), dict)
         await self.driver.queues.set_metadata(project, queue_name, metadata)
+        self.metadata.forget(project, queue_name)
         return empty(request, 204, Location=f"{queue_href(PREFIX, queue_name)}/metadata")
 
     async def stats(self, request, project, queue_name):

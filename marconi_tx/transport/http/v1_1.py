@@ -69,8 +69,8 @@ class V1_1API(V1API):
     #: The listing parameters a ``next`` link repeats.
     listing_params: tuple[str, ...] = ("limit", "echo", "include_claimed")
 
-    def __init__(self, driver, config):
-        super().__init__(driver, config)
+    def __init__(self, driver, config, metadata=None):
+        super().__init__(driver, config, metadata)
         self.admin_mode = config.drivers.admin_mode
         self.message_nesting = validation.message_nesting(self.limits, MESSAGE_ENVELOPE)
 
@@ -205,6 +205,7 @@ class V1_1API(V1API):
         metadata = {} if metadata is None else validation.document_type(metadata, dict)
         queue_attributes.check(metadata, self.limits)
         created = await self.driver.queues.create(project, queue_name, metadata)
+        self.metadata.forget(project, queue_name)
         return empty(request, 201 if created else 204,
                      Location=queue_href(self.prefix, queue_name))
 
@@ -340,7 +341,7 @@ class V1_1API(V1API):
 
     # -- claims ---------------------------------------------------------------
 
-    def claim(self, project, queue_name, ttl, grace, limit):
+    def claim(self, request, project, queue_name, ttl, grace, limit):
         """Claim messages (v2 adds the queue's dead-letter policy)."""
         return self.driver.claims.create(project, queue_name, ttl, grace, limit)
 
@@ -349,7 +350,7 @@ class V1_1API(V1API):
                                      self.paging.default_claim_limit)
         validation.page_limit("limit", limit, self.limits.max_messages_per_claim)
         ttl, grace = validation.claim_body_v1_1(optional_json(request), self.limits)
-        claim = await self.claim(project, queue_name, ttl, grace, limit)
+        claim = await self.claim(request, project, queue_name, ttl, grace, limit)
         if claim is None:
             return empty(request, 204)
         return json_body(request, 201,

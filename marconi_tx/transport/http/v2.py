@@ -14,10 +14,12 @@ What api-v2.md leaves open, and the choices made here:
   A request whose signature fails is 404 (JSON), whatever else it carries;
   a valid signature grants the project it was made for (the signed
   ``X-Project-ID``), and the usual checks still apply (Client-ID).
-* A post reads the queue's metadata once (its default ttl, size cap and
-  delay): the one storage read a v2 post adds to v1's. A claim reads it once
-  too (the dead-letter policy). The policy is the one stored when the read
-  happens: a PATCH racing a post may apply to it or not.
+* A post applies the queue's metadata (its default ttl, size cap and
+  delay) and a claim its dead-letter policy, both read through the
+  process's ``MetadataCache``: this process's own changes apply to the next
+  request, another process's within ``[drivers]
+  queue_metadata_cache_seconds``. A PATCH racing a post may apply to it or
+  not.
 * PATCH is read, patched, validated and written back without a lock: two
   concurrent PATCHes of one queue may lose one's changes (upstream did the
   same). Its Content-Type is compared on the media type alone (parameters
@@ -41,8 +43,6 @@ What api-v2.md leaves open, and the choices made here:
 import hashlib
 import json
 import re
-
-from twisted.python.failure import Failure
 
 from marconi_tx import errors, json_patch, queue_attributes, validation
 from marconi_tx.transport.http import signed_urls
@@ -87,8 +87,8 @@ class V2API(V1_1API):
     dotted_names = True
     listing_params = (*V1_1API.listing_params, "include_delayed")
 
-    def __init__(self, driver, config):
-        super().__init__(driver, config)
+    def __init__(self, driver, config, metadata=None):
+        super().__init__(driver, config, metadata)
         self.enable_checksum = config.drivers.enable_checksum
         self.secret_key = config.signed_url.secret_key
         #: The post policy of a queue without reserved attributes.
@@ -184,6 +184,7 @@ class V2API(V1_1API):
         patched = json_patch.apply(metadata, ops, queue_attributes.RESERVED)
         queue_attributes.check(patched, self.limits)
         await self.driver.queues.set_metadata(project, queue_name, patched)
+        self.metadata.forget(project, queue_name)
         return json_body(request, 200, self.shown(patched))
 
     async def purge(self, request, project, queue_name):
@@ -222,21 +223,11 @@ class V2API(V1_1API):
         # post. A read that has answered already (sqlite's do) is used at
         # once, sparing a Deferred chained into another for every post.
         client = client_uuid(request)
-        read = self.driver.queues.get_metadata(project, queue_name)
-        answered = []
-        read.addBoth(answered.append)
-        if answered:
-            return self._post_after_read(answered[0], request, project, queue_name, client)
-        return read.addCallback(lambda _: self._post_after_read(
-            answered[0], request, project, queue_name, client))
-
-    def _post_after_read(self, metadata, *args):
-        """Post with the policy of ``metadata``, the read's result: a
-        missing queue's policy is the defaults (other failures propagate)."""
-        if isinstance(metadata, Failure):
-            metadata.trap(errors.QueueDoesNotExist)
-            metadata = {}
-        return self._post_with_policy(metadata, *args)
+        metadata = self.metadata.get(project, queue_name, request.site.reactor.seconds())
+        if isinstance(metadata, dict):
+            return self._post_with_policy(metadata, request, project, queue_name, client)
+        return metadata.addCallback(self._post_with_policy, request, project, queue_name,
+                                    client)
 
     def _post_with_policy(self, metadata, request, project, queue_name, client):
         # Most queues have no reserved attribute: their policy is computed once.
@@ -252,7 +243,7 @@ class V2API(V1_1API):
 
     # -- claims ---------------------------------------------------------------
 
-    async def claim(self, project, queue_name, ttl, grace, limit):
-        metadata = await self.queue_metadata(project, queue_name)
+    async def claim(self, request, project, queue_name, ttl, grace, limit):
+        metadata = await self.metadata.read(project, queue_name, request.site.reactor.seconds())
         return await self.driver.claims.create(project, queue_name, ttl, grace, limit,
                                                dead_letter=queue_attributes.dead_letter(metadata))
