@@ -38,6 +38,25 @@ def wait_for_port(port, process, timeout=30.0):
     raise RuntimeError(f"daemon did not listen on {port} within {timeout} s")
 
 
+def wait_for_answer(port, process, timeout=30.0):
+    """Block until an HTTP request to ``port`` is answered: the reactor runs
+    and has its signal handlers (a listening port alone does not say so,
+    and a SIGTERM before them kills the process)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daemon exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+                s.sendall(b"GET /v1/health HTTP/1.0\r\n\r\n")
+                if s.recv(16).startswith(b"HTTP/1."):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"daemon did not answer on {port} within {timeout} s")
+
+
 class Daemon:
     """One ``twistd -n marconi`` process on a free loopback port."""
 
@@ -62,7 +81,7 @@ class Daemon:
             preexec_fn=None if limit is None
             else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit))
         log.close()
-        wait_for_port(self.port, self.process)
+        wait_for_answer(self.port, self.process)
         return self
 
     def stop(self, sig=signal.SIGTERM):
