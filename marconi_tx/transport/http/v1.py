@@ -244,19 +244,23 @@ class V1API:
                             f'{{"partial": false, "resources": [{resources}]}}'.encode(),
                             Location=f"{base}?ids={','.join(ids)}")
 
+    def listing_query(self, request):
+        """The message listing's query parameters, as ``messages.list``
+        keywords."""
+        limit = validation.query_int("limit", query(request, "limit"),
+                                     self.paging.default_message_paging)
+        validation.page_limit("limit", limit, self.limits.max_messages_per_page)
+        return {"marker": query(request, "marker"), "limit": limit,
+                "echo": validation.query_bool("echo", query(request, "echo")),
+                "client_uuid": client_uuid(request),
+                "include_claimed": validation.query_bool("include_claimed",
+                                                         query(request, "include_claimed"))}
+
     async def get_messages(self, request, project, queue_name):
         if any(request.args.get(b"ids", ())):  # an empty ?ids= lists, as before
             return await self._get_by_ids(request, project, queue_name, query_ids(request))
-        client = client_uuid(request)
-        limit = validation.query_int("limit", query(request, "limit"),
-                                     self.paging.default_message_paging)
-        echo = validation.query_bool("echo", query(request, "echo"))
-        include_claimed = validation.query_bool("include_claimed",
-                                                query(request, "include_claimed"))
-        validation.page_limit("limit", limit, self.limits.max_messages_per_page)
-        messages = await self.driver.messages.list(
-            project, queue_name, marker=query(request, "marker"), limit=limit, echo=echo,
-            client_uuid=client, include_claimed=include_claimed)
+        messages = await self.driver.messages.list(project, queue_name,
+                                                   **self.listing_query(request))
         location = request_uri(request)
         if not messages:
             return empty(request, 204, Content_Location=location)

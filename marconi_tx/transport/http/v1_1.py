@@ -276,18 +276,9 @@ class V1_1API(V1API):
                 raise errors.MessageDoesNotExist(",".join(ids), queue_name)
             return json_body(request, 200, {"messages": [self.message_doc(queue_name, m)
                                                          for m in messages]})
-        client = client_uuid(request)
-        limit = validation.query_int("limit", query(request, "limit"),
-                                     self.paging.default_message_paging)
-        echo = validation.query_bool("echo", query(request, "echo"))
-        include_claimed = validation.query_bool("include_claimed",
-                                                query(request, "include_claimed"))
-        include_delayed = self.include_delayed(request)
-        validation.page_limit("limit", limit, self.limits.max_messages_per_page)
         messages = await self.driver.messages.list(
-            project, queue_name, marker=query(request, "marker"), limit=limit, echo=echo,
-            client_uuid=client, include_claimed=include_claimed,
-            include_delayed=include_delayed)
+            project, queue_name, include_delayed=self.include_delayed(request),
+            **self.listing_query(request))
         links = next_link(f"{queue_href(self.prefix, queue_name)}/messages", messages[-1].id,
                           request, self.listing_params) if messages else []
         return json_body(request, 200, {"messages": [self.message_doc(queue_name, m)
