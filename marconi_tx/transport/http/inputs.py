@@ -41,10 +41,23 @@ def query_ids(request, name="ids"):
     return ids
 
 
+#: Client-ID header values already parsed: a client sends the same one on
+#: every request, and v1.1/v2 read it twice (the checks, then the handler).
+_CLIENT_IDS: dict = {}
+_MAX_CLIENT_IDS = 4096
+
+
 def client_uuid(request):
     """The Client-ID header as a ``uuid.UUID``; 400 when missing or malformed."""
     header = request.header(b"Client-Id")
-    return validation.client_uuid(None if header is None else header.decode("latin-1"))
+    known = _CLIENT_IDS.get(header)
+    if known is not None:
+        return known
+    parsed = validation.client_uuid(None if header is None else header.decode("latin-1"))
+    if len(_CLIENT_IDS) >= _MAX_CLIENT_IDS:
+        _CLIENT_IDS.clear()
+    _CLIENT_IDS[header] = parsed
+    return parsed
 
 
 def request_uri(request):
