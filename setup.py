@@ -47,6 +47,8 @@ setup(
             "openapi-spec-validator>=0.7",
             # tests/test_zaqarclient.py: the OpenStack client, unchanged, over v2.
             "python-zaqarclient>=4,<5",
+            # tests/keystone_server.py: a real Keystone for [auth] strategy = keystone.
+            "keystone>=30,<31",
             # make lint, make typecheck (pyproject.toml configures both). Ruff
             # stays within one minor version: a newer one may check more.
             "ruff>=0.17,<0.18",

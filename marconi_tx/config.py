@@ -240,6 +240,36 @@ OPTIONS = (
            "Key of the HMAC-SHA256 signatures of pre-signed URLs (POST "
            "/v2/queues/{name}/share); keep it secret (empty: no pre-signed URLs, "
            "share answers 400 and signed requests 404)."),
+
+    # [auth:keystone]: [auth] strategy = keystone validates X-Auth-Token with Keystone v3.
+    Option("auth:keystone", "url", str, "http://127.0.0.1:5000/v3",
+           "Keystone's v3 API (http or https); tokens are validated with GET "
+           "{url}/auth/tokens."),
+    Option("auth:keystone", "cache_seconds", int, 300,
+           "Seconds a valid token's project and roles are remembered (never past "
+           "the token's expires_at); a token revoked meanwhile is still accepted "
+           "until then. 0: ask Keystone on every request.",
+           minimum=0, maximum=MAX_SECONDS),
+    Option("auth:keystone", "negative_cache_seconds", int, 10,
+           "Seconds a token Keystone refused (401/404, or without a project "
+           "scope) is refused without asking again. 0: ask every time.",
+           minimum=0, maximum=MAX_SECONDS),
+    Option("auth:keystone", "timeout", float, 5.0,
+           "Seconds Keystone may take to answer; then (as when it cannot be reached "
+           "or fails) the request is answered 503.", minimum=0.001, maximum=3600.0),
+    Option("auth:keystone", "max_cached", int, 10000,
+           "Most tokens remembered at once (valid and refused); the least recently "
+           "used are forgotten first.", minimum=1, maximum=_INT64),
+    Option("auth:keystone", "service_user", str, "",
+           "Name of the user whose project-scoped token validates client tokens (it "
+           "needs Keystone's 'service' role on service_project). Empty: each token "
+           "validates itself, as Keystone's default policy allows."),
+    Option("auth:keystone", "service_password", str, "",
+           "Password of service_user; keep it secret."),
+    Option("auth:keystone", "service_project", str, "service",
+           "Name of the project service_user's token is scoped to."),
+    Option("auth:keystone", "service_domain", str, "Default",
+           "Name of the domain of service_user and service_project."),
 )
 
 _KEYS = {(o.section, o.name) for o in OPTIONS}

@@ -14,6 +14,12 @@ class StorageUnavailable(MarconiError):
     """The storage engine could not be reached or failed; retry later."""
 
 
+class ServiceUnavailable(StorageUnavailable):
+    """A service other than storage that a request needs (the identity
+    service) could not answer; retry later. A kind of StorageUnavailable so
+    that every transport already answers it as an outage (HTTP 503)."""
+
+
 class DoesNotExist(MarconiError):
     """A looked-up resource does not exist (or is expired, or foreign)."""
 
