@@ -5,6 +5,8 @@ then serve exactly as without this package, the project named by each
 request (``X-Project-ID``) or by ``[drivers:transport:line] project``.
 """
 
+from importlib import import_module
+
 from marconi_tx import config as _config
 from marconi_tx import endpoints
 
@@ -26,9 +28,9 @@ def strategy_from_config(config, reactor):
         except TokenFileError as e:
             raise _config.ConfigError(f"[auth] token_file: {e}")
     if name == "keystone":
-        from marconi_tx.auth.keystone import KeystoneStrategy
-
-        return KeystoneStrategy(config.keystone, reactor)
+        # Imported only when used: it brings treq's client machinery.
+        keystone = import_module("marconi_tx.auth.keystone")
+        return keystone.KeystoneStrategy(config.keystone, reactor)
     return None
 
 
