@@ -421,8 +421,9 @@ class SmokeRunTests(SynchronousTestCase):
         result file whose summary has a row for each load it ran: with wrk,
         the ceiling and marconi_tx rows (one and two daemons too) with
         requests counted and none failed, v1, v2 and token-auth loads alike,
-        each v2 load compared with its v1 load and post1-token with post1; without wrk, those sections are skipped with a
-        note and the depth and line rows remain."""
+        each v2 load compared with its v1 load and post1-token with post1;
+        without wrk, those sections are skipped with a note and the depth and
+        line rows remain."""
         folder = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, folder)
         said = []
