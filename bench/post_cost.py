@@ -1,6 +1,7 @@
 """The cost of POST 1 message in process, without the network or wrk.
 
-``python -m bench.post_cost [--metrics on|off] [--batches N] [--api v1|v2]`` builds the
+``python -m bench.post_cost [--metrics on|off] [--batches N] [--api v1|v2] [--auth none|token]``
+builds the
 daemon's Site over a sqlite file (group commit, as the daemon runs) and feeds
 it batches of 16 whole POST requests on 16 connections (in-memory
 transports), then runs the batch's commit as the reactor turn would. It
@@ -11,6 +12,7 @@ move (``--cachegrind`` does that and prints the difference)::
 
     python -m bench.post_cost --cachegrind            # metrics on and off
     python -m bench.post_cost --cachegrind --api v2   # the same posts over v2
+    python -m bench.post_cost --cachegrind --auth token  # with X-Auth-Token checked
 """
 
 import argparse
@@ -21,6 +23,8 @@ import sys
 import tempfile
 import time
 
+#: The token of ``--auth token`` (project "p", as v2's posts name it).
+TOKEN = b"bench-post-cost-token"
 #: Posts a batch: one reactor turn's worth at 16 connections.
 BATCH = 16
 #: The request line, project header and body of a POST of one message, per API.
@@ -31,7 +35,7 @@ POSTS = {
 }
 
 
-def build(path, metrics, api="v1"):
+def build(path, metrics, api="v1", auth="none"):
     from twisted.internet import reactor
     from twisted.internet.testing import StringTransport
 
@@ -41,9 +45,18 @@ def build(path, metrics, api="v1"):
     from marconi_tx.transport.http.app import build_resource
     from marconi_tx.transport.http.site import make_site
 
-    cfg = config.load(overrides=[("drivers", "metrics", "true" if metrics else "false")])
-    driver = SqliteDriver(path, reactor, group_commit=True)
+    overrides = [("drivers", "metrics", "true" if metrics else "false")]
     target, project, body = POSTS[api]
+    if auth == "token":
+        from marconi_tx.auth.tokens import token_hash
+
+        token_file = path + ".tokens"
+        with open(token_file, "w") as f:
+            f.write(f"sha256:{token_hash(TOKEN.decode())} p\n")
+        overrides += [("auth", "strategy", "token"), ("auth", "token_file", token_file)]
+        project = project or b"p"  # the token's
+    cfg = config.load(overrides=overrides)
+    driver = SqliteDriver(path, reactor, group_commit=True)
     driver.open_now()
     driver.queues.create(project and project.decode(), "q")
     driver._turn.cancel()
@@ -61,7 +74,9 @@ def build(path, metrics, api="v1"):
         channel.makeConnection(transport)
         channels.append((channel, transport))
     raw = (b"POST %s HTTP/1.1\r\nHost: localhost\r\n" % target
-           + (b"" if project is None else b"X-Project-ID: %s\r\n" % project)
+           + (b"" if project is None or auth == "token" and api == "v1"
+              else b"X-Project-ID: %s\r\n" % project)
+           + (b"X-Auth-Token: %s\r\n" % TOKEN if auth == "token" else b"")
            + b"Client-ID: 3f2504e0-4f89-11d3-9a0c-0305e82c3301\r\n"
            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
 
@@ -80,9 +95,9 @@ def build(path, metrics, api="v1"):
     return driver, batch
 
 
-def run(metrics, batches, api="v1"):
+def run(metrics, batches, api="v1", auth="none"):
     with tempfile.TemporaryDirectory() as folder:
-        driver, batch = build(os.path.join(folder, "cost.db"), metrics, api)
+        driver, batch = build(os.path.join(folder, "cost.db"), metrics, api, auth)
         for _ in range(20):  # warm: caches, the match cache, first labels
             batch()
         started = time.perf_counter()
@@ -93,14 +108,14 @@ def run(metrics, batches, api="v1"):
     return elapsed / (batches * BATCH) * 1e6
 
 
-def instructions(metrics, batches, api="v1"):
+def instructions(metrics, batches, api="v1", auth="none"):
     """Instructions of a whole run under cachegrind."""
     with tempfile.TemporaryDirectory() as folder:
         out = subprocess.run(
             ["valgrind", "--tool=cachegrind", "--cache-sim=no",
              f"--cachegrind-out-file={folder}/cg.out", sys.executable, "-m", "bench.post_cost",
              "--metrics", "on" if metrics else "off", "--batches", str(batches),
-             "--api", api],
+             "--api", api, "--auth", auth],
             capture_output=True, text=True, check=True)
     match = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
     return int(match.group(1).replace(",", ""))
@@ -113,20 +128,22 @@ def main(argv=None):
     p.add_argument("--batches", type=int, default=500)
     p.add_argument("--api", choices=sorted(POSTS), default="v1",
                    help="the API version posting (v2: with the queue's policy read)")
+    p.add_argument("--auth", choices=("none", "token"), default="none",
+                   help="token: the [auth] token strategy checks an X-Auth-Token")
     p.add_argument("--cachegrind", action="store_true",
                    help="instructions per post, metrics on and off (about a minute)")
     args = p.parse_args(argv)
     if not args.cachegrind:
-        cost = run(args.metrics == "on", args.batches, args.api)
-        print(f"{args.api}, metrics {args.metrics}: {cost:.1f} µs a post")
+        cost = run(args.metrics == "on", args.batches, args.api, args.auth)
+        print(f"{args.api}, auth {args.auth}, metrics {args.metrics}: {cost:.1f} µs a post")
         return
     short, long = 10, 10 + args.batches
     for metrics in (False, True):
-        per_post = ((instructions(metrics, long, args.api)
-                     - instructions(metrics, short, args.api))
+        per_post = ((instructions(metrics, long, args.api, args.auth)
+                     - instructions(metrics, short, args.api, args.auth))
                     / ((long - short) * BATCH))
-        print(f"{args.api}, metrics {'on' if metrics else 'off'}: {per_post / 1000:.1f} thousand "
-              f"instructions a post")
+        print(f"{args.api}, auth {args.auth}, metrics {'on' if metrics else 'off'}: "
+              f"{per_post / 1000:.1f} thousand instructions a post")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ class ProbeError(Exception):
 
 
 class Client:
-    def __init__(self, host, port, timeout=30.0):
+    def __init__(self, host, port, timeout=30.0, token=None):
         self.connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        #: The X-Auth-Token sent, if any.
+        self.token = token
         #: The Location header of the last answer, if any.
         self.location = None
 
@@ -44,6 +46,8 @@ class Client:
         headers = {"Client-ID": CLIENT_ID}
         if project is not None:
             headers["X-Project-ID"] = project
+        if self.token is not None:
+            headers["X-Auth-Token"] = self.token
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()

@@ -9,8 +9,10 @@ Sections (each can be left out with ``--sections``):
     noise, and each ratio is the median of the repeats' ratios, each
     comparing numbers taken within a minute. POST 1 and the consume cycle
     run over v1 and over v2 (``post1-v2``, ``consume-v2``: a project, the
-    ``{"messages": [...]}`` bodies); the report compares each v2 load with
-    its v1 load (``report.V2_OF_V1``).
+    ``{"messages": [...]}`` bodies), and POST 1 with the token strategy on
+    (``post1-token``, on a second daemon with ``[auth] strategy = token``);
+    the report compares each v2 load with its v1 load and ``post1-token``
+    with ``post1`` (``report.V2_OF_V1``).
 ``depth``
     For each depth, a sqlite file prefilled directly (``bench.prefill``,
     timed), a daemon on it, and sequential claim and list latencies; then
@@ -34,6 +36,7 @@ Sections (each can be left out with ``--sections``):
     One daemon sampled by py-spy under each profiled load (``bench.profile``).
 """
 
+import contextlib
 import importlib
 import os
 import platform
@@ -53,13 +56,15 @@ PROJECT = "bench"
 
 
 class Scenario(NamedTuple):
-    """A load: its Lua scenario, the messages a request carries, its queue
-    and the API version it speaks."""
+    """A load: its Lua scenario, the messages a request carries, its queue,
+    the API version it speaks and its ``[auth] strategy`` ("": noauth; else
+    it loads a second daemon with that strategy, its token ``TOKEN``)."""
 
     lua: str
     batch: int
     queue: str
     api: str = "v1"
+    auth: str = ""
 
     @property
     def project(self):
@@ -73,7 +78,11 @@ SCENARIOS = {
     "list": Scenario("list", 10, "bench-list"),
     "post1-v2": Scenario("post", 1, "bench-post1", "v2"),
     "consume-v2": Scenario("consume", 10, "bench-consume", "v2"),
+    "post1-token": Scenario("post", 1, "bench-post1", auth="token"),
 }
+
+#: The X-Auth-Token of the loads with ``auth`` (project ``PROJECT``).
+TOKEN = "bench-token-not-secret"
 
 #: The ceiling's reference load: every ratio divides by its rate.
 CEILING = "get"
@@ -102,7 +111,8 @@ class Settings:
     scale_scenarios: tuple = ("post1", "consume", "list")
     line_cycles: int = 5000
     live_claims: int = 50000
-    soak_seconds: int = 240
+    # 3 minutes (4 before post1-token joined the throughput loads).
+    soak_seconds: int = 180
     soak_concurrency: int = 16
     profile_scenarios: tuple = ("post1", "consume")
     profile_seconds: int = 10
@@ -155,7 +165,7 @@ PRESETS = {
     "full": Settings(),
     # About 3 minutes: shorter and fewer runs, same shape.
     "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
-                      line_cycles=2000, profile_seconds=5, soak_seconds=18),
+                      line_cycles=2000, profile_seconds=5, soak_seconds=12),
     # Seconds: proves the harness works end to end, measures nothing.
     "smoke": Settings(preset="smoke", duration=1.0, repeats=1, concurrency=(2,),
                       depths=(100, 1000), depth_samples=5, processes=2,
@@ -187,7 +197,7 @@ class Bench:
         load = SCENARIOS[scenario]
         return load.lua, {"queue": load.queue, "batch": load.batch,
                           "client_id": probe.CLIENT_ID, "api": load.api,
-                          "project": load.project or ""}
+                          "project": load.project or "", "token": TOKEN if load.auth else ""}
 
     def stock(self, db_path, scenario, seconds=None, processes=1):
         """Top the queue of ``scenario`` up so that a consume run cannot
@@ -232,12 +242,14 @@ class Bench:
                  f"p99 {result.latency_ms['p99']:.2f} ms {' '.join(flags)}")
         return record
 
-    def prepare(self, server, db_path, scenarios):
-        """Create the scenarios' queues over HTTP and fill the listing queue."""
-        client = probe.Client(servers.HOST, server.port)
+    def prepare(self, server, db_path, scenarios, token=None):
+        """Create the scenarios' queues over HTTP (with ``token``, in its
+        project) and fill the listing queue."""
+        client = probe.Client(servers.HOST, server.port, token=token)
         try:
             for scenario in scenarios:
-                client.create_queue(SCENARIOS[scenario].queue, SCENARIOS[scenario].project)
+                client.create_queue(SCENARIOS[scenario].queue,
+                                    None if token else SCENARIOS[scenario].project)
         finally:
             client.close()
         if "list" in scenarios:
@@ -257,9 +269,23 @@ class Bench:
         self.log(f"throughput: ceiling and one daemon, {s.repeats} x {s.duration:.0f} s "
                  f"per configuration")
         db = self.fresh_db("throughput.db")
-        with servers.start_ceiling(self.workdir) as ceiling, \
-                servers.start_marconi(self.workdir, db) as marconi:
-            self.prepare(marconi, db, s.scenarios)
+        plain = tuple(name for name in s.scenarios if not SCENARIOS[name].auth)
+        with contextlib.ExitStack() as stack:
+            ceiling = stack.enter_context(servers.start_ceiling(self.workdir))
+            marconi = stack.enter_context(servers.start_marconi(self.workdir, db))
+            self.prepare(marconi, db, plain)
+            # The loads with auth go to a daemon of their own, reported as
+            # "marconi" too: report.V2_OF_V1 compares them with their base
+            # load repeat by repeat.
+            daemons = dict.fromkeys(plain, marconi)
+            for strategy in sorted({SCENARIOS[n].auth for n in s.scenarios} - {""}):
+                names = [n for n in s.scenarios if SCENARIOS[n].auth == strategy]
+                auth_db = self.fresh_db(f"throughput-{strategy}.db")
+                daemon = stack.enter_context(servers.start_marconi(
+                    self.workdir, auth_db, name=f"marconi-{strategy}",
+                    config=self.auth_config(strategy)))
+                self.prepare(daemon, auth_db, names, token=TOKEN)
+                daemons.update(dict.fromkeys(names, daemon))
             for repeat in range(s.repeats):
                 for concurrency in s.concurrency:
                     self.load("throughput", ceiling, "ceiling", CEILING, concurrency,
@@ -269,8 +295,21 @@ class Bench:
                             self.load("throughput", ceiling, "ceiling", scenario, concurrency,
                                       repeat=repeat)
                     for scenario in s.scenarios:
-                        self.load("throughput", marconi, "marconi", scenario, concurrency,
-                                  db_path=db, repeat=repeat)
+                        self.load("throughput", daemons[scenario], "marconi", scenario,
+                                  concurrency, db_path=db, repeat=repeat)
+
+    def auth_config(self, strategy):
+        """A settings file for a daemon with ``[auth] strategy`` (token:
+        ``TOKEN`` for project ``PROJECT``)."""
+        from marconi_tx.auth.tokens import token_hash
+
+        tokens = os.path.join(self.workdir, "tokens")
+        with open(tokens, "w") as f:
+            f.write(f"sha256:{token_hash(TOKEN)} {PROJECT}\n")
+        path = os.path.join(self.workdir, f"{strategy}.conf")
+        with open(path, "w") as f:
+            f.write(f"[auth]\nstrategy = {strategy}\ntoken_file = {tokens}\n")
+        return path
 
     def depth(self):
         s = self.settings

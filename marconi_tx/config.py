@@ -180,6 +180,13 @@ OPTIONS = (
            "crash gives back the jobs reserved then (one daemon per file; empty: "
            "none, such jobs stay reserved until their ttr)."),
 
+    Option("drivers:transport:line", "tls", str, "",
+           "A second endpoint of the line protocol, over TLS: a Twisted ssl: "
+           "endpoint (ssl:11301:privateKey=key.pem:certKey=cert.pem; empty: none)."),
+    Option("drivers:transport:line", "require_auth", bool, False,
+           "Connections must send 'auth TOKEN' (checked by [auth] strategy) before "
+           "any other command; the token's project is the connection's."),
+
     # [limits:transport]: the API's limits (api-v1.md section 1.6).
     Option("limits:transport", "max_queues_per_page", int, 20,
            "Largest 'limit' of a queue listing.", minimum=1, maximum=_INT64),
@@ -234,6 +241,17 @@ OPTIONS = (
     Option("limits:storage", "default_claim_limit", int, 10,
            "Messages claimed when the request gives no 'limit'.",
            minimum=1, maximum=_INT64),
+
+    # [auth]: who a request is (README.rst, "Authentication").
+    Option("auth", "strategy", str, "noauth",
+           "noauth: X-Project-ID names the project, no credentials (keep the "
+           "endpoints on loopback or a unix socket); token: X-Auth-Token checked "
+           "against token_file; keystone: X-Auth-Token validated by Keystone "
+           "([auth:keystone]).", choices=("noauth", "token", "keystone")),
+    Option("auth", "token_file", str, "",
+           "File of the token strategy: lines 'sha256:<hex of the token> PROJECT "
+           "[ROLE,...]' (python -m marconi_tx.auth.tokens new PROJECT makes one); "
+           "read again at SIGHUP."),
 
     # [signed_url]: pre-signed URLs of API v2 (api-v2.md section 5).
     Option("signed_url", "secret_key", str, "",

@@ -11,6 +11,7 @@
   socket that was not passed is a one-line error saying what was.
 """
 
+import ipaddress
 import os
 import socket
 
@@ -37,6 +38,25 @@ def server(reactor, description):
     if kind == "unix" and not any(f.startswith("mode=") for f in fields):
         description += f":mode={UNIX_MODE}"
     return endpoints.serverFromString(reactor, description)
+
+
+def is_local(description):
+    """True if the strports ``description`` listens on a unix socket or on
+    loopback addresses only (tcp, tcp6, ssl with a loopback ``interface``);
+    False for every other address and for what cannot be told (systemd)."""
+    kind, _, rest = description.partition(":")
+    if kind == "unix":
+        return True
+    if kind not in ("tcp", "tcp6", "ssl"):
+        return False
+    fields = [_unescape(f) for f in _fields(rest)]
+    interface = next((f[len("interface="):] for f in fields if f.startswith("interface=")), "")
+    if interface == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(interface.strip("[]")).is_loopback
+    except ValueError:  # none given: every interface
+        return False
 
 
 def service(reactor, description, factory):

@@ -12,7 +12,8 @@ line endpoint gives back its connections' reservations and closes them; at
 ``shutdown_timeout`` what is left is cut. Only then the workers, the expiry
 loop and last the storage stop, so that writes queued in the driver complete.
 
-**SIGHUP** reopens the log files (``logs.reopen``) and never stops the daemon.
+**SIGHUP** reopens the log files (``logs.reopen``), reloads the token file
+(``[auth] strategy = token``) and never stops the daemon.
 """
 
 import atexit
@@ -176,11 +177,13 @@ class Drain(Service):
 
 
 class Reopen(Service):
-    """SIGHUP reopens the log files and the access logs of ``sites``."""
+    """SIGHUP reopens the log files and the access logs of ``sites``, then
+    calls each of ``reloads`` (the token strategy reads its file again)."""
 
-    def __init__(self, sites, reactor):
+    def __init__(self, sites, reactor, reloads=()):
         self.sites = sites
         self.reactor = reactor
+        self.reloads = reloads
         self._previous = None
 
     def startService(self):
@@ -193,6 +196,8 @@ class Reopen(Service):
     def reopen(self):
         logs.reopen(self.sites)
         log.info("SIGHUP: log files reopened")
+        for reload in self.reloads:
+            reload()
 
     def stopService(self):
         super().stopService()

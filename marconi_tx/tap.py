@@ -9,6 +9,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from marconi_tx import __version__, config, endpoints, lifecycle, limits, logs, storage, workers
+from marconi_tx.auth import strategies
 from marconi_tx.expiry import ExpiryService
 from marconi_tx.metrics import daemon_metrics
 from marconi_tx.transport.http.app import build_resource
@@ -49,6 +50,9 @@ class Options(usage.Options):
                 description = getattr(self.config.drivers, name)
                 if description:
                     _check_endpoint(name, description)
+            if self.config.line.tls:
+                _check_endpoint("line tls", self.config.line.tls)
+            strategies.check(self.config)
             if self.config.drivers.workers > 1:
                 _check_workers(self.config)
         except config.ConfigError as e:
@@ -157,7 +161,18 @@ def makeService(options):
     driver = storage.driver_from_config(cfg, reactor)
     logs.twistd_options = getattr(options, "parent", None) or {}  # for logs.json_observer
     logs.log_start(StorageService.log, cfg)
-    share = limits.automatic_share(limits.raise_open_files()[1], 2 if cfg.drivers.line else 1)
+    try:
+        strategy = strategies.strategy_from_config(cfg, reactor)
+    except config.ConfigError as e:
+        lifecycle.fail(str(e))
+    # The workers' line endpoints are off and their port is the parent's:
+    # only the parent listens on the TLS line endpoint and warns.
+    worker = workers.WORKER_ENV in os.environ
+    tls = "" if worker else cfg.line.tls
+    if not worker:
+        strategies.warn_unauthenticated(StorageService.log, cfg)
+    share = limits.automatic_share(limits.raise_open_files()[1],
+                                   2 if cfg.drivers.line or tls else 1)
     # Stopped last started first (lifecycle): the listening ports, then the
     # drain of connections (and the workers, at the same time), ..., storage.
     root = lifecycle.OrderedShutdown()
@@ -166,7 +181,7 @@ def makeService(options):
     opening.setServiceParent(root)
     metrics = daemon_metrics(cfg, reactor)  # None when [drivers] metrics is off
     served = driver if metrics is None else metrics.watch_storage(driver)  # counted
-    site = make_site(build_resource(served, cfg, metrics), _max_body(cfg),
+    site = make_site(build_resource(served, cfg, metrics, strategy), _max_body(cfg),
                      access_log=cfg.drivers.access_log or None,
                      max_connections=cfg.drivers.http_max_connections or share,
                      max_unsent=cfg.drivers.max_unsent_bytes,
@@ -188,23 +203,25 @@ def makeService(options):
         pool.shutdown_timeout = cfg.drivers.shutdown_timeout
         pool.setServiceParent(draining)
     line = None
-    if cfg.drivers.line:
+    if cfg.drivers.line or tls:
         from marconi_tx.transport.line import make_factory
 
         line = make_factory(served, cfg, reactor, cfg.drivers.line_max_connections or share,
-                            _ledger(cfg))
+                            _ledger(cfg), strategy)
         opening.opened.addCallback(lambda _: line.release_recorded())
         if metrics is not None:
             metrics.watch_line(line)
-        lifecycle.Listener(cfg.drivers.line, endpoints.service(reactor, cfg.drivers.line, line)
-                           ).setServiceParent(listening)
+        for description in filter(None, (cfg.drivers.line, tls)):
+            lifecycle.Listener(description, endpoints.service(reactor, description, line)
+                               ).setServiceParent(listening)
     ExpiryService(served, cfg.drivers.gc_interval, reactor).setServiceParent(root)
     if metrics is not None:
         metrics.depths.setServiceParent(root)
     if workers.WORKER_ENV in os.environ:
         workers.ParentWatch(reactor, driver.events).setServiceParent(root)
     GarbageCollection(reactor).setServiceParent(root)
-    lifecycle.Reopen([site], reactor).setServiceParent(root)
+    reload = getattr(strategy, "reload", None)  # the token file's
+    lifecycle.Reopen([site], reactor, [reload] if reload else []).setServiceParent(root)
     lifecycle.Drain(site, line, cfg.drivers.shutdown_timeout, reactor).setServiceParent(draining)
     draining.setServiceParent(root)
     listening.setServiceParent(root)

@@ -10,6 +10,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
 from marconi_tx import config
+from marconi_tx.auth.strategies import strategy_from_config
 from marconi_tx.tap import _max_body
 from marconi_tx.transport.http.app import build_resource
 from marconi_tx.transport.http.site import make_site
@@ -59,12 +60,16 @@ class ApiClient:
     """
 
     def __init__(self, driver, settings=None, metrics=None, reactor=None, fast=True,
-                 waits=False):
+                 waits=False, access_log=None):
         self.settings = settings or config.load()
         self.reactor = new_clock() if reactor is None else reactor
         self.waits = waits
-        site = make_site(build_resource(driver, self.settings, metrics),
-                         _max_body(self.settings), fast=fast)  # as the daemon's
+        #: The ``[auth] strategy`` serving the requests (None: noauth).
+        self.strategy = strategy_from_config(self.settings, self.reactor)
+        self.site = site = make_site(build_resource(driver, self.settings, metrics,
+                                                    self.strategy),
+                                     _max_body(self.settings), access_log=access_log,
+                                     fast=fast)  # as the daemon's
         site.reactor = self.reactor
         self.stub = stub_treq(site)
 

@@ -82,6 +82,18 @@ class ScriptTests(SynchronousTestCase):
         text = wrk.compose_script(lua, params)
         self.assertIn('\'{"messages":\' .. list', text)
 
+    def test_token_load_sends_a_token(self):
+        """post1-token runs by default, posts as post1 does with the bench
+        token (its project is the token's); the others send no token."""
+        bench = run.Bench(run.PRESETS["smoke"], self.mktemp())
+        self.assertIn("post1-token", run.PRESETS["full"].scenarios)
+        lua, params = bench.params("post1-token")
+        self.assertEqual((lua, params["api"], params["project"], params["token"]),
+                         ("post", "v1", "", run.TOKEN))
+        self.assertEqual(bench.params("post1")[1]["token"], "")
+        self.assertIn('wrk.headers["X-Auth-Token"] = PARAMS.token',
+                      wrk.compose_script(lua, params))
+
     def test_lua_literal_escapes_strings(self):
         """Quotes and backslashes in a parameter cannot break the script."""
         self.assertEqual(wrk.lua_literal('a"b\\c'), '"a\\"b\\\\c"')
@@ -233,7 +245,7 @@ class SettingsTests(SynchronousTestCase):
             settings.check()
 
     def test_full_run_fits_its_budget(self):
-        """The default run's loads (a 4-minute WAL soak included) take under
+        """The default run's loads (a 3-minute WAL soak included) take under
         the 15 minutes it may use, the quick run's under 3."""
         self.assertLess(run.PRESETS["full"].estimate(), 14 * 60)
         self.assertLess(run.PRESETS["quick"].estimate(), 3 * 60)
@@ -408,15 +420,16 @@ class SmokeRunTests(SynchronousTestCase):
         """A tiny run of the real harness against real servers writes a
         result file whose summary has a row for each load it ran: with wrk,
         the ceiling and marconi_tx rows (one and two daemons too) with
-        requests counted and none failed, v1 and v2 loads alike, and each v2
-        load compared with its v1 load; without wrk, those sections are skipped with a
-        note and the depth and line rows remain."""
+        requests counted and none failed, v1, v2 and token-auth loads alike,
+        each v2 load compared with its v1 load and post1-token with post1;
+        without wrk, those sections are skipped with a note and the depth and
+        line rows remain."""
         folder = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, folder)
         said = []
         status = bench_main.main(
             ["--smoke", "--no-install", "--sections", "throughput,depth,scale,line",
-             "--scenarios", "post1,consume,post1-v2,consume-v2", "--depths", "50",
+             "--scenarios", "post1,consume,post1-v2,consume-v2,post1-token", "--depths", "50",
              "--out", folder],
             say=said.append)
         self.assertEqual(status, 0, "\n".join(said))
@@ -435,9 +448,11 @@ class SmokeRunTests(SynchronousTestCase):
             loads = sorted((row["target"], row["scenario"]) for row in summary["throughput"])
             self.assertEqual(loads, [("ceiling", "get"), ("ceiling", "post1"),
                                      ("marconi", "consume"), ("marconi", "consume-v2"),
-                                     ("marconi", "post1"), ("marconi", "post1-v2")])
+                                     ("marconi", "post1"), ("marconi", "post1-token"),
+                                     ("marconi", "post1-v2")])
             compared = [(row["scenario"], row["v1_scenario"]) for row in summary["v2_vs_v1"]]
-            self.assertEqual(sorted(compared), [("consume-v2", "consume"), ("post1-v2", "post1")])
+            self.assertEqual(sorted(compared), [("consume-v2", "consume"),
+                                                ("post1-token", "post1"), ("post1-v2", "post1")])
             self.assertTrue(all(row["ratio"] > 0 for row in summary["v2_vs_v1"]))
             # Two daemons sharing one port through adopted sockets answer too.
             scale = sorted((row["target"], row["processes"]) for row in summary["scale"])

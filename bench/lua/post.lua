@@ -1,12 +1,15 @@
 -- POST a batch of PARAMS.batch messages to PARAMS.queue: over v1 a bare
 -- array (api-v1.md 2.10), over v2 {"messages": [...]} in PARAMS.project
--- (api-v2.md 3.1).
+-- (api-v2.md 3.1); with PARAMS.token, as X-Auth-Token.
 wrk.method = "POST"
 wrk.path = "/" .. PARAMS.api .. "/queues/" .. PARAMS.queue .. "/messages"
 wrk.headers["Client-ID"] = PARAMS.client_id
 wrk.headers["Content-Type"] = "application/json"
 if PARAMS.project ~= "" then
    wrk.headers["X-Project-ID"] = PARAMS.project
+end
+if PARAMS.token ~= "" then
+   wrk.headers["X-Auth-Token"] = PARAMS.token
 end
 do
    local items = {}

@@ -1,11 +1,12 @@
 """``marconi-cli``: queues, messages and claims from the command line.
 
-    marconi-cli [--url URL] [--project P] [--api v1|v2] [--json] COMMAND ...
+    marconi-cli [--url URL] [--project P] [--token T] [--api v1|v2] [--json] COMMAND ...
 
 ``--url`` defaults to ``$MARCONI_URL`` or ``http://127.0.0.1:8888``,
 ``--project`` to ``$MARCONI_PROJECT`` (unset: the global namespace in v1,
 the project ``default`` in v2, which requires one), ``--api`` to
-``$MARCONI_API`` (unset: v2 when the server offers it, else v1).
+``$MARCONI_API`` (unset: v2 when the server offers it, else v1), ``--token``
+to ``$MARCONI_TOKEN`` (sent as X-Auth-Token).
 ``--share-file`` presents a share document (``queue share --json``) instead
 of a project. The global options may also follow the command. Output is a
 table or text by default, stable JSON with ``--json``. Exit status: 0
@@ -117,13 +118,16 @@ def _positive_int(text):
     return value
 
 
-def _global_options(parser, url, project, api, json_default, share_file=None):
+def _global_options(parser, url, project, api, json_default, share_file=None, token=None):
     parser.add_argument("--url", default=url, metavar="URL",
                         help=f"server base URL (default: $MARCONI_URL or {DEFAULT_URL})")
     parser.add_argument("--project", default=project, metavar="P",
                         help="project (X-Project-ID; default: $MARCONI_PROJECT, else "
                              "the global namespace in v1 and the project "
                              f"{versions.DEFAULT_PROJECT!r} in v2)")
+    parser.add_argument("--token", default=token, metavar="TOKEN",
+                        help="X-Auth-Token of a server with authentication (default: "
+                             "$MARCONI_TOKEN); without --project, the token's project")
     parser.add_argument("--api", default=api, choices=versions.APIS,
                         help="API version (default: $MARCONI_API, else v2 when "
                              "the server offers it)")
@@ -143,12 +147,13 @@ def build_parser(stdout, environ):
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _global_options(parser, environ.get("MARCONI_URL") or DEFAULT_URL,
                     environ.get("MARCONI_PROJECT") or None,
-                    environ.get("MARCONI_API") or None, False)
+                    environ.get("MARCONI_API") or None, False,
+                    token=environ.get("MARCONI_TOKEN") or None)
     # The same options after the command; SUPPRESS keeps the values given
     # before it when they are absent here.
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, argparse.SUPPRESS, argparse.SUPPRESS, argparse.SUPPRESS,
-                    argparse.SUPPRESS, argparse.SUPPRESS)
+                    argparse.SUPPRESS, argparse.SUPPRESS, argparse.SUPPRESS)
 
     groups = parser.add_subparsers(dest="group", metavar="COMMAND",
                                    required=True, parser_class=parser_class)
@@ -560,7 +565,8 @@ def _client(args, **kwargs):
                          f"{args.api!r}")
     if args.share_file is None:
         try:
-            return Client(args.url, project=args.project, api=args.api, **kwargs)
+            return Client(args.url, project=args.project, api=args.api, token=args.token,
+                          **kwargs)
         except ValueError as e:
             raise UsageError(f"--url: {e}")
     try:

@@ -35,6 +35,7 @@ class Client:
         the first request has discovered it.
     @ivar project: the X-Project-ID sent, or ``None``: v1 then sends none
         (the global namespace) and v2 sends L{versions.DEFAULT_PROJECT}.
+    @ivar token: the X-Auth-Token sent, or ``None``.
     @ivar client_id: the Client-ID sent (a UUID string, by default a new
         one per Client); it is what ``echo`` compares.
     """
@@ -44,7 +45,7 @@ class Client:
                  treq: Any = None, reactor: Any = None,
                  retries: int = 3, backoff: float = 0.5, max_backoff: float = 8.0,
                  timeout: float | None = 30.0, max_message_size: int = 262144,
-                 max_page_size: int = 20) -> None:
+                 max_page_size: int = 20, token: str | None = None) -> None:
         """
         @param api: ``"v1"``, ``"v2"``, or ``None`` to use v2 when the
             server offers it (asked once, before the first request). A URL
@@ -67,6 +68,9 @@ class Client:
         @param max_page_size: the server's per-request maximum of ``limit``
             and of ``ids`` (``max_messages_per_page`` and
             ``max_queues_per_page``, both 20 by default).
+        @param token: sent as ``X-Auth-Token`` on every request (a server
+            with ``[auth] strategy`` token or keystone). Without a
+            ``project`` the token's project is used: no X-Project-ID is sent.
         """
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
             raise ValueError(f"not an http(s) URL: {url!r}")
@@ -81,6 +85,7 @@ class Client:
         self.api = versions.check(api)
         self._discovery = DeferredLock()
         self.project = project
+        self.token = token
         self._signed: dict[str, list[str]] = {}
         self.client_id = str(client_id) if client_id is not None else str(uuid.uuid4())
         if treq is None:
@@ -231,7 +236,9 @@ class Client:
                 ) -> dict[str, list[str]]:
         headers = {"Accept": ["application/json"], "Client-ID": [self.client_id]}
         project = self.project
-        if project is None and self.api != versions.V1:
+        if self.token is not None:
+            headers["X-Auth-Token"] = [self.token]
+        elif project is None and self.api != versions.V1:
             project = versions.DEFAULT_PROJECT
         if project is not None:
             headers["X-Project-ID"] = [project]

@@ -19,8 +19,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from werkzeug.exceptions import HTTPException
 
+from marconi_tx.auth.strategies import strategy_from_config
 from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import openapi, responses
+from marconi_tx.transport.http.auth import Guard, route_kind
 from marconi_tx.transport.http.metadata_cache import MetadataCache
 from marconi_tx.transport.http.site import adopt
 from marconi_tx.transport.http.v1 import V1API
@@ -36,7 +38,7 @@ MATCH_CACHE = 4096
 _LITERAL_SEGMENTS = (0, 1, 3)
 
 
-def dispatcher(handlers, api):
+def dispatcher(handlers, api, guard=None, kind="project"):
     """A Klein endpoint answering every method of one path with a Deferred
     of the body.
 
@@ -52,6 +54,8 @@ def dispatcher(handlers, api):
     allow = ", ".join(sorted(handlers))
     handlers = {method: returns_deferred(handler) if iscoroutinefunction(handler) else handler
                 for method, handler in handlers.items()}
+    if guard is not None:  # a strategy is on: ``auth.Guard`` authenticates (kind: its rules)
+        return guard.dispatcher(handlers, api, allow, kind)
     checks, answers, json_errors = api.checks, api.error_answers, api.json_errors
 
     def dispatch(request, **params):
@@ -179,19 +183,29 @@ def _failed_counted(failure, request, route, started):
     route.finished(request, started)
 
 
-def build_resource(driver, config, metrics=None):
+def build_resource(driver, config, metrics=None, strategy=None):
     """The root resource serving the API over ``driver`` (whose clock gives
-    the time); with ``metrics``, also ``GET /metrics``."""
+    the time); with ``metrics``, also ``GET /metrics``. ``strategy``: the
+    IAuthStrategy (default: ``[auth] strategy``'s, on the global reactor;
+    None with noauth)."""
+    if strategy is None and config.auth.strategy != "noauth":
+        from twisted.internet import reactor
+
+        strategy = strategy_from_config(config, reactor)
+    guard = None if strategy is None else Guard(strategy)
     app = Klein()
     metadata = MetadataCache(driver, config.drivers.queue_metadata_cache_seconds)
     v1 = V1API(driver, config, metadata)
     apis = [v1, V1_1API(driver, config, metadata), V2API(driver, config, metadata), Versions()]
     for api in apis:
         for path, handlers in api.routes():
-            app.route(path, endpoint=path)(dispatcher(handlers, api))
+            app.route(path, endpoint=path)(dispatcher(handlers, api, guard,
+                                                       route_kind(api.prefix, path)))
     for path, handlers in openapi.routes():
-        app.route(path, endpoint=path)(dispatcher(handlers, v1))
+        app.route(path, endpoint=path)(dispatcher(handlers, v1, guard, "public"))
     if metrics is not None:
-        app.route("/metrics", endpoint="/metrics")(metrics.endpoint())
+        scrape = metrics.endpoint()
+        app.route("/metrics", endpoint="/metrics")(
+            scrape if guard is None else guard.admin_endpoint(scrape))
     return Router(app, metrics, json_roots=[api.prefix[1:].encode() for api in apis
                                             if api.json_errors and api.prefix != "/"])

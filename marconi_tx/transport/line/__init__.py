@@ -8,7 +8,7 @@ and jobs are their messages (see ``README.rst``, "The line protocol").
 from marconi_tx.transport.line.server import LineFactory
 
 
-def make_factory(driver, config, clock, max_connections=None, ledger=None):
+def make_factory(driver, config, clock, max_connections=None, ledger=None, strategy=None):
     """
     The IProtocolFactory of the endpoint, holding at most
     ``max_connections`` connections (None: no limit), recording
@@ -18,5 +18,7 @@ def make_factory(driver, config, clock, max_connections=None, ledger=None):
         ``jobs`` (IJobController) and ``events`` (IQueueEvents).
     @param config: the settings of ``marconi_tx.config.load``.
     @param clock: the IReactorTime every timer and time reading uses.
+    @param strategy: the IAuthStrategy checking ``auth TOKEN`` when
+        ``[drivers:transport:line] require_auth`` is on.
     """
-    return LineFactory(driver, config, clock, max_connections, ledger)
+    return LineFactory(driver, config, clock, max_connections, ledger, strategy)

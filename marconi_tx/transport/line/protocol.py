@@ -118,6 +118,9 @@ class LineProtocol(Protocol):
         self._state = _LINE
         self._put_args = None
         self._discard = 0
+        self._discard_answer = replies.JOB_TOO_BIG
+        #: True until ``auth`` succeeds when the endpoint requires it.
+        self.guarded = server.require_auth
         self._busy = self._pumping = self._paused = self._blocked = False
         self._closed = self._input_ended = False
         self._handlers = {
@@ -235,7 +238,7 @@ class LineProtocol(Protocol):
             if self._discard:
                 return False
             self._state = _LINE
-            self._reply(replies.JOB_TOO_BIG)
+            self._reply(self._discard_answer)
             return True
         priority, delay, ttr, size = self._put_args
         if len(buf) < size + 2:
@@ -255,17 +258,26 @@ class LineProtocol(Protocol):
         except grammar.BadFormat:
             return self._reply(replies.BAD_FORMAT)
         except grammar.UnknownCommand:
+            if line.startswith(b"auth ") and self.server.require_auth:
+                return self._run(self.auth, (line[5:].strip(b" "),))
             return self._reply(replies.UNKNOWN_COMMAND)
+        if command == "quit":
+            self._closed = True
+            return self.transport.loseConnection()
+        if self.guarded:  # a put's body is read and dropped, then answered
+            if command == "put":
+                self._state, self._discard = _DISCARD, args[3] + 2
+                self._discard_answer = replies.UNAUTHORIZED
+                return None
+            return self._reply(replies.UNAUTHORIZED)
         if command == "put":
             size = args[3]
             if size > self.server.max_job_size:
                 self._state, self._discard = _DISCARD, size + 2
+                self._discard_answer = replies.JOB_TOO_BIG
             else:
                 self._state, self._put_args = _BODY, args
             return None
-        if command == "quit":
-            self._closed = True
-            return self.transport.loseConnection()
         self.server.count(command)
         return self._run(self._handlers[command], args)
 
@@ -294,7 +306,7 @@ class LineProtocol(Protocol):
             self._pump()
 
     def _failed(self, failure):
-        if failure.check(errors.StorageUnavailable):
+        if failure.check(errors.StorageUnavailable, errors.ServiceUnavailable):
             self.log.warn("Storage failed: {error}", error=failure.getErrorMessage())
             return replies.OUT_OF_MEMORY
         self.log.failure("Line command failed", failure)
@@ -356,6 +368,34 @@ class LineProtocol(Protocol):
 
     def _forget(self, job_id):
         self.reserved.pop(job_id, None)
+
+    # -- authentication (an extension: [drivers:transport:line] require_auth) --
+
+    def auth(self, token):
+        """``auth TOKEN``: with a valid token, the connection serves the
+        token's project from now on (``AUTHENTICATED``); else
+        ``UNAUTHORIZED``. Once authenticated it answers ``BAD_FORMAT``: a
+        connection's project never changes."""
+        if not self.guarded:
+            return replies.BAD_FORMAT
+        try:
+            text = token.decode("utf-8")
+        except UnicodeDecodeError:
+            return replies.UNAUTHORIZED
+        if not text:
+            return replies.BAD_FORMAT
+        identity = self.server.strategy.authenticate(text)
+        if isinstance(identity, defer.Deferred):
+            return identity.addCallback(self._authenticated)
+        return self._authenticated(identity)
+
+    def _authenticated(self, identity):
+        if identity is None or self._closed:
+            return replies.UNAUTHORIZED
+        self.guarded = False
+        self.server = self.server.moved(self, identity.project)
+        self.project = self.server.project
+        return replies.AUTHENTICATED
 
     # -- producer commands -------------------------------------------------
 

@@ -21,6 +21,9 @@ BURIED = b"BURIED\r\n"
 TOUCHED = b"TOUCHED\r\n"
 KICKED = b"KICKED\r\n"
 PAUSED = b"PAUSED\r\n"
+#: The ``auth`` extension's answers (not beanstalkd's: README "The line protocol").
+AUTHENTICATED = b"AUTHENTICATED\r\n"
+UNAUTHORIZED = b"UNAUTHORIZED\r\n"
 
 
 def inserted(job_id):

@@ -6,6 +6,7 @@ deletes and pauses) live here, per process; job counts come from storage, so
 they include messages posted and claimed over HTTP.
 """
 
+import copy
 import os
 import resource
 import secrets
@@ -99,7 +100,8 @@ class LineFactory(Factory):
     noisy = False
     log = Logger()
 
-    def __init__(self, driver, config, clock, max_connections=None, ledger=None):
+    def __init__(self, driver, config, clock, max_connections=None, ledger=None,
+                 strategy=None):
         self.driver = driver
         self.jobs = driver.jobs
         self.queues = driver.queues
@@ -122,6 +124,11 @@ class LineFactory(Factory):
         self.job_timeouts = self.total_jobs = self.total_connections = 0
         self.started = clock.seconds()
         self.instance_id = secrets.token_hex(8)
+        #: ``auth TOKEN`` is required first (``[drivers:transport:line]
+        #: require_auth``), checked by ``strategy`` (an IAuthStrategy).
+        self.require_auth = settings.require_auth
+        self.strategy = strategy
+        self.spaces = {}  # project -> the factory serving its authenticated connections
 
     def buildProtocol(self, addr):
         if self.connections.full():
@@ -129,6 +136,29 @@ class LineFactory(Factory):
         protocol = ServedLineProtocol(self)
         protocol.factory = self
         return protocol
+
+    # -- projects of authenticated connections -----------------------------
+
+    def moved(self, protocol, project):
+        """Move ``protocol`` (authenticated for ``project``) to the factory
+        of ``project``'s tubes; that factory."""
+        space = self.spaces.get(project)
+        if space is None:
+            # It shares the process's connections, ledger and command counts;
+            # tubes, pauses and waiting reserves are the project's own.
+            space = copy.copy(self)
+            space.project = project
+            space.tubes = {}
+            space.room = WaitingRoom(self.jobs, self.driver.events, self.clock, project,
+                                     space.active_tubes)
+            self.spaces[project] = space
+        self.stop_using(protocol.using)
+        for tube in protocol.watching:
+            self.stop_watching(tube)
+        space.start_using(protocol.using)
+        for tube in protocol.watching:
+            space.start_watching(tube)
+        return space
 
     # -- reservations across stops -----------------------------------------
 
@@ -151,17 +181,22 @@ class LineFactory(Factory):
         open connection's reservations and close the connections; a Deferred
         that fires once both are done."""
         pairs = list(self.held())
+        projects = [connection.project for connection in self.connections
+                    for _ in connection.reserved]
         for connection in self.connections:
             connection.reserved = {}  # given back here, not by connectionLost
             connection.transport.loseConnection()
-        await defer.gatherResults([self._give_back(pairs, "held at stop"),
+        await defer.gatherResults([self._give_back(pairs, "held at stop", projects),
                                    self.connections.emptied()])
 
     @returns_deferred
-    async def _give_back(self, pairs, why):
+    async def _give_back(self, pairs, why, projects=None):
+        """Give back the reservations ``pairs``, of ``projects`` (one a pair;
+        None: this factory's project)."""
+        projects = projects or [self.project] * len(pairs)
         results = await defer.DeferredList(
-            [self.jobs.abandon(self.project, job_id, claim_id, False)
-             for job_id, claim_id in pairs], consumeErrors=True)
+            [self.jobs.abandon(project, job_id, claim_id, False)
+             for (job_id, claim_id), project in zip(pairs, projects)], consumeErrors=True)
         failed = [pair for pair, (ok, _) in zip(pairs, results) if not ok]
         released = sum(1 for ok, done in results if ok and done)
         if pairs:
