@@ -87,8 +87,3 @@ class Conflict(MarconiError):
 class UnsupportedMediaType(MarconiError):
     """The request body's Content-Type is not one the resource accepts; the
     message names the accepted type."""
-
-
-class ServiceUnavailable(MarconiError):
-    """A service the request depends on (the authentication authority) could
-    not answer; retry later (503, as ``StorageUnavailable``)."""
