@@ -86,6 +86,15 @@ class WaitingRoom:
     def __len__(self):
         return len(self._waiters)
 
+    @property
+    def busy(self):
+        """True while a round of tries is under way."""
+        return self._running
+
+    def waiters(self):
+        """Every waiter, in arrival order."""
+        return list(self._waiters)
+
     def waiting_on(self, key):
         """How many waiters watch ``key``."""
         return len(self._by_key.get(key, ()))

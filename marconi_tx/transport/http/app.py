@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import openapi, responses
+from marconi_tx.transport.http.long_poll import LongPoll
 from marconi_tx.transport.http.metadata_cache import MetadataCache
 from marconi_tx.transport.http.site import adopt
 from marconi_tx.transport.http.v1 import V1API
@@ -102,9 +103,11 @@ class Router(Resource):
 
     isLeaf = True
 
-    def __init__(self, app, metrics=None, json_roots=()):
+    def __init__(self, app, metrics=None, json_roots=(), long_poll=None):
         super().__init__()
         self.app = app
+        #: The waiting claims (``LongPoll``), answered at once at a stop.
+        self.long_poll = long_poll
         #: First path segments (b"v2") of the versions whose unknown paths
         #: answer a JSON 404.
         self.json_roots = frozenset(json_roots)
@@ -184,8 +187,10 @@ def build_resource(driver, config, metrics=None):
     the time); with ``metrics``, also ``GET /metrics``."""
     app = Klein()
     metadata = MetadataCache(driver, config.drivers.queue_metadata_cache_seconds)
-    v1 = V1API(driver, config, metadata)
-    apis = [v1, V1_1API(driver, config, metadata), V2API(driver, config, metadata), Versions()]
+    long_poll = LongPoll(driver, config.transport)
+    v1 = V1API(driver, config, metadata, long_poll)
+    apis = [v1, V1_1API(driver, config, metadata, long_poll),
+            V2API(driver, config, metadata, long_poll), Versions()]
     for api in apis:
         for path, handlers in api.routes():
             app.route(path, endpoint=path)(dispatcher(handlers, api))
@@ -194,4 +199,5 @@ def build_resource(driver, config, metrics=None):
     if metrics is not None:
         app.route("/metrics", endpoint="/metrics")(metrics.endpoint())
     return Router(app, metrics, json_roots=[api.prefix[1:].encode() for api in apis
-                                            if api.json_errors and api.prefix != "/"])
+                                            if api.json_errors and api.prefix != "/"],
+                  long_poll=long_poll)

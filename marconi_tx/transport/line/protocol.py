@@ -21,8 +21,8 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from marconi_tx import errors, validation
-from marconi_tx.waiting import IWaiter
 from marconi_tx.transport.line import bodies, grammar, replies
+from marconi_tx.waiting import IWaiter
 
 #: The last second of a reservation, in which ``reserve`` answers
 #: DEADLINE_SOON rather than wait (beanstalkd's safety margin).
