@@ -182,12 +182,13 @@ def _failed_counted(failure, request, route, started):
     route.finished(request, started)
 
 
-def build_resource(driver, config, metrics=None):
+def build_resource(driver, config, metrics=None, clock=None):
     """The root resource serving the API over ``driver`` (whose clock gives
-    the time); with ``metrics``, also ``GET /metrics``."""
+    the time); with ``metrics``, also ``GET /metrics``. ``clock`` times the
+    long-poll claims' waits (None: the site's reactor)."""
     app = Klein()
     metadata = MetadataCache(driver, config.drivers.queue_metadata_cache_seconds)
-    long_poll = LongPoll(driver, config.transport)
+    long_poll = LongPoll(driver, config.transport, clock)
     v1 = V1API(driver, config, metadata, long_poll)
     apis = [v1, V1_1API(driver, config, metadata, long_poll),
             V2API(driver, config, metadata, long_poll), Versions()]

@@ -84,10 +84,15 @@ class PendingClaim:
 class LongPoll:
     """The long-poll claims of one site (every API version shares it)."""
 
-    def __init__(self, driver, limits):
+    def __init__(self, driver, limits, clock=None):
+        """
+        @param clock: the IReactorTime of the waits; None: the site's
+            reactor (``request.site.reactor``), as for the other handlers.
+        """
         self.driver = driver
         self.limits = limits
-        self.room = None  # made at the first wait, on the site's reactor
+        self.clock = clock
+        self.room = None  # made at the first wait
 
     def wait(self, request):
         """The request's ``wait`` query parameter, checked (0 if absent)."""
@@ -102,9 +107,10 @@ class LongPoll:
         if not wait:
             return take()
         if self.room is None:
-            self.room = WaitingRoom(self.driver.events, request.site.reactor)
+            self.clock = self.clock or request.site.reactor
+            self.room = WaitingRoom(self.driver.events, self.clock)
         waiter = PendingClaim(self.room, self.driver, project, queue, take)
-        waiter.timer = request.site.reactor.callLater(wait, waiter.stop)
+        waiter.timer = self.clock.callLater(wait, waiter.stop)
         request.notifyFinish().addErrback(waiter.stop)
         self.room.enter(waiter)
         return waiter.deferred
