@@ -186,6 +186,9 @@ class WaitingRoom:
         """The waiters of the ``changed`` keys, in arrival order."""
         if changed is ALL:
             return list(self._waiters)
+        if len(changed) == 1:  # a post's change: its waiters are in order already
+            [key] = changed
+            return list(self._by_key.get(key, ()))
         found = {}
         for key in changed:
             found.update(self._by_key.get(key, ()))

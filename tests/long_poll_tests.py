@@ -266,3 +266,12 @@ class LongPollMixin(ApiOverDriverMixin):
         self.assertEqual(answer.code, 201)
         self.assertEqual(self.bodies(answer), ["m"])
         self.assertNotIn(b"201", transport.value())
+
+    async def test_stop_answers_waiting_claims(self):
+        """At a stop (the drain calls ``stop_all``) every waiting claim is
+        answered 204 at once, not at the end of its wait."""
+        d = self.wait_claim(10)
+        await self.pending(d)
+        self.api.site.resource.long_poll.stop_all()
+        self.assertEqual((await self.api.settle(d)).code, 204)
+        self.assertEqual(len(self.api.site.resource.long_poll.room), 0)
