@@ -80,7 +80,7 @@ def _ratio(value, reference):
 def summarize(runs):
     """The summary of ``runs``: one row per configuration, in run order."""
     summary = {"throughput": [], "v2_vs_v1": [], "scale": [], "depth": [], "line": [],
-               "profile": [], "live_claims": [], "soak": []}
+               "profile": [], "live_claims": [], "soak": [], "long_poll": []}
 
     groups = _group(runs, "throughput", ("target", "scenario", "concurrency"))
     ceilings = {(r["concurrency"], r.get("repeat")): r["result"]["requests_per_s"]
@@ -116,6 +116,11 @@ def summarize(runs):
             row[kind]["p50_vs_smallest"] = _ratio(run[kind]["p50_ms"],
                                                   smallest[kind]["p50_ms"])
         summary["depth"].append(row)
+
+    summary["long_poll"] = [
+        {key: run[key] for key in ("waiters", "samples", "p50_ms", "p99_ms",
+                                   "after_answer_p50_ms", "after_answer_p99_ms")}
+        for run in runs if run["section"] == "long_poll"]
 
     groups = _group(runs, "line", ("target",))
     for (target,), group in groups.items():
@@ -281,6 +286,13 @@ def format_table(result):
                  _fmt(row["p99_ms"], 3), _fmt(row["ratio_to_beanstalkd"], 3)]
                 for row in summary["line"]]
         out += _table(["server", "cycles/s", "p50 ms", "p99 ms", "vs beanstalkd"], rows)
+    if summary.get("long_poll"):
+        out += ["", "Long-poll claims (wake-up: a post to a waiting claim's 201)"]
+        rows = [[row["waiters"], row["samples"], _fmt(row["p50_ms"], 3),
+                 _fmt(row["p99_ms"], 3), _fmt(row["after_answer_p50_ms"], 3),
+                 _fmt(row["after_answer_p99_ms"], 3)] for row in summary["long_poll"]]
+        out += _table(["waiting", "samples", "p50 ms from send", "p99 ms from send",
+                       "p50 ms after post's 201", "p99 ms"], rows)
     for row in summary.get("profile", []):
         busy = 100.0 * row["busy"] / row["samples"] if row["samples"] else 0.0
         out += ["", f"Profile: {LABELS.get(row['scenario'], row['scenario'])}, concurrency "

@@ -89,7 +89,8 @@ CEILING = "get"
 #: Loads also run against the ceiling, to show what twisted.web alone costs.
 CEILING_ALSO = ("post1",)
 
-SECTIONS = ("throughput", "depth", "scale", "soak", "metrics", "line", "profile")
+SECTIONS = ("throughput", "depth", "scale", "soak", "metrics", "line", "long_poll",
+            "profile")
 #: What runs without --sections: profiling needs py-spy and slows the daemon.
 DEFAULT_SECTIONS = SECTIONS[:-1]
 
@@ -110,6 +111,9 @@ class Settings:
     scale_concurrency: int = 64
     scale_scenarios: tuple = ("post1", "consume", "list")
     line_cycles: int = 5000
+    #: Claims waiting at once in each run of the long_poll section.
+    long_poll_waiters: tuple = (1, 100)
+    long_poll_samples: int = 200
     live_claims: int = 50000
     # 3 minutes (4 before post1-token joined the throughput loads).
     soak_seconds: int = 180
@@ -165,11 +169,13 @@ PRESETS = {
     "full": Settings(),
     # About 3 minutes: shorter and fewer runs, same shape.
     "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
-                      line_cycles=2000, profile_seconds=5, soak_seconds=12),
+                      line_cycles=2000, profile_seconds=5, soak_seconds=12,
+                      long_poll_samples=100),
     # Seconds: proves the harness works end to end, measures nothing.
     "smoke": Settings(preset="smoke", duration=1.0, repeats=1, concurrency=(2,),
                       depths=(100, 1000), depth_samples=5, processes=2,
                       scale_concurrency=4, scale_scenarios=("post1",), line_cycles=100,
+                      long_poll_waiters=(1, 3), long_poll_samples=5,
                       live_claims=500, soak_seconds=3, soak_concurrency=2,
                       profile_seconds=2, profile_concurrency=2),
 }
@@ -450,6 +456,17 @@ class Bench:
         self.runs.extend(line_cycle.run(os.path.join(self.workdir, "line"),
                                         count=s.line_cycles, repeats=s.repeats,
                                         log=self.log))
+
+    def long_poll(self):
+        s = self.settings
+        from bench import long_poll
+
+        self.log(f"long_poll: wake-up of a waiting claim by a post, {s.long_poll_samples} "
+                 f"samples with {', '.join(map(str, s.long_poll_waiters))} claims waiting")
+        workdir = os.path.join(self.workdir, "long_poll")
+        os.makedirs(workdir, exist_ok=True)
+        self.runs.extend(long_poll.wakeup(workdir, s.long_poll_waiters, s.long_poll_samples,
+                                          log=self.log))
 
     def profile(self):
         s = self.settings

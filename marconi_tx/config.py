@@ -227,6 +227,10 @@ OPTIONS = (
     Option("limits:transport", "default_claim_grace", int, 60,
            "grace in seconds of a v1.1 or v2 claim created or renewed without one.",
            minimum=0, maximum=MAX_SECONDS),
+    Option("limits:transport", "max_claim_wait", int, 20,
+           "Largest 'wait' of a long-poll claim (POST .../claims?wait=N), in seconds: "
+           "how long a claim that finds nothing free may wait for a message. 0 "
+           "refuses any wait above 0.", minimum=0, maximum=3600),
     Option("limits:transport", "max_message_delay", int, 900,
            "Largest delay in seconds of a v2 message (and of a queue's "
            "_default_message_delay).", minimum=0, maximum=MAX_SECONDS),

@@ -152,6 +152,9 @@ class Drain(Service):
         self._done.callback(None)
 
     def _drain_http(self):
+        long_poll = getattr(self.site.resource, "long_poll", None)
+        if long_poll is not None:
+            long_poll.stop_all()  # waiting claims answer 204 now, not at their end
         for channel in self.site.connections:
             if not channel.requests:
                 channel.transport.loseConnection()

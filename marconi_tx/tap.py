@@ -197,9 +197,11 @@ def makeService(options):
             raise SystemExit(f"marconi: cannot listen on {cfg.drivers.http}: {e.strerror}")
         address = (family, host, sock.getsockname()[1], backlog)
         workers.AdoptedPort(sock, site, reactor).setServiceParent(listening)
+        long_poll = cfg.transport.max_claim_wait > 0  # claims waiting in any process
         pool = workers.WorkerPool(cfg.drivers.workers - 1, address,
                                   workers.worker_argv(options["config"], cfg, family), reactor,
-                                  driver.events if cfg.drivers.line else None)
+                                  driver.events if cfg.drivers.line or long_poll else None,
+                                  relay=long_poll)
         pool.shutdown_timeout = cfg.drivers.shutdown_timeout
         pool.setServiceParent(draining)
     line = None

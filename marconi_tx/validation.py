@@ -98,6 +98,17 @@ def page_limit(name, value, maximum):
     return value
 
 
+def claim_wait(raw, limits):
+    """The ``wait`` of a long-poll claim: whole seconds, 0 (absent) to
+    ``max_claim_wait``."""
+    wait = query_int("wait", raw, 0)
+    if not 0 <= wait <= limits.max_claim_wait:
+        raise ValidationError(f"The value of 'wait' must be at least 0 and may not be more "
+                              f"than {limits.max_claim_wait} (seconds).",
+                              title="Invalid query parameter")
+    return wait
+
+
 # -- JSON documents -----------------------------------------------------------
 
 class _Unacceptable(ValueError):

@@ -10,9 +10,14 @@ file (writes take its lock in turns without waiting, see
 ``SqliteDriver.submit``) or MongoDB.
 
 Each worker's output goes to the parent's log, prefixed with its number.
-With a line endpoint, workers report their queue changes to the parent, so
-that a post made through a worker wakes the parent's waiting ``reserve``.
-Stopping the daemon stops every worker; so does the parent's death.
+With a line endpoint or long-poll claims, workers report their queue changes
+to the parent, so that a post made through a worker wakes the parent's
+waiting ``reserve`` and claims; with long-poll claims, the parent relays
+every process's changes to the other workers (on their stdin), so that a
+claim waiting in one worker is woken by a post answered by any process.
+Changes are sent once per reactor turn, whatever the number of posts to a
+queue in that turn. Stopping the daemon stops every worker; so does the
+parent's death.
 """
 
 import json
@@ -116,7 +121,7 @@ class _Worker(protocol.ProcessProtocol):
         *lines, self._partial[fd] = (self._partial.get(fd, b"") + data).split(b"\n")
         for line in lines:
             if fd == EVENTS_FD:
-                self.pool.changed(line)
+                self.pool.changed(line, self.number)
             else:
                 self.log.info("worker {number}: {line}", number=self.number,
                               line=line.decode("utf-8", "replace"))
@@ -142,16 +147,23 @@ class WorkerPool(Service):
     #: The workers' [drivers] shutdown_timeout (tap sets the daemon's).
     shutdown_timeout = 0.0
 
-    def __init__(self, count, address, argv, reactor, events=None):
+    def __init__(self, count, address, argv, reactor, events=None, relay=False):
         self.count = count
         self.address = address
         self.argv = argv
         self.reactor = reactor
         self.events = events  # the daemon's QueueEvents, to hear workers' changes
+        #: Tell the workers of every process's changes (long-poll claims).
+        self.relay = relay
         self.workers = {}  # number -> running _Worker
+        self._heard_from = None  # the worker whose change is being notified
+        self._relayed = {}  # (project, queue) -> {numbers of its sources} this turn
+        self._relay_turn = None
 
     def startService(self):
         super().startService()
+        if self.relay:
+            self.events.subscribe(self._note_change)
         for number in range(1, self.count + 1):
             self.spawn(number)
 
@@ -172,15 +184,37 @@ class WorkerPool(Service):
             sock.close()  # the worker has its own copy
         self.workers[number] = worker
 
-    def changed(self, line):
-        """A worker changed a queue (``[project, queue]`` in JSON): wake the
-        daemon's consumers of it (the line endpoint's reserve)."""
+    def changed(self, line, number=None):
+        """Worker ``number`` changed a queue (``[project, queue]`` in JSON):
+        wake the daemon's consumers of it (the line endpoint's reserve, the
+        waiting claims) and, with ``relay``, the other workers'."""
         try:
             project, queue = json.loads(line)
         except (ValueError, TypeError):
             self.log.error("unreadable change from a worker: {line!r}", line=line)
             return
-        self.events.notify(project, queue)
+        self._heard_from = number
+        try:
+            self.events.notify(project, queue)
+        finally:
+            self._heard_from = None
+
+    def _note_change(self, project, queue):
+        """A change in this process or a worker: relay it to the workers
+        (but its source) at the end of the turn."""
+        self._relayed.setdefault((project, queue), set()).add(self._heard_from)
+        if self._relay_turn is None:
+            self._relay_turn = self.reactor.callLater(0, self._send_changes)
+
+    def _send_changes(self):
+        changes, self._relayed, self._relay_turn = self._relayed, {}, None
+        if not self.running:
+            return
+        for number, worker in self.workers.items():
+            lines = [json.dumps(key).encode() + b"\n"
+                     for key, sources in changes.items() if sources != {number}]
+            if lines:
+                worker.transport.writeToChild(0, b"".join(lines))
 
     def ended(self, worker, reason):
         if self.workers.get(worker.number) is not worker:
@@ -204,6 +238,11 @@ class WorkerPool(Service):
 
     def stopService(self):
         super().stopService()
+        if self.relay:
+            self.events.unsubscribe(self._note_change)
+        if self._relay_turn is not None and self._relay_turn.active():
+            self._relay_turn.cancel()
+        self._relay_turn = None
         workers = list(self.workers.values())
         if not workers:
             return None
@@ -231,27 +270,51 @@ class ParentWatch(Service):
     signal, keeps a worker from being stopped twice when a supervisor
     signals the whole process group.) When the daemon asks for them, the
     worker's queue changes (``events``) are reported to it on ``EVENTS_FD``,
-    so that its line endpoint wakes consumers of what workers posted.
+    so that its line endpoint wakes consumers of what workers posted; the
+    changes the daemon relays on stdin (other processes') are notified here
+    (and not reported back).
     """
 
     def __init__(self, reactor, events):
         self.reactor = reactor
         self.events = events
+        self._pipe = None
 
     def startService(self):
         super().startService()
-        _ParentPipe(self.reactor).startReading()
+        _ParentPipe(self.reactor, self.heard).startReading()
         if os.environ.get(EVENTS_ENV):
-            self.events.subscribe(_EventPipe(self.reactor).changed)
+            self._pipe = _EventPipe(self.reactor)
+            self.events.subscribe(self._pipe.changed)
+
+    def heard(self, line):
+        """Another process changed a queue (``[project, queue]``, JSON)."""
+        try:
+            project, queue = json.loads(line)
+        except (ValueError, TypeError):
+            return
+        if self._pipe is not None:
+            self._pipe.muted = True
+        try:
+            self.events.notify(project, queue)
+        finally:
+            if self._pipe is not None:
+                self._pipe.muted = False
 
 
 class _EventPipe(abstract.FileDescriptor):
-    """Writes ``[project, queue]`` lines to the daemon, never blocking."""
+    """Writes ``[project, queue]`` lines to the daemon, never blocking,
+    once per turn for each queue changed in it."""
+
+    #: True while notifying a change the daemon relayed (not to send back).
+    muted = False
 
     def __init__(self, reactor):
         super().__init__(reactor)
         fdesc.setNonBlocking(EVENTS_FD)
         self.connected = True
+        self._changes = {}  # (project, queue) -> None, this turn's
+        self._turn = None
 
     def fileno(self):
         return EVENTS_FD
@@ -260,15 +323,36 @@ class _EventPipe(abstract.FileDescriptor):
         return fdesc.writeToFD(EVENTS_FD, data)
 
     def changed(self, project, queue):
-        self.write(json.dumps([project, queue]).encode() + b"\n")
+        if self.muted:
+            return
+        self._changes[(project, queue)] = None
+        if self._turn is None:
+            self._turn = self.reactor.callLater(0, self._send)
+
+    def _send(self):
+        changes, self._changes, self._turn = self._changes, {}, None
+        self.write(b"".join(json.dumps(key).encode() + b"\n" for key in changes))
 
 
 class _ParentPipe(abstract.FileDescriptor):
+    """The daemon's end: its relayed changes, one per line, go to
+    ``heard``; EOF stops the worker."""
+
+    def __init__(self, reactor, heard):
+        super().__init__(reactor)
+        self.heard = heard
+        self._partial = b""
+
     def fileno(self):
         return 0
 
     def doRead(self):
-        return fdesc.readFromFD(0, lambda data: None)  # CONNECTION_DONE at EOF
+        return fdesc.readFromFD(0, self._received)  # CONNECTION_DONE at EOF
+
+    def _received(self, data):
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            self.heard(line)
 
     def connectionLost(self, reason):
         super().connectionLost(reason)

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 
 from treq.testing import StubTreq
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
@@ -74,7 +74,7 @@ class ApiClient:
         self.stub = stub_treq(site)
 
     async def request(self, method, path, body=None, headers=None, project=None,
-                      client_id=CLIENT_ID):
+                      client_id=CLIENT_ID, settle=True):
         sent = {}
         if client_id is not None:
             sent["Client-ID"] = client_id
@@ -84,11 +84,22 @@ class ApiClient:
         if body is not None and not isinstance(body, bytes):
             body = json.dumps(body).encode("utf-8")
         d = self.stub.request(method, "http://localhost" + path, data=body, headers=sent)
-        response = await self._settle(d)
-        content = await self._settle(response.content())
+        response = await (self._settle(d) if settle else d)
+        content = await (self._settle(response.content()) if settle else response.content())
         headers = {k.decode().lower(): v[-1].decode("utf-8")
                    for k, v in response.headers.getAllRawHeaders()}
         return Answer(response.code, headers, content)
+
+    def start(self, method, path, body=None, headers=None, project=None,
+              client_id=CLIENT_ID):
+        """Send a request and return at once: a Deferred firing with its
+        Answer once ``settle`` (or another exchange) has delivered it."""
+        return defer.ensureDeferred(self.request(method, path, body, headers, project,
+                                                 client_id, settle=False))
+
+    async def settle(self, d):
+        """The result of ``d``, once the exchange is pumped (as ``request``)."""
+        return await self._settle(d)
 
     def _pump(self):
         """Deliver what either end wrote and run the reactor's calls due

@@ -422,13 +422,13 @@ class SmokeRunTests(SynchronousTestCase):
         the ceiling and marconi_tx rows (one and two daemons too) with
         requests counted and none failed, v1, v2 and token-auth loads alike,
         each v2 load compared with its v1 load and post1-token with post1;
-        without wrk, those sections are skipped with a note and the depth and
-        line rows remain."""
+        without wrk, those sections are skipped with a note and the depth,
+        line and long-poll wake-up rows remain."""
         folder = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, folder)
         said = []
         status = bench_main.main(
-            ["--smoke", "--no-install", "--sections", "throughput,depth,scale,line",
+            ["--smoke", "--no-install", "--sections", "throughput,depth,scale,line,long_poll",
              "--scenarios", "post1,consume,post1-v2,consume-v2,post1-token", "--depths", "50",
              "--out", folder],
             say=said.append)
@@ -444,6 +444,11 @@ class SmokeRunTests(SynchronousTestCase):
         line = {row["target"]: row for row in summary["line"]}
         self.assertGreater(line["marconi_tx"]["cycles_per_s"], 0)
         self.assertEqual("beanstalkd" in line, shutil.which("beanstalkd") is not None)
+        # Wake-up of waiting claims: a row per number of waiting claims.
+        self.assertEqual([(row["waiters"], row["samples"]) for row in summary["long_poll"]],
+                         [(1, 5), (3, 5)])
+        self.assertTrue(all(row["p99_ms"] >= row["p50_ms"] > 0
+                            for row in summary["long_poll"]))
         if wrk.available():
             loads = sorted((row["target"], row["scenario"]) for row in summary["throughput"])
             self.assertEqual(loads, [("ceiling", "get"), ("ceiling", "post1"),

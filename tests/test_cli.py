@@ -544,3 +544,37 @@ class V2CommandTests(CLITestCase):
         status, _, err = self.cli("queue", "list", environ={"MARCONI_API": "v9"})
         self.assertEqual(status, 2)
         self.assertOneLineError(err, "MARCONI_API")
+
+
+class ClaimWaitCommandTests(CLITestCase):
+    def test_claim_create_waits_for_a_message(self):
+        """claim create --wait N on an empty queue waits: it prints the
+        message posted meanwhile; without one it says there was nothing
+        once the wait runs out."""
+        self.queue_with("jobs", 0)
+        treq = StubTreq(self.server.resource)
+        out = io.StringIO()
+        deferred = main(["--json", "claim", "create", "jobs", "--wait", "5"], treq=treq,
+                        reactor=self.server.clock, stdin=io.StringIO(), stdout=out,
+                        stderr=io.StringIO(), environ={"MARCONI_API": self.api})
+        self.assertNoResult(deferred)
+        self.successResultOf(self.client.queue("jobs").post_messages(
+            [{"ttl": 300, "body": "late"}]))
+        treq.flush()
+        self.assertEqual(self.successResultOf(deferred), 0)
+        self.assertEqual([m["body"] for m in json.loads(out.getvalue())["messages"]], ["late"])
+        deferred = main(["claim", "create", "jobs", "--wait", "5"], treq=treq,
+                        reactor=self.server.clock, stdin=io.StringIO(), stdout=out,
+                        stderr=io.StringIO(), environ={"MARCONI_API": self.api})
+        self.server.clock.advance(5)
+        treq.flush()
+        self.assertEqual(self.successResultOf(deferred), 0)
+        self.assertTrue(out.getvalue().endswith("no messages to claim\n"))
+
+    def test_claim_create_wait_above_maximum_fails(self):
+        """--wait above the server's max_claim_wait exits 1 with the
+        server's one-line reason."""
+        self.queue_with("jobs", 0)
+        status, _, err = self.cli("claim", "create", "jobs", "--wait", "21")
+        self.assertEqual(status, 1)
+        self.assertOneLineError(err, "wait")

@@ -453,3 +453,34 @@ class SignedURLTests(v1.ClientTestCase):
         """A server without [signed_url] secret_key refuses to share (400)."""
         client = Server(self, self.api).client()
         self.failureResultOf(client.queue("jobs").share(), BadRequest)
+
+
+class LongPollClaimTests(V2Mixin, v1.ClientTestCase):
+    def test_claim_waits_for_a_post(self):
+        """claim(wait=N) on an empty queue fires when another client posts,
+        with the posted message; the query carries wait."""
+        recording = Recording(self.server.resource)
+        queue = self.queue_with("jobs", 0, self.server.client(recording))
+        waiting = queue.claim(wait=10)
+        self.assertNoResult(waiting)
+        self.assertIn("wait=10", recording.requests[-1]["uri"])
+        self.result(self.client.queue("jobs").post_messages([{"ttl": 300, "body": "hi"}]))
+        self.server.flush()
+        claim = self.result(waiting)
+        self.assertEqual([m.body for m in claim], ["hi"])
+
+    def test_claim_wait_runs_out_empty(self):
+        """A claim whose wait runs out is empty (falsy); the client's own
+        timeout (5 s here) is extended by the wait, not cut short."""
+        queue = self.queue_with("jobs", 0, self.server.client(timeout=5))
+        waiting = queue.claim(wait=10)
+        self.server.clock.advance(9)
+        self.assertNoResult(waiting)
+        self.server.clock.advance(1)
+        self.server.flush()
+        self.assertFalse(self.result(waiting))
+
+    def test_wait_above_the_maximum_is_bad_request(self):
+        """A wait above the server's max_claim_wait is BadRequest."""
+        queue = self.queue_with("jobs", 0)
+        self.failure(queue.claim(wait=21), BadRequest)

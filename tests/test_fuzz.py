@@ -185,7 +185,14 @@ class FuzzMixin:
 
     def setUp(self):
         workdir = os.path.abspath(self.mktemp())
-        self.daemon = Daemon(workdir, "--storage", self.storage_uri()).start()
+        os.makedirs(workdir)
+        settings = os.path.join(workdir, "marconi.conf")
+        with open(settings, "w") as f:
+            # A fuzzed ?wait=N on an empty queue waits N seconds: at most 1
+            # here (the documents allow 20; beyond 1 is a documented 400).
+            f.write("[limits:transport]\nmax_claim_wait = 1\n")
+        self.daemon = Daemon(workdir, "--storage", self.storage_uri(),
+                             "--config", settings).start()
         self.addCleanup(self.daemon.stop, signal.SIGKILL)
         self.session = requests.Session()
         self.addCleanup(self.session.close)

@@ -223,3 +223,68 @@ class StartupFailureTests(unittest.TestCase):
         self.addCleanup(pool.stopService)
         await stopped.addTimeout(30, reactor)
         self.assertEqual(pool.workers, {})
+
+
+def unread(pids, port):
+    """Bytes received but not yet read by ``pids`` on their connections to
+    ``port`` (Linux /proc/net/tcp rx_queue)."""
+    inodes = set()
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    total = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if (fields[3] == "01" and int(fields[1].split(":")[1], 16) == port
+                    and fields[9] in inodes):
+                total += int(fields[4].split(":")[1], 16)
+    return total
+
+
+class WorkersLongPollTests(unittest.SynchronousTestCase):
+    def setUp(self):
+        self.daemon = Daemon(self.mktemp(), "--storage", "sqlite:queues.db",
+                             "--workers", "2").start()
+        self.addCleanup(self.daemon.stop)
+        self.parent = self.daemon.process.pid
+        wait_until(lambda: len(children(self.parent)) == 1)
+        [self.worker] = children(self.parent)
+
+    def connection_to(self, pid):
+        """An HTTP connection the kernel gave to process ``pid``."""
+        for _ in range(32):  # 2**-32 to miss
+            conn = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=30)
+            conn.request("GET", "/v1/health")
+            conn.getresponse().read()
+            if established([pid], self.daemon.port):
+                return conn
+            conn.close()
+        raise AssertionError(f"no connection reached {pid}")
+
+    def test_post_in_one_process_wakes_claim_waiting_in_the_other(self):
+        """A claim waiting in one process (worker, then daemon) is answered
+        201 with the message posted through the other process, long before
+        its wait (20 s) runs out, which would be a 204."""
+        headers = {"Client-ID": CLIENT_ID, "X-Project-ID": "p"}
+        for waiting_in, posting_in in ((self.worker, self.parent),
+                                       (self.parent, self.worker)):
+            waiting, posting = self.connection_to(waiting_in), self.connection_to(posting_in)
+            posting.request("PUT", "/v2/queues/jobs", headers=headers)
+            posting.getresponse().read()
+            waiting.request("POST", "/v2/queues/jobs/claims?wait=20", "{}", headers=headers)
+            wait_until(lambda: unread([waiting_in], self.daemon.port) == 0)  # noqa: B023
+            time.sleep(0.2)  # its first try done: the claim waits
+            posting.request("POST", "/v2/queues/jobs/messages",
+                            json.dumps({"messages": [{"body": waiting_in}]}), headers=headers)
+            self.assertEqual(posting.getresponse().status, 201)
+            answer = waiting.getresponse()
+            self.assertEqual(answer.status, 201)
+            self.assertEqual(json.loads(answer.read())["messages"][0]["body"], waiting_in)
+            waiting.close()
+            posting.close()

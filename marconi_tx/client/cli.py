@@ -262,6 +262,9 @@ def build_parser(stdout, environ):
                      help="seconds the claim lasts (default 60)")
     sub.add_argument("--grace", type=int, default=60, metavar="N",
                      help="extra seconds the claimed messages live (default 60)")
+    sub.add_argument("--wait", type=int, default=None, metavar="N",
+                     help="if nothing is free, wait up to N seconds for a message "
+                          "(long polling; the server's max_claim_wait bounds N)")
     sub = command(claims, "get", claim_get, "show a claim and its messages")
     sub.add_argument("queue", metavar="QUEUE")
     sub.add_argument("claim_id", metavar="CLAIM_ID")
@@ -521,7 +524,7 @@ async def message_delete(session):
 async def claim_create(session):
     args = session.args
     claim = await session.client.queue(args.queue).claim(
-        limit=args.limit, ttl=args.ttl, grace=args.grace)
+        limit=args.limit, ttl=args.ttl, grace=args.grace, wait=args.wait)
     session.show(claim.as_dict(), _claim_text(claim))
     return 0
 

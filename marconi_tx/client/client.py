@@ -253,7 +253,8 @@ class Client:
                       expect: tuple[int, ...] = (200,),
                       not_found: type[errors.MarconiClientError] = errors.NotFound,
                       forbidden: type[errors.MarconiClientError] = errors.Forbidden,
-                      missing: str | None = None, retry: bool = True) -> Reply:
+                      missing: str | None = None, retry: bool = True,
+                      server_wait: float = 0) -> Reply:
         """Send one API request and fire with its L{Reply} (the first
         request of a client without an ``api`` discovers it first).
 
@@ -267,24 +268,28 @@ class Client:
         @param missing: the error text of a 404 without a body.
         @param retry: whether 503 answers are retried (refused connections
             always are).
+        @param server_wait: seconds the server may hold the request before
+            answering (a long-poll claim's wait), added to the timeout.
         """
         await self.api_version()
         return await self._request(method, href, body=body, content_type=content_type,
                                    expect=expect, not_found=not_found,
-                                   forbidden=forbidden, missing=missing, retry=retry)
+                                   forbidden=forbidden, missing=missing, retry=retry,
+                                   server_wait=server_wait)
 
     async def _request(self, method: str, href: str, *, body: bytes | None = None,
                        content_type: str = "application/json; charset=utf-8",
                        expect: tuple[int, ...] = (200,),
                        not_found: type[errors.MarconiClientError] = errors.NotFound,
                        forbidden: type[errors.MarconiClientError] = errors.Forbidden,
-                       missing: str | None = None, retry: bool = True) -> Reply:
+                       missing: str | None = None, retry: bool = True,
+                       server_wait: float = 0) -> Reply:
         url = self.resolve(href)
         headers = self.headers(body, content_type)
         attempt = 0
         while True:
             try:
-                reply = await self._attempt(method, url, headers, body)
+                reply = await self._attempt(method, url, headers, body, server_wait)
             except network.ConnectionRefusedError as e:
                 if attempt >= self.retries:
                     raise errors.ConnectionFailed(
@@ -308,25 +313,26 @@ class Client:
         return min(delay, self.max_backoff)
 
     def _attempt(self, method: str, url: str, headers: dict[str, list[str]],
-                 body: bytes | None) -> Deferred[Reply]:
-        """One exchange, cut off after ``timeout`` seconds."""
+                 body: bytes | None, server_wait: float = 0) -> Deferred[Reply]:
+        """One exchange, cut off after ``timeout`` (+ ``server_wait``) seconds."""
         exchange = self._exchange(method, url, headers, body)
         if not self.timeout:
             return exchange
+        limit = self.timeout + server_wait
         expired = []
 
         def expire() -> None:
             expired.append(True)
             exchange.cancel()
 
-        timer = self._clock.callLater(self.timeout, expire)
+        timer = self._clock.callLater(limit, expire)
 
         def settle(result: Any) -> Any:
             if timer.active():
                 timer.cancel()
             if expired:
                 raise errors.RequestTimeout(
-                    f"{method} {url}: no complete answer within {self.timeout} s",
+                    f"{method} {url}: no complete answer within {limit} s",
                     method=method, url=url)
             return result
 

@@ -285,13 +285,19 @@ class Queue:
                 expect=(204,))
 
     @returns_deferred
-    async def claim(self, limit: int = 10, ttl: int = 60, grace: int = 60) -> "Claim":
+    async def claim(self, limit: int = 10, ttl: int = 60, grace: int = 60,
+                    wait: int | None = None) -> "Claim":
         """Claim up to ``limit`` free messages for ``ttl`` seconds; claimed
         messages live at least ``ttl + grace`` seconds. Fires with a
-        L{Claim}, empty (falsy, ``id`` ``None``) when nothing was free."""
+        L{Claim}, empty (falsy, ``id`` ``None``) when nothing was free.
+
+        With ``wait`` (seconds, up to the server's ``max_claim_wait``), a
+        claim that finds nothing free waits that long for a message (long
+        polling) and is empty only if none came."""
         reply = await self.client.request(
-            "POST", with_query(self._path("claims"), limit=limit),
-            body=batches.encode({"ttl": ttl, "grace": grace}), expect=(201, 204))
+            "POST", with_query(self._path("claims"), limit=limit, wait=wait or None),
+            body=batches.encode({"ttl": ttl, "grace": grace}), expect=(201, 204),
+            server_wait=wait or 0)
         if reply.status == 204:
             return Claim(self, None, ttl, 0, [])
         messages = [Message.parse(self, item) for item in _listed(reply, "a claim")]

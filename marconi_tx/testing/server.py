@@ -46,7 +46,9 @@ class StubServer:
             driver = MemoryDriver(self.clock)
             driver.open()
         self.driver = driver
-        self.resource = build_resource(driver, config.load() if settings is None else settings)
+        self.resource = build_resource(driver, config.load() if settings is None else settings,
+                                       clock=self.clock)
+        self._stubs = []
 
     def client(self, resource=None, **kwargs):
         """
@@ -55,4 +57,13 @@ class StubServer:
         ``Client`` (``project``, ``client_id``, ``retries``, ...).
         """
         kwargs.setdefault("reactor", self.clock)
-        return Client(URL, treq=StubTreq(resource or self.resource), **kwargs)
+        stub = StubTreq(resource or self.resource)
+        self._stubs.append(stub)
+        return Client(URL, treq=stub, **kwargs)
+
+    def flush(self):
+        """Deliver the answers given after their request was made (a
+        long-poll claim answered by a later post, or when its wait runs
+        out on the clock) to the clients."""
+        for stub in self._stubs:
+            stub.flush()

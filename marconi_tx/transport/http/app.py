@@ -23,6 +23,7 @@ from marconi_tx.auth.strategies import strategy_from_config
 from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import openapi, responses
 from marconi_tx.transport.http.auth import Guard, route_kind
+from marconi_tx.transport.http.long_poll import LongPoll
 from marconi_tx.transport.http.metadata_cache import MetadataCache
 from marconi_tx.transport.http.site import adopt
 from marconi_tx.transport.http.v1 import V1API
@@ -106,9 +107,11 @@ class Router(Resource):
 
     isLeaf = True
 
-    def __init__(self, app, metrics=None, json_roots=()):
+    def __init__(self, app, metrics=None, json_roots=(), long_poll=None):
         super().__init__()
         self.app = app
+        #: The waiting claims (``LongPoll``), answered at once at a stop.
+        self.long_poll = long_poll
         #: First path segments (b"v2") of the versions whose unknown paths
         #: answer a JSON 404.
         self.json_roots = frozenset(json_roots)
@@ -183,11 +186,12 @@ def _failed_counted(failure, request, route, started):
     route.finished(request, started)
 
 
-def build_resource(driver, config, metrics=None, strategy=None):
+def build_resource(driver, config, metrics=None, strategy=None, clock=None):
     """The root resource serving the API over ``driver`` (whose clock gives
     the time); with ``metrics``, also ``GET /metrics``. ``strategy``: the
     IAuthStrategy (default: ``[auth] strategy``'s, on the global reactor;
-    None with noauth)."""
+    None with noauth). ``clock`` times the long-poll claims' waits (None:
+    the site's reactor)."""
     if strategy is None and config.auth.strategy != "noauth":
         from twisted.internet import reactor
 
@@ -195,8 +199,10 @@ def build_resource(driver, config, metrics=None, strategy=None):
     guard = None if strategy is None else Guard(strategy)
     app = Klein()
     metadata = MetadataCache(driver, config.drivers.queue_metadata_cache_seconds)
-    v1 = V1API(driver, config, metadata)
-    apis = [v1, V1_1API(driver, config, metadata), V2API(driver, config, metadata), Versions()]
+    long_poll = LongPoll(driver, config.transport, clock)
+    v1 = V1API(driver, config, metadata, long_poll)
+    apis = [v1, V1_1API(driver, config, metadata, long_poll),
+            V2API(driver, config, metadata, long_poll), Versions()]
     for api in apis:
         for path, handlers in api.routes():
             app.route(path, endpoint=path)(dispatcher(handlers, api, guard,
@@ -208,4 +214,5 @@ def build_resource(driver, config, metrics=None, strategy=None):
         app.route("/metrics", endpoint="/metrics")(
             scrape if guard is None else guard.admin_endpoint(scrape))
     return Router(app, metrics, json_roots=[api.prefix[1:].encode() for api in apis
-                                            if api.json_errors and api.prefix != "/"])
+                                            if api.json_errors and api.prefix != "/"],
+                  long_poll=long_poll)

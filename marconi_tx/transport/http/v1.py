@@ -26,6 +26,7 @@ from marconi_tx.transport.http.inputs import (
     read_json,
     request_uri,
 )
+from marconi_tx.transport.http.long_poll import LongPoll
 from marconi_tx.transport.http.metadata_cache import MetadataCache
 from marconi_tx.transport.http.responses import empty, encoded_body, json_body
 
@@ -87,13 +88,15 @@ class V1API:
     #: 404 and 405 without a body.
     json_errors = False
 
-    def __init__(self, driver, config, metadata=None):
+    def __init__(self, driver, config, metadata=None, long_poll=None):
         self.driver = driver
         #: Queue metadata for v2's posts and claims (one per site: every
         #: version's writes forget what it keeps).
         self.metadata = metadata or MetadataCache(
             driver, config.drivers.queue_metadata_cache_seconds)
         self.limits = config.transport
+        #: Claims waiting for messages (``?wait=N``; one per site).
+        self.long_poll = long_poll or LongPoll(driver, self.limits)
         self.paging = config.storage
         self.health_timeout = config.drivers.health_timeout
         self.message_nesting = validation.message_nesting(
@@ -312,12 +315,19 @@ class V1API:
         ttl = validation.claim_ttl(doc, self.limits)
         validation.page_limit("limit", limit, self.limits.max_messages_per_claim)
         grace = validation.claim_grace(doc, self.limits)
-        claim = await self.driver.claims.create(project, queue_name, ttl, grace, limit)
+        wait = self.long_poll.wait(request)
+        claim = await self.long_poll.claim(
+            request, project, queue_name, wait,
+            lambda: self.claim(request, project, queue_name, ttl, grace, limit))
         if claim is None:
             return empty(request, 204)
         messages = [message_doc(PREFIX, queue_name, m, claim.id) for m in claim.messages]
         return json_body(request, 201, messages,
                          Location=f"{queue_href(PREFIX, queue_name)}/claims/{claim.id}")
+
+    def claim(self, request, project, queue_name, ttl, grace, limit):
+        """Claim messages (v2 adds the queue's dead-letter policy)."""
+        return self.driver.claims.create(project, queue_name, ttl, grace, limit)
 
     async def get_claim(self, request, project, queue_name, claim_id):
         claim = await self.driver.claims.get(project, queue_name, claim_id)

@@ -69,8 +69,8 @@ class V1_1API(V1API):
     #: The listing parameters a ``next`` link repeats.
     listing_params: tuple[str, ...] = ("limit", "echo", "include_claimed")
 
-    def __init__(self, driver, config, metadata=None):
-        super().__init__(driver, config, metadata)
+    def __init__(self, driver, config, metadata=None, long_poll=None):
+        super().__init__(driver, config, metadata, long_poll)
         self.admin_mode = config.drivers.admin_mode
         self.message_nesting = validation.message_nesting(self.limits, MESSAGE_ENVELOPE)
 
@@ -332,16 +332,15 @@ class V1_1API(V1API):
 
     # -- claims ---------------------------------------------------------------
 
-    def claim(self, request, project, queue_name, ttl, grace, limit):
-        """Claim messages (v2 adds the queue's dead-letter policy)."""
-        return self.driver.claims.create(project, queue_name, ttl, grace, limit)
-
     async def create_claim(self, request, project, queue_name):
         limit = validation.query_int("limit", query(request, "limit"),
                                      self.paging.default_claim_limit)
         validation.page_limit("limit", limit, self.limits.max_messages_per_claim)
         ttl, grace = validation.claim_body_v1_1(optional_json(request), self.limits)
-        claim = await self.claim(request, project, queue_name, ttl, grace, limit)
+        wait = self.long_poll.wait(request)
+        claim = await self.long_poll.claim(
+            request, project, queue_name, wait,
+            lambda: self.claim(request, project, queue_name, ttl, grace, limit))
         if claim is None:
             return empty(request, 204)
         return json_body(request, 201,

@@ -87,8 +87,8 @@ class V2API(V1_1API):
     dotted_names = True
     listing_params = (*V1_1API.listing_params, "include_delayed")
 
-    def __init__(self, driver, config, metadata=None):
-        super().__init__(driver, config, metadata)
+    def __init__(self, driver, config, metadata=None, long_poll=None):
+        super().__init__(driver, config, metadata, long_poll)
         self.enable_checksum = config.drivers.enable_checksum
         self.secret_key = config.signed_url.secret_key
         #: The post policy of a queue without reserved attributes.

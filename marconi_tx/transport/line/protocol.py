@@ -22,7 +22,7 @@ from zope.interface import implementer
 
 from marconi_tx import errors, validation
 from marconi_tx.transport.line import bodies, grammar, replies
-from marconi_tx.transport.line.waiting import IWaiter
+from marconi_tx.waiting import IWaiter
 
 #: The last second of a reservation, in which ``reserve`` answers
 #: DEADLINE_SOON rather than wait (beanstalkd's safety margin).
@@ -45,6 +45,7 @@ class PendingReserve:
     def __init__(self, protocol, tubes, immediate, give_up_answer):
         self.protocol = protocol
         self.tubes = tubes
+        self.keys = frozenset((protocol.project, tube) for tube in tubes)
         self.immediate = immediate
         self.give_up_answer = give_up_answer
         self.deferred = defer.Deferred()
@@ -57,6 +58,20 @@ class PendingReserve:
             self.timer.cancel()
         self.protocol.waiter = None
         self.protocol.schedule_deadlines()
+
+    def active(self):
+        project = self.protocol.project
+        return {(project, tube) for tube in self.protocol.server.active_tubes(self.tubes)}
+
+    def take(self, keys):
+        return self.protocol.jobs.reserve(self.protocol.project, [tube for _, tube in keys])
+
+    def next_change(self, keys):
+        return self.protocol.jobs.next_change(self.protocol.project,
+                                              [tube for _, tube in keys])
+
+    def give_back(self, job):
+        return self.protocol.jobs.abandon(self.protocol.project, job.id, job.claim_id, False)
 
     def deliver(self, job):
         if self.done:

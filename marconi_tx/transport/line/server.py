@@ -21,7 +21,7 @@ from marconi_tx import limits
 from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.line import replies
 from marconi_tx.transport.line.protocol import LineProtocol
-from marconi_tx.transport.line.waiting import WaitingRoom
+from marconi_tx.waiting import WaitingRoom
 
 #: The protocol version this dialect speaks, reported by ``stats``.
 PROTOCOL_VERSION = "1.12"
@@ -113,8 +113,7 @@ class LineFactory(Factory):
         self.max_line_length = settings.max_line_length
         # Input buffered while a command runs: one line and one body.
         self.max_input = settings.max_line_length + settings.max_job_size + 2
-        self.room = WaitingRoom(driver.jobs, driver.events, clock, self.project,
-                                self.active_tubes)
+        self.room = WaitingRoom(driver.events, clock)
         self.idle_timeout = settings.idle_timeout
         self.ledger = ledger
         self.connections = limits.ConnectionSet(
@@ -257,7 +256,7 @@ class LineFactory(Factory):
 
     def active_tubes(self, tubes):
         """The tubes among ``tubes`` not paused now; sets the waiting room's
-        timer for the end of the pauses."""
+        timer for the end of the pauses (a round over every waiter)."""
         now = self.clock.seconds()
         active = set()
         for name in tubes:
@@ -313,7 +312,7 @@ class LineFactory(Factory):
             ("total-jobs", state.total_jobs),
             ("current-using", state.using),
             ("current-watching", state.watching),
-            ("current-waiting", self.room.waiting_on(tube)),
+            ("current-waiting", self.room.waiting_on((self.project, tube))),
             ("cmd-delete", state.deletes),
             ("cmd-pause-tube", state.pauses),
             ("pause", state.pause if left else 0),
