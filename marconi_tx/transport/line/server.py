@@ -143,13 +143,12 @@ class LineFactory(Factory):
         of ``project``'s tubes; that factory."""
         space = self.spaces.get(project)
         if space is None:
-            # It shares the process's connections, ledger and command counts;
-            # tubes, pauses and waiting reserves are the project's own.
+            # It shares the process's connections, ledger, command counts and
+            # waiting room (whose keys name the project); tubes and pauses
+            # are the project's own.
             space = copy.copy(self)
             space.project = project
             space.tubes = {}
-            space.room = WaitingRoom(self.jobs, self.driver.events, self.clock, project,
-                                     space.active_tubes)
             self.spaces[project] = space
         self.stop_using(protocol.using)
         for tube in protocol.watching:
