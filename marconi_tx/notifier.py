@@ -64,17 +64,18 @@ class Webhook:
 
     log = Logger()
 
-    def __init__(self, reactor, limit, timeout, client=None):
+    def __init__(self, reactor, limit, timeout, client=None, persistent=True):
         self.reactor = reactor
         self.timeout = timeout
         self.slots = DeferredSemaphore(limit)
         if client is None:
-            pool = HTTPConnectionPool(reactor, persistent=True)
+            pool = HTTPConnectionPool(reactor, persistent=persistent)
             client = HTTPClient(Agent(reactor, pool=pool))
             self.pool = pool
         else:
             self.pool = None
         self.client = client
+        self.in_flight = set()
 
     async def attempt(self, url, data, headers):
         """One POST: "ok" (2xx), "refused" (a 4xx not worth retrying) or
@@ -85,7 +86,11 @@ class Webhook:
             d.addCallback(lambda response: response.content().addCallback(
                 lambda _: response.code))
             d.addTimeout(self.timeout, self.reactor)
-            code = await d
+            self.in_flight.add(d)
+            try:
+                code = await d
+            finally:
+                self.in_flight.discard(d)
         except Exception as e:
             self.log.info("delivery to {url} failed: {error}", url=url,
                           error=str(e) or type(e).__name__)
@@ -110,6 +115,10 @@ class Webhook:
         return outcome == "ok"
 
     def close(self):
+        """Abandon the requests in flight (they are retried after a restart:
+        the cursor has not moved) and close the idle connections."""
+        for d in list(self.in_flight):
+            d.cancel()
         return self.pool.closeCachedConnections() if self.pool else defer.succeed(None)
 
 

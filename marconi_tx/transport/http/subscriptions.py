@@ -45,11 +45,11 @@ class SubscriptionRoutes:
 
     def confirmations(self, request):
         """This API's sender of confirmation requests (made at first use,
-        on the site's reactor)."""
+        on the site's reactor; rare, so on connections not kept open)."""
         if self._confirmations is None:
             settings = self.subscription_config.notification
             webhook = Webhook(request.site.reactor, settings.max_concurrent_deliveries,
-                              settings.delivery_timeout)
+                              settings.delivery_timeout, persistent=False)
             self._confirmations = Confirmations(self.subscription_config, webhook)
         return self._confirmations
 
