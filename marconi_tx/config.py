@@ -223,25 +223,6 @@ OPTIONS = (
     Option("limits:transport", "max_message_delay", int, 900,
            "Largest delay in seconds of a v2 message (and of a queue's "
            "_default_message_delay).", minimum=0, maximum=MAX_SECONDS),
-
-    # [limits:storage]: page sizes used when a request gives no 'limit'.
-    Option("limits:storage", "default_queue_paging", int, 10,
-           "Queues on a page when the request gives no 'limit'.",
-           minimum=1, maximum=_INT64),
-    Option("limits:storage", "default_message_paging", int, 10,
-           "Messages on a page when the request gives no 'limit'.",
-           minimum=1, maximum=_INT64),
-    Option("limits:storage", "default_claim_limit", int, 10,
-           "Messages claimed when the request gives no 'limit'.",
-           minimum=1, maximum=_INT64),
-
-    # [signed_url]: pre-signed URLs of API v2 (api-v2.md section 5).
-    Option("signed_url", "secret_key", str, "",
-           "Key of the HMAC-SHA256 signatures of pre-signed URLs (POST "
-           "/v2/queues/{name}/share); keep it secret (empty: no pre-signed URLs, "
-           "share answers 400 and signed requests 404)."),
-
-    # API v2 subscriptions (api-v2.md section 6; marconi_tx/notifier.py).
     Option("limits:transport", "min_subscription_ttl", int, 60,
            "Shortest ttl of a subscription, seconds.", minimum=1, maximum=_INT64 // 2),
     Option("limits:transport", "max_subscription_ttl", int, 2**31 - 1,
@@ -260,9 +241,28 @@ OPTIONS = (
            "URI schemes a subscriber may have, comma-separated: http and https (webhooks) "
            "are the ones this server delivers to; others (mailto, trust+http) are refused "
            "with 400."),
+
+    # [limits:storage]: page sizes used when a request gives no 'limit'.
+    Option("limits:storage", "default_queue_paging", int, 10,
+           "Queues on a page when the request gives no 'limit'.",
+           minimum=1, maximum=_INT64),
+    Option("limits:storage", "default_message_paging", int, 10,
+           "Messages on a page when the request gives no 'limit'.",
+           minimum=1, maximum=_INT64),
+    Option("limits:storage", "default_claim_limit", int, 10,
+           "Messages claimed when the request gives no 'limit'.",
+           minimum=1, maximum=_INT64),
     Option("limits:storage", "default_subscription_paging", int, 10,
            "Subscriptions listed when a request gives no 'limit'.", minimum=1,
            maximum=_INT64),
+
+    # [signed_url]: pre-signed URLs of API v2 (api-v2.md section 5).
+    Option("signed_url", "secret_key", str, "",
+           "Key of the HMAC-SHA256 signatures of pre-signed URLs (POST "
+           "/v2/queues/{name}/share); keep it secret (empty: no pre-signed URLs, "
+           "share answers 400 and signed requests 404)."),
+
+    # [notification]: deliveries to API v2 subscribers (marconi_tx/notifier.py).
     Option("notification", "delivery", bool, True,
            "Deliver messages to subscribers from this daemon (with --workers: from the "
            "daemon's own process, not its workers). Turn off on all but one of several "
@@ -364,6 +364,7 @@ def _check_consistency(config):
 
 
 def _check_subscriptions(config):
+    """The subscription settings agree; ``subscriber_types`` becomes a tuple."""
     t = config.transport
     if not t.min_subscription_ttl <= t.default_subscription_ttl <= t.max_subscription_ttl:
         raise ConfigError("[limits:transport] default_subscription_ttl is outside "

@@ -5,8 +5,8 @@ a controlled clock), so retry delays and timeouts pass when the test says."""
 
 import json
 
-from twisted.internet import task
 from twisted.internet import reactor as real_reactor
+from twisted.internet import task
 from twisted.trial import unittest
 
 from marconi_tx import config, retry_policy
