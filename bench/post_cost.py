@@ -65,6 +65,10 @@ def build(path, metrics, api="v1", auth="none"):
     served = driver if metrics is None else metrics.watch_storage(driver)
     if metrics is not None:  # the depth tracking listens to posts
         metrics.depths.startService()
+    if cfg.notification.delivery:  # as the daemon: the deliverer hears every post
+        from marconi_tx.notifier import Notifier
+
+        Notifier(driver, cfg, reactor).startService()
     site = make_site(build_resource(served, cfg, metrics), 1 << 20)
     site.timeOut = None
     channels = []

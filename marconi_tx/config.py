@@ -234,6 +234,24 @@ OPTIONS = (
     Option("limits:transport", "max_message_delay", int, 900,
            "Largest delay in seconds of a v2 message (and of a queue's "
            "_default_message_delay).", minimum=0, maximum=MAX_SECONDS),
+    Option("limits:transport", "min_subscription_ttl", int, 60,
+           "Shortest ttl of a subscription, seconds.", minimum=1, maximum=_INT64 // 2),
+    Option("limits:transport", "max_subscription_ttl", int, 2**31 - 1,
+           "Longest ttl of a subscription, seconds.", minimum=1, maximum=_INT64 // 2),
+    Option("limits:transport", "default_subscription_ttl", int, 3600,
+           "ttl of a subscription created without one, seconds.", minimum=1,
+           maximum=_INT64 // 2),
+    Option("limits:transport", "max_subscriptions_per_page", int, 20,
+           "Largest 'limit' of a subscription listing.", minimum=1, maximum=_INT64),
+    Option("limits:transport", "max_subscription_body", int, 65536,
+           "Largest subscription create or update body, bytes (its options included).",
+           minimum=64, maximum=_INT64),
+    Option("limits:transport", "max_subscriber_length", int, 2048,
+           "Longest subscriber URI, characters.", minimum=16, maximum=65536),
+    Option("limits:transport", "subscriber_types", str, "http, https",
+           "URI schemes a subscriber may have, comma-separated: http and https (webhooks) "
+           "are the ones this server delivers to; others (mailto, trust+http) are refused "
+           "with 400."),
 
     # [limits:storage]: page sizes used when a request gives no 'limit'.
     Option("limits:storage", "default_queue_paging", int, 10,
@@ -245,6 +263,9 @@ OPTIONS = (
     Option("limits:storage", "default_claim_limit", int, 10,
            "Messages claimed when the request gives no 'limit'.",
            minimum=1, maximum=_INT64),
+    Option("limits:storage", "default_subscription_paging", int, 10,
+           "Subscriptions listed when a request gives no 'limit'.", minimum=1,
+           maximum=_INT64),
 
     # [auth]: who a request is (README.rst, "Authentication").
     Option("auth", "strategy", str, "noauth",
@@ -292,6 +313,50 @@ OPTIONS = (
            "Name of the project service_user's token is scoped to."),
     Option("auth:keystone", "service_domain", str, "Default",
            "Name of the domain of service_user and service_project."),
+
+    # [notification]: deliveries to API v2 subscribers (marconi_tx/notifier.py).
+    Option("notification", "delivery", bool, True,
+           "Deliver messages to subscribers from this daemon (with --workers: from the "
+           "daemon's own process, not its workers). Turn off on all but one of several "
+           "daemons sharing a database, or each delivers every message."),
+    Option("notification", "require_confirmation", bool, False,
+           "New subscriptions get a confirmation request and receive nothing until "
+           "confirmed (PUT .../subscriptions/{id}/confirm); needs [signed_url] secret_key."),
+    Option("notification", "confirmation_expires", int, 86400,
+           "Seconds the pre-signed confirmation URL sent to a subscriber stays valid.",
+           minimum=60, maximum=_INT64 // 2),
+    Option("notification", "public_endpoint", str, "",
+           "Base URL of this API as subscribers reach it (e.g. https://mq.example.net); "
+           "when set, confirmation requests carry WSGISubscribeURL."),
+    Option("notification", "sweep_interval", float, 2.0,
+           "Seconds between walks over every subscription (posts made by other processes "
+           "and daemons, retries after a restart, subscriptions created elsewhere).",
+           minimum=0.05, maximum=86400.0),
+    Option("notification", "max_concurrent_deliveries", int, 10,
+           "HTTP requests to subscribers in flight at once (over all subscriptions).",
+           minimum=1, maximum=100000),
+    Option("notification", "delivery_timeout", float, 10.0,
+           "Seconds a subscriber has to answer one delivery (else it is retried).",
+           minimum=0.01, maximum=3600.0),
+    Option("notification", "delivery_batch", int, 20,
+           "Messages one subscription reads from storage at a time.", minimum=1,
+           maximum=10000),
+    Option("notification", "retries_with_no_delay", int, 3,
+           "Default retry policy: retries at once after a failed delivery.",
+           minimum=0, maximum=1000),
+    Option("notification", "minimum_delay_retries", int, 3,
+           "Default retry policy: then retries after minimum_delay each.",
+           minimum=0, maximum=1000),
+    Option("notification", "minimum_delay", int, 5,
+           "Default retry policy: the shortest delay, seconds.", minimum=0, maximum=86400),
+    Option("notification", "maximum_delay", int, 30,
+           "Default retry policy: the longest delay, seconds.", minimum=0, maximum=86400),
+    Option("notification", "maximum_delay_retries", int, 3,
+           "Default retry policy: last, retries after maximum_delay each.",
+           minimum=0, maximum=1000),
+    Option("notification", "retry_backoff_function", str, "linear",
+           "Default retry policy: delays between minimum_delay and maximum_delay grow "
+           "by this function.", choices=("linear", "arithmetic", "geometric", "exponential")),
 )
 
 _KEYS = {(o.section, o.name) for o in OPTIONS}
@@ -347,6 +412,29 @@ def _check_consistency(config):
                                ("default_claim_grace", "min_claim_grace", "max_claim_grace")):
         if not getattr(t, low) <= getattr(t, default) <= getattr(t, high):
             raise ConfigError(f"[limits:transport] {default} is outside {low}..{high}")
+    _check_subscriptions(config)
+
+
+def _check_subscriptions(config):
+    """The subscription settings agree; ``subscriber_types`` becomes a tuple."""
+    t = config.transport
+    if not t.min_subscription_ttl <= t.default_subscription_ttl <= t.max_subscription_ttl:
+        raise ConfigError("[limits:transport] default_subscription_ttl is outside "
+                          "min_subscription_ttl..max_subscription_ttl")
+    types = tuple(sorted({kind.strip() for kind in t.subscriber_types.split(",")
+                          if kind.strip()}))
+    unsupported = set(types) - {"http", "https"}
+    if not types or unsupported:
+        raise ConfigError("[limits:transport] subscriber_types: only http and https are "
+                          "delivered to" + (f", not {', '.join(sorted(unsupported))}"
+                                            if unsupported else ""))
+    t.subscriber_types = types
+    n = config.notification
+    if n.require_confirmation and not config.signed_url.secret_key:
+        raise ConfigError("[notification] require_confirmation needs [signed_url] secret_key "
+                          "(the confirmation URL is pre-signed)")
+    if n.maximum_delay < n.minimum_delay:
+        raise ConfigError("[notification] maximum_delay is below minimum_delay")
 
 
 def sample():

@@ -87,3 +87,20 @@ class Conflict(MarconiError):
 class UnsupportedMediaType(MarconiError):
     """The request body's Content-Type is not one the resource accepts; the
     message names the accepted type."""
+
+
+class SubscriptionDoesNotExist(DoesNotExist):
+    """The subscription id is unknown, expired or of another queue."""
+
+    def __init__(self, subscription_id):
+        super().__init__(f"subscription {subscription_id!r} does not exist")
+        self.subscription_id = subscription_id
+
+
+class SubscriptionExists(Conflict):
+    """A subscriber already subscribed to the queue (confirmed, for a
+    create; any, for an update)."""
+
+    def __init__(self, subscriber):
+        super().__init__(f"{subscriber!r} is already subscribed to this queue")
+        self.subscriber = subscriber

@@ -7,7 +7,8 @@ with them:
 * v1.1 checks them on PUT (``check``) and applies none.
 * v2 checks them on PUT and after a PATCH, shows them filled with defaults
   (``shown``) and applies them: the post rules (``post_policy``) and the
-  dead-letter queue of claims (``dead_letter``).
+  dead-letter queue of claims (``dead_letter``); ``_retry_policy`` applies
+  to deliveries to the queue's subscribers (``marconi_tx.notifier``).
 
 v1 checks nothing, so v2 applies a value stored over v1 only when it has the
 right type and, for the post rules, is within the limits; otherwise the value
@@ -16,7 +17,7 @@ counts as absent. Limits come from ``config.transport``.
 
 from dataclasses import dataclass
 
-from marconi_tx import validation
+from marconi_tx import retry_policy, validation
 from marconi_tx.config import MAX_SECONDS
 from marconi_tx.errors import ValidationError
 from marconi_tx.storage.records import DeadLetter
@@ -28,6 +29,9 @@ MAX_CLAIM_COUNT = "_max_claim_count"
 DEAD_LETTER_QUEUE = "_dead_letter_queue"
 DEAD_LETTER_TTL = "_dead_letter_queue_messages_ttl"
 ENCRYPT = "_enable_encrypt_messages"
+#: The subscriptions' retry policy (``marconi_tx.retry_policy``), checked on
+#: PUT and PATCH like the others but not shown with defaults.
+RETRY_POLICY = "_retry_policy"
 
 #: The keys shown with their defaults: JSON-patch may replace them when absent
 #: and removing them when absent is no change.
@@ -80,6 +84,8 @@ def check(metadata, limits):
         problem = _problem(key, metadata[key], limits)
         if problem:
             raise ValidationError(problem, title="Invalid queue attribute")
+    if RETRY_POLICY in metadata:  # the subscriptions' (it does not affect posts)
+        retry_policy.check(metadata[RETRY_POLICY])
 
 
 def _defaults(limits):

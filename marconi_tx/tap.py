@@ -12,6 +12,7 @@ from marconi_tx import __version__, config, endpoints, lifecycle, limits, logs, 
 from marconi_tx.auth import strategies
 from marconi_tx.expiry import ExpiryService
 from marconi_tx.metrics import daemon_metrics
+from marconi_tx.notifier import Notifier
 from marconi_tx.transport.http.app import build_resource
 from marconi_tx.transport.http.site import make_site
 
@@ -217,6 +218,9 @@ def makeService(options):
             lifecycle.Listener(description, endpoints.service(reactor, description, line)
                                ).setServiceParent(listening)
     ExpiryService(served, cfg.drivers.gc_interval, reactor).setServiceParent(root)
+    if cfg.notification.delivery and workers.WORKER_ENV not in os.environ:
+        # Deliveries to subscribers: from the daemon's process only.
+        Notifier(driver, cfg, reactor, opened=opening.opened).setServiceParent(root)
     if metrics is not None:
         metrics.depths.setServiceParent(root)
     if workers.WORKER_ENV in os.environ:

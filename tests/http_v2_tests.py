@@ -3,7 +3,7 @@
 A concrete TestCase mixes ``HttpV2Mixin`` with ``twisted.trial.unittest.TestCase``
 and provides ``make_driver(clock)`` returning an unopened driver. Every
 "Tricky cases" item of api-v2.md §10 is a test here (named in its
-docstring), but subscriptions (item 12), which answer 501 until issue 15.
+docstring), but subscriptions (item 12): ``tests.http_subscriptions_tests``.
 """
 
 import hashlib
@@ -88,14 +88,6 @@ class HttpV2Mixin(NewerApiMixin):
         self.assertEqual(await self.listed(queue="Service.test_queue"), ids)
         answer = await self.put("/v1.1/queues/Service.test_queue")
         self.assertEqual(answer.code, 400)
-
-    async def test_subscriptions_not_implemented(self):
-        """Subscription routes answer 501 with a JSON error (issue 15)."""
-        for method, path in (("GET", "/subscriptions"), ("POST", "/subscriptions"),
-                             ("GET", "/subscriptions/abc"), ("DELETE", "/subscriptions/abc"),
-                             ("PUT", "/subscriptions/abc/confirm")):
-            answer = await self.call(method, self.q + path, {"subscriber": "http://x"})
-            self.assertEqual((answer.code, answer.json["title"]), (501, "Not implemented"))
 
     # -- queue metadata -----------------------------------------------------------
 

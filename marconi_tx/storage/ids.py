@@ -2,7 +2,8 @@
 
 Message ids are the decimal form of a positive 64-bit integer (the FIFO
 marker and the line protocol's job id). Claim ids are 24 lowercase hex
-digits drawn at random. Anything else is "not found", never an error.
+digits drawn at random; subscription ids are 24 lowercase hex digits too,
+the creation second first (so that they sort by age). Anything else is "not found", never an error.
 """
 
 import secrets
@@ -39,3 +40,8 @@ def new_claim_id():
 def is_claim_id(text):
     return (isinstance(text, str) and len(text) == 24
             and all(c in "0123456789abcdef" for c in text))
+
+
+def new_subscription_id(now):
+    """A subscription id created at epoch second ``now``."""
+    return f"{int(now) & 0xFFFFFFFF:08x}{secrets.token_hex(8)}"

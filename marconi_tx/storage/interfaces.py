@@ -14,7 +14,7 @@ Names used throughout:
     A queue name (validated by the transport before it gets here).
 Records (``storage/records.py``)
     ``Message``, ``Claim`` (with its ``Message`` tuple), ``Queue`` (a listing
-    entry), ``QueueStats``, ``Job`` and ``JobCounts``: frozen dataclasses,
+    entry), ``QueueStats``, ``Job``, ``JobCounts`` and ``Subscription``: frozen dataclasses,
     the same from every driver. "A message" below is a ``Message``.
 """
 
@@ -33,6 +33,7 @@ from marconi_tx.storage.records import (
     Message,
     Queue,
     QueueStats,
+    Subscription,
 )
 
 #: ``project`` of every call: a tenant, or None for the global namespace.
@@ -40,6 +41,7 @@ Project = Optional[str]
 #: (The interfaces' own ``list`` methods hide the builtin inside them.)
 Messages = list[Message]
 Queues = list[Queue]
+Subscriptions = list[Subscription]
 
 #: Priority given to messages posted without one (beanstalkd's usual default).
 DEFAULT_PRIORITY = 1024
@@ -51,6 +53,7 @@ class IStorageDriver(Interface):
     queues = Attribute("The IQueueController of this driver.")
     messages = Attribute("The IMessageController of this driver.")
     claims = Attribute("The IClaimController of this driver.")
+    subscriptions = Attribute("The ISubscriptionController of this driver.")
 
     def open() -> "Deferred[None]":
         """
@@ -67,7 +70,7 @@ class IStorageDriver(Interface):
 
     def gc() -> "Deferred[int]":
         """
-        Remove expired messages and expired claims.
+        Remove expired messages, claims and subscriptions.
 
         Never removes a message before its ``expires`` instant.
 
@@ -244,6 +247,75 @@ class IClaimController(Interface):
     def delete(project: Project, queue: str, claim_id: str) -> "Deferred[None]":
         """Release a claim: its messages become claimable at once. Always
         succeeds (unknown, malformed and foreign ids have no effect)."""
+
+
+class ISubscriptionController(Interface):
+    """
+    API v2 subscriptions (``driver.subscriptions``, api-v2.md §6): who is
+    told of the messages posted to a queue, and how far delivery has got.
+
+    A subscription belongs to (project, queue name), not to the queue
+    record: deleting the queue keeps it, and it serves the queue again when
+    the name is reused (api-v2.md §2.6). It is unique per (project, queue,
+    subscriber). Expired subscriptions (``expires <= now``) are invisible
+    to every call and removed by ``IStorageDriver.gc``. A malformed id is
+    an unknown one.
+    """
+
+    def create(project: Project, queue: str, subscriber: str, ttl: int,
+               options: dict) -> "Deferred[tuple[str, bool]]":
+        """
+        Subscribe ``subscriber`` to the queue for ``ttl`` seconds,
+        unconfirmed, its cursor at the newest message id handed out so far
+        (only later posts are delivered).
+
+        @return: Deferred firing with (id, True) for a new subscription; with
+            (the existing id, False), the existing one unchanged, when the
+            subscriber is already subscribed unconfirmed;
+            SubscriptionExists when it is subscribed and confirmed.
+        """
+
+    def list(project: Project, queue: str, marker: Optional[str] = None,
+             limit: int = 10) -> "Deferred[Subscriptions]":
+        """The queue's subscriptions with ids greater than ``marker``,
+        ascending by id, at most ``limit``."""
+
+    def get(project: Project, queue: str, subscription_id: str) -> "Deferred[Subscription]":
+        """One subscription; SubscriptionDoesNotExist."""
+
+    def update(project: Project, queue: str, subscription_id: str,
+               subscriber: Optional[str] = None, ttl: Optional[int] = None,
+               options: Optional[dict] = None) -> "Deferred[None]":
+        """
+        Change what is given: a new ``ttl`` restarts the expiry clock (age
+        0); a new ``subscriber`` makes it unconfirmed; ``options`` replaces
+        the options. SubscriptionDoesNotExist; SubscriptionExists if the new
+        subscriber is subscribed to the queue by another subscription.
+        """
+
+    def delete(project: Project, queue: str, subscription_id: str) -> "Deferred[None]":
+        """Remove one; unknown ids have no effect."""
+
+    def confirm(project: Project, queue: str, subscription_id: str,
+                confirmed: bool) -> "Deferred[None]":
+        """
+        Set ``confirmed``. Confirming an unconfirmed subscription moves its
+        cursor to the newest message id handed out (what was posted while it
+        was unconfirmed is not delivered). SubscriptionDoesNotExist.
+        """
+
+    def purge(project: Project, queue: str) -> "Deferred[int]":
+        """Remove every subscription of the queue; Deferred firing with how
+        many."""
+
+    def scan(marker: Optional[str] = None, limit: int = 100) -> "Deferred[Subscriptions]":
+        """Every project's subscriptions with ids greater than ``marker``,
+        ascending by id, at most ``limit`` (the deliverer's walk)."""
+
+    def advance(project: Project, queue: str, subscription_id: str,
+                cursor: int) -> "Deferred[None]":
+        """Move the cursor forward to ``cursor`` (never back); no effect on
+        an unknown subscription."""
 
 
 # -- The line protocol (a beanstalkd dialect) --------------------------------

@@ -130,3 +130,26 @@ class DeadLetter:
     #: The ttl moved messages get from the moment they move; None keeps
     #: their expiry.
     ttl: Optional[int] = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A v2 subscription (api-v2.md §6): a subscriber told of each message
+    posted to its queue, until it expires."""
+
+    #: Opaque: 24 lowercase hex digits, creation-ordered.
+    id: str
+    project: Optional[str]
+    #: The queue's name (the API's ``source``).
+    queue: str
+    #: The URI messages are delivered to.
+    subscriber: str
+    ttl: int
+    #: Seconds since creation or the last change of ``ttl``.
+    age: int
+    expires: int
+    options: dict
+    confirmed: bool
+    #: The marker (message id, as an int) of the last message delivered or
+    #: given up on; later messages of the queue are still to deliver.
+    cursor: int

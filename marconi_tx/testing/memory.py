@@ -28,6 +28,7 @@ from marconi_tx.storage.interfaces import (
 )
 from marconi_tx.storage.records import Claim, MessageStamp, Queue, QueueStats
 from marconi_tx.testing.memory_jobs import JobController
+from marconi_tx.testing.memory_subscriptions import SubscriptionController
 from marconi_tx.testing.store import Stored, Table, Term, answers, dump_json
 
 
@@ -44,6 +45,7 @@ class MemoryDriver:
         self.messages = MessageController(self)
         self.claims = ClaimController(self)
         self.jobs = JobController(self)
+        self.subscriptions = SubscriptionController(self)
         self.events = QueueEvents()
 
     def now(self):
@@ -94,7 +96,7 @@ class MemoryDriver:
                 for key in expired:
                     del store[key]
                 removed += len(expired)
-        return removed
+        return removed + self.subscriptions.collect(now)
 
 
 @implementer(IQueueController)

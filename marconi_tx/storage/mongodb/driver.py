@@ -37,7 +37,13 @@ from marconi_tx.config import ConfigError
 from marconi_tx.deferreds import returns_deferred
 from marconi_tx.storage.interfaces import ILineStorageDriver
 from marconi_tx.storage.mongodb import batches
-from marconi_tx.storage.mongodb.schema import COUNTERS, INDEXES, MESSAGES, QUEUES
+from marconi_tx.storage.mongodb.schema import (
+    COUNTERS,
+    INDEXES,
+    MESSAGES,
+    QUEUES,
+    SUBSCRIPTIONS,
+)
 
 #: Database used when the URI names none.
 DEFAULT_DATABASE = "marconi"
@@ -114,6 +120,7 @@ class MongoDriver:
         from marconi_tx.storage.mongodb.jobs import JobController
         from marconi_tx.storage.mongodb.messages import MessageController
         from marconi_tx.storage.mongodb.queues import QueueController
+        from marconi_tx.storage.mongodb.subscriptions import SubscriptionController
 
         try:
             parsed = parse_uri(uri)
@@ -136,6 +143,7 @@ class MongoDriver:
         self.claims = ClaimController(self)
         #: The line protocol's view of the messages (IJobController).
         self.jobs = JobController(self)
+        self.subscriptions = SubscriptionController(self)
         #: Per-process notifications of posts and releases (IQueueEvents).
         self.events = QueueEvents()
 
@@ -145,7 +153,8 @@ class MongoDriver:
 
     @property
     def db(self):
-        """The collections (``queues``, ``messages``, ``counters``)."""
+        """The collections (``queues``, ``messages``, ``counters``,
+        ``subscriptions``)."""
         if self._db is None:
             raise errors.StorageUnavailable("the MongoDB driver is not open")
         return self._db
@@ -202,7 +211,8 @@ class MongoDriver:
                 wtimeout=int(s.operation_timeout * 1000))
             db = self.pool[self.database]
             self._db = SimpleNamespace(queues=db[QUEUES], messages=db[MESSAGES],
-                                       counters=db[COUNTERS])
+                                       counters=db[COUNTERS],
+                                       subscriptions=db[SUBSCRIPTIONS])
         try:
             for collection, name, keys, options in INDEXES:
                 await getattr(self._db, collection).create_index(
@@ -238,4 +248,6 @@ class MongoDriver:
     async def _gc(self):
         now = self.now()
         result = await self.db.messages.delete_many({"e": {"$lte": now}})
-        return result.deleted_count + await batches.collect(self, now)
+        expired = await self.db.subscriptions.delete_many({"e": {"$lte": now}})
+        return (result.deleted_count + expired.deleted_count
+                + await batches.collect(self, now))

@@ -47,6 +47,8 @@ from marconi_tx.storage.records import Message
 QUEUES = "queues"
 MESSAGES = "messages"
 COUNTERS = "counters"
+#: API v2 subscriptions (its fields: storage/mongodb/subscriptions.py).
+SUBSCRIPTIONS = "subscriptions"
 MESSAGE_ID_COUNTER = "message_id"
 
 #: (collection, index name, keys, options). Created at every open; creating
@@ -66,6 +68,10 @@ INDEXES: tuple[tuple[str, str, tuple[tuple[str, int], ...], dict[str, bool]], ..
     (MESSAGES, "expiry", (("e", 1),), {}),
     # claim reads; only messages with a recorded claim are indexed
     (MESSAGES, "claim", (("ci", 1),), {"sparse": True}),
+    # one subscription per (project, queue, subscriber); listings by id
+    (SUBSCRIPTIONS, "subscriber", (("p", 1), ("q", 1), ("s", 1)), {"unique": True}),
+    (SUBSCRIPTIONS, "queue_subscriptions", (("p", 1), ("q", 1), ("_id", 1)), {}),
+    (SUBSCRIPTIONS, "subscription_expiry", (("e", 1),), {}),
 )
 
 #: The projection of a queue record's id alone.

@@ -36,6 +36,7 @@ from marconi_tx.storage.sqlite.claims import ClaimController
 from marconi_tx.storage.sqlite.jobs import JobController
 from marconi_tx.storage.sqlite.messages import MessageController
 from marconi_tx.storage.sqlite.queues import QueueController
+from marconi_tx.storage.sqlite.subscriptions import SubscriptionController
 from marconi_tx.storage.sqlite.transactions import run_now, unavailable
 
 log = Logger()
@@ -87,6 +88,7 @@ class SqliteDriver:
         self.messages = MessageController(self)
         self.claims = ClaimController(self)
         self.jobs = JobController(self)
+        self.subscriptions = SubscriptionController(self)
         self.events = QueueEvents()
 
     def now(self):
@@ -416,4 +418,5 @@ class SqliteDriver:
         now = self.now()
         removed = db.execute("DELETE FROM messages WHERE expires<=?", (now,)).rowcount
         removed += db.execute("DELETE FROM claims WHERE expires<=?", (now,)).rowcount
+        removed += db.execute("DELETE FROM subscriptions WHERE expires<=?", (now,)).rowcount
         return removed

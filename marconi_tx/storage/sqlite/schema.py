@@ -90,7 +90,28 @@ CREATE INDEX IF NOT EXISTS messages_buried ON messages (queue_id, buried)
     WHERE buried > 0;
 """
 
-UPGRADES = (VERSION_1,)
+# API v2 subscriptions (storage/sqlite/subscriptions.py). Keyed by project
+# and queue name, not queue row: they outlive a deleted queue (api-v2.md
+# §2.6). ``cursor`` is the id of the last message delivered.
+VERSION_2 = """
+CREATE TABLE subscriptions (
+    id         TEXT PRIMARY KEY,
+    project    TEXT NOT NULL,
+    queue      TEXT NOT NULL,
+    subscriber TEXT NOT NULL,
+    ttl        INTEGER NOT NULL,
+    created    INTEGER NOT NULL,
+    expires    INTEGER NOT NULL,
+    options    TEXT NOT NULL,
+    confirmed  INTEGER NOT NULL DEFAULT 0,
+    cursor     INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (project, queue, subscriber)
+);
+CREATE INDEX subscriptions_by_queue ON subscriptions (project, queue, id);
+CREATE INDEX subscriptions_by_expiry ON subscriptions (expires);
+"""
+
+UPGRADES = (VERSION_1, VERSION_2)
 #: The version this code writes and reads.
 VERSION = len(UPGRADES)
 

@@ -34,8 +34,9 @@ What api-v2.md leaves open, and the choices made here:
 * ``checksum`` (``[drivers] enable_checksum``) is computed when a message is
   read: ``MD5:`` and the hex MD5 of its body as ``json.dumps`` writes it
   (upstream computed it at post time from the same text).
-* Purging ``subscriptions`` is a no-op until subscriptions exist (issue
-  15); their routes answer 501 with a JSON error.
+* Subscriptions (``transport/http/subscriptions.py``): purging
+  ``subscriptions`` removes every one of the queue (not the first 10 as
+  upstream); deleting the queue keeps them (api-v2.md §2.6).
 * ``503`` answers still carry ``Retry-After`` (v2 dropped it; a hint costs
   clients nothing).
 """
@@ -53,7 +54,8 @@ from marconi_tx.transport.http.inputs import (
     query,
     read_json,
 )
-from marconi_tx.transport.http.responses import empty, error_body, json_body
+from marconi_tx.transport.http.responses import empty, json_body
+from marconi_tx.transport.http.subscriptions import SubscriptionRoutes
 from marconi_tx.transport.http.v1_1 import V1_1API
 
 PREFIX = "/v2"
@@ -82,7 +84,7 @@ def checksum(body):
                                 usedforsecurity=False).hexdigest()
 
 
-class V2API(V1_1API):
+class V2API(SubscriptionRoutes, V1_1API):
     prefix = PREFIX
     dotted_names = True
     listing_params = (*V1_1API.listing_params, "include_delayed")
@@ -91,6 +93,7 @@ class V2API(V1_1API):
         super().__init__(driver, config, metadata, long_poll)
         self.enable_checksum = config.drivers.enable_checksum
         self.secret_key = config.signed_url.secret_key
+        self.subscription_config = config
         #: The post policy of a queue without reserved attributes.
         self.default_policy = queue_attributes.post_policy({}, self.limits)
 
@@ -124,11 +127,7 @@ class V2API(V1_1API):
         table[q]["PATCH"] = self.patch_queue
         table[f"{q}/purge"] = {"POST": self.purge}
         table[f"{q}/share"] = {"POST": self.share}
-        subscriptions = f"{q}/subscriptions"
-        table[subscriptions] = dict.fromkeys(("GET", "POST"), self.subscriptions)
-        table[f"{subscriptions}/<subscription_id>"] = dict.fromkeys(
-            ("GET", "PATCH", "DELETE"), self.subscriptions)
-        table[f"{subscriptions}/<subscription_id>/confirm"] = {"PUT": self.subscriptions}
+        self.subscription_routes(table)
         return table
 
     def home_resources(self):
@@ -191,6 +190,8 @@ class V2API(V1_1API):
         types = validation.purge_types(optional_json(request, self.limits.max_queue_metadata))
         if "messages" in types:
             await self.driver.messages.purge(project, queue_name)
+        if "subscriptions" in types:
+            await self.driver.subscriptions.purge(project, queue_name)
         return empty(request, 204)
 
     async def share(self, request, project, queue_name):
@@ -198,10 +199,6 @@ class V2API(V1_1API):
         doc = {} if doc is None else validation.document_type(doc, dict)
         return json_body(request, 200, signed_urls.share(
             doc, project, queue_name, self.secret_key, request.site.reactor.seconds()))
-
-    async def subscriptions(self, request, project, queue_name, subscription_id=None):
-        return error_body(request, 501, "Not implemented",
-                          "Subscriptions are not implemented by this server yet.")
 
     # -- messages -------------------------------------------------------------
 
