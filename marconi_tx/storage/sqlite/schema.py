@@ -94,7 +94,7 @@ CREATE INDEX IF NOT EXISTS messages_buried ON messages (queue_id, buried)
 # and queue name, not queue row: they outlive a deleted queue (api-v2.md
 # §2.6). ``cursor`` is the id of the last message delivered.
 VERSION_2 = """
-CREATE TABLE subscriptions (
+CREATE TABLE IF NOT EXISTS subscriptions (
     id         TEXT PRIMARY KEY,
     project    TEXT NOT NULL,
     queue      TEXT NOT NULL,
@@ -107,8 +107,8 @@ CREATE TABLE subscriptions (
     cursor     INTEGER NOT NULL DEFAULT 0,
     UNIQUE (project, queue, subscriber)
 );
-CREATE INDEX subscriptions_by_queue ON subscriptions (project, queue, id);
-CREATE INDEX subscriptions_by_expiry ON subscriptions (expires);
+CREATE INDEX IF NOT EXISTS subscriptions_by_queue ON subscriptions (project, queue, id);
+CREATE INDEX IF NOT EXISTS subscriptions_by_expiry ON subscriptions (expires);
 """
 
 UPGRADES = (VERSION_1, VERSION_2)
