@@ -31,8 +31,8 @@ def alive(pid):
         return False
 
 
-def established(pids, port):
-    """How many established connections to ``port`` each of ``pids`` holds."""
+def _sockets(pids):
+    """{socket inode: pid} of the sockets ``pids`` hold open."""
     owner = {}
     for pid in pids:
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -42,14 +42,24 @@ def established(pids, port):
                 continue
             if target.startswith("socket:["):
                 owner[target[8:-1]] = pid
-    counts = collections.Counter()
+    return owner
+
+
+def _established(port):
+    """(inode, rx_queue bytes) of each established TCP connection of local
+    ``port`` (Linux /proc/net/tcp)."""
     with open("/proc/net/tcp") as f:
         for line in f.readlines()[1:]:
             fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "01" and int(local.split(":")[1], 16) == port and inode in owner:
-                counts[owner[inode]] += 1
-    return counts
+            if fields[3] == "01" and int(fields[1].split(":")[1], 16) == port:
+                yield fields[9], int(fields[4].split(":")[1], 16)
+
+
+def established(pids, port):
+    """How many established connections to ``port`` each of ``pids`` holds."""
+    owner = _sockets(pids)
+    return collections.Counter(owner[inode] for inode, _ in _established(port)
+                               if inode in owner)
 
 
 def wait_until(predicate, timeout=15.0):
@@ -228,23 +238,8 @@ class StartupFailureTests(unittest.TestCase):
 def unread(pids, port):
     """Bytes received but not yet read by ``pids`` on their connections to
     ``port`` (Linux /proc/net/tcp rx_queue)."""
-    inodes = set()
-    for pid in pids:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    total = 0
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if (fields[3] == "01" and int(fields[1].split(":")[1], 16) == port
-                    and fields[9] in inodes):
-                total += int(fields[4].split(":")[1], 16)
-    return total
+    owner = _sockets(pids)
+    return sum(queued for inode, queued in _established(port) if inode in owner)
 
 
 class WorkersLongPollTests(unittest.SynchronousTestCase):

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from marconi_tx.auth.strategies import strategy_from_config
 from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import openapi, responses
-from marconi_tx.transport.http.auth import Guard, route_kind
+from marconi_tx.transport.http.auth import AUTH_ANSWERS, Guard, route_kind
 from marconi_tx.transport.http.long_poll import LongPoll
 from marconi_tx.transport.http.metadata_cache import MetadataCache
 from marconi_tx.transport.http.site import adopt
@@ -55,9 +55,11 @@ def dispatcher(handlers, api, guard=None, kind="project"):
     allow = ", ".join(sorted(handlers))
     handlers = {method: returns_deferred(handler) if iscoroutinefunction(handler) else handler
                 for method, handler in handlers.items()}
-    if guard is not None:  # a strategy is on: ``auth.Guard`` authenticates (kind: its rules)
-        return guard.dispatcher(handlers, api, allow, kind)
     checks, answers, json_errors = api.checks, api.error_answers, api.json_errors
+    # A strategy is on: ``auth.Guard`` authenticates, by the rules of ``kind``.
+    call = None if guard is None else guard.caller(api, kind)
+    if call is not None:
+        answers = AUTH_ANSWERS + answers
 
     def dispatch(request, **params):
         method = request.method.decode("ascii", "replace")
@@ -67,8 +69,10 @@ def dispatcher(handlers, api, guard=None, kind="project"):
         if handler is None:
             return succeed(responses.refused(request, 405, json_errors, Allow=allow))
         try:
-            project = checks(request, params)
-            answer = handler(request, project, **params)
+            if call is None:
+                answer = handler(request, checks(request, params), **params)
+            else:
+                answer = call(request, handler, params)
         except Exception as e:
             return succeed(responses.render_error(request, e, answers))
         return answer.addErrback(_error_answer, request, answers)

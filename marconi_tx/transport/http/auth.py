@@ -1,8 +1,8 @@
 """Authenticated dispatch: who a request is, and what project it may use.
 
-With a strategy (``[auth] strategy`` token or keystone) the app's paths are
-served by ``Guard.dispatcher`` instead of ``app.dispatcher`` (noauth keeps
-that one, unchanged). Every API version then follows the same rules:
+With a strategy (``[auth] strategy`` token or keystone) ``app.dispatcher``
+runs each handler through ``Guard.caller`` (noauth calls it directly).
+Every API version then follows the same rules:
 
 * ``X-Auth-Token`` is required: missing, not valid -> 401 with a JSON
   ``{title, description}`` body and ``WWW-Authenticate`` (v1 too, whose 404s
@@ -96,12 +96,12 @@ class Guard:
             raise Unauthorized(_INVALID)
         return self.strategy.authenticate(text)
 
-    def dispatcher(self, handlers, api, allow, kind):
-        """``app.dispatcher``'s endpoint with authentication: ``handlers``
-        (adapted to return Deferreds), ``kind`` "public", "admin" or
+    def caller(self, api, kind):
+        """How ``app.dispatcher`` runs a handler of ``api`` with
+        authentication: ``call(request, handler, params)``, the handler's
+        Deferred (or a raised error). ``kind``: "public", "admin" or
         "project" (see the module's documentation)."""
-        checks, json_errors = api.checks, api.json_errors
-        answers = AUTH_ANSWERS + api.error_answers
+        checks = api.checks
         signed = getattr(api, "verify_signature", None) is not None
         public, admin = kind == "public", kind == "admin"
 
@@ -119,30 +119,18 @@ class Guard:
                                 "does not grant.")
             return handler(request, checks(request, params), **params)
 
-        def dispatch(request, **params):
-            method = request.method.decode("ascii", "replace")
-            if method == "OPTIONS":
-                return succeed(responses.empty(request, 204, Allow=allow))
-            handler = handlers.get(method)
-            if handler is None:
-                return succeed(responses.refused(request, 405, json_errors, Allow=allow))
-            try:
-                token = request.header(b"X-Auth-Token")
-                if token is None:
-                    if not (public or (signed and request.header(b"Url-Signature") is not None)):
-                        raise Unauthorized(_MISSING)
-                    answer = handler(request, checks(request, params), **params)
-                else:
-                    identity = self.identify(token)
-                    if isinstance(identity, Deferred):
-                        answer = identity.addCallback(authorized, request, handler, params)
-                    else:
-                        answer = authorized(identity, request, handler, params)
-            except Exception as e:
-                return succeed(responses.render_error(request, e, answers))
-            return answer.addErrback(_error_answer, request, answers)
+        def call(request, handler, params):
+            token = request.header(b"X-Auth-Token")
+            if token is None:
+                if not (public or (signed and request.header(b"Url-Signature") is not None)):
+                    raise Unauthorized(_MISSING)
+                return handler(request, checks(request, params), **params)
+            identity = self.identify(token)
+            if isinstance(identity, Deferred):
+                return identity.addCallback(authorized, request, handler, params)
+            return authorized(identity, request, handler, params)
 
-        return dispatch
+        return call
 
     def admin_endpoint(self, endpoint):
         """A Router endpoint answering as ``endpoint`` for a token with the
