@@ -191,3 +191,24 @@ class ZaqarClientTests(unittest.TestCase):
         listed, _ = other.queues()
         self.assertEqual(list(listed), [])
         self.assertEqual(other.queue("jobs", auto_create=False).stats["messages"]["total"], 0)
+
+    def test_subscriptions(self):
+        """The client's subscriptions: created (with ttl and options), read
+        back, listed, updated and deleted, as the server stores them."""
+        self.queue("jobs")
+        hook = "http://127.0.0.1:9/hook"
+        made = self.client.subscription("jobs", subscriber=hook, ttl=3600,
+                                        options={"team": "ops"})
+        self.assertTrue(made.id)
+        self.assertEqual((made.subscriber, made.ttl, made.options, made.confirmed),
+                         (hook, 3600, {"team": "ops"}, False))
+        self.client.subscription("jobs", subscriber="https://example.net/other")
+        self.assertEqual(sorted(s.subscriber for s in self.client.subscriptions("jobs")),
+                         [hook, "https://example.net/other"])
+
+        made.update({"ttl": 7200, "options": {"team": "dev"}})
+        again = self.client.subscription("jobs", id=made.id)
+        self.assertEqual((again.ttl, again.options), (7200, {"team": "dev"}))
+        made.delete()
+        self.assertEqual([s.subscriber for s in self.client.subscriptions("jobs")],
+                         ["https://example.net/other"])
