@@ -100,9 +100,11 @@ class SubscriptionConformanceMixin:
         self.assertEqual(len({first, second, third}), 3)
 
     async def test_list_pages_by_id(self):
-        """Listing gives the queue's subscriptions ascending by id, after the
-        marker, at most ``limit``; other queues' are not listed."""
+        """Listing gives the queue's subscriptions ascending by id (the
+        order they were made in, within one second too), after the marker,
+        at most ``limit``; other queues' are not listed."""
         made = [await self.subscribe(f"http://h/{n}") for n in range(5)]
+        self.assertEqual(sorted(made), made)
         await self.subscribe(queue="other")
         self.assertEqual([s.id for s in await self.subs.list("p", QUEUE, limit=3)],
                          sorted(made)[:3])

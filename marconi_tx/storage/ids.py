@@ -2,10 +2,13 @@
 
 Message ids are the decimal form of a positive 64-bit integer (the FIFO
 marker and the line protocol's job id). Claim ids are 24 lowercase hex
-digits drawn at random; subscription ids are 24 lowercase hex digits too,
-the creation second first (so that they sort by age). Anything else is "not found", never an error.
+digits drawn at random; subscription ids are 24 lowercase hex digits too:
+the creation second, then this process's count, then random digits, so
+that they sort by age (those one process makes in one second too).
+Anything else is "not found", never an error.
 """
 
+import itertools
 import secrets
 
 from marconi_tx.validation import INT64_MAX
@@ -42,6 +45,10 @@ def is_claim_id(text):
             and all(c in "0123456789abcdef" for c in text))
 
 
+_SUBSCRIPTIONS_MADE = itertools.count(secrets.randbelow(1 << 23))
+
+
 def new_subscription_id(now):
     """A subscription id created at epoch second ``now``."""
-    return f"{int(now) & 0xFFFFFFFF:08x}{secrets.token_hex(8)}"
+    made = next(_SUBSCRIPTIONS_MADE) & 0xFFFFFF
+    return f"{int(now) & 0xFFFFFFFF:08x}{made:06x}{secrets.token_hex(5)}"
