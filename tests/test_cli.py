@@ -578,3 +578,53 @@ class ClaimWaitCommandTests(CLITestCase):
         status, _, err = self.cli("claim", "create", "jobs", "--wait", "21")
         self.assertEqual(status, 1)
         self.assertOneLineError(err, "wait")
+
+
+class SubscriptionCommandTests(CLITestCase):
+    """The subscription commands (v2)."""
+
+    api = "v2"
+
+    def test_create_list_update_confirm_delete(self):
+        """subscription create prints the stored subscription; list shows
+        each (a table, or JSON); update changes ttl and options; confirm and
+        confirm --no set its state; delete removes it; get of an unknown id
+        exits 1 with one line."""
+        made = self.json("subscription", "create", "jobs", "http://h.example/hook",
+                         "--ttl", "600", "--options", '{"post_data": "$zaqar_message$"}')
+        self.assertEqual((made["queue"], made["subscriber"], made["ttl"], made["options"],
+                          made["confirmed"]),
+                         ("jobs", "http://h.example/hook", 600,
+                          {"post_data": "$zaqar_message$"}, False))
+        self.ok("subscription", "create", "jobs", "https://other.example/")
+        listed = self.json("subscription", "list", "jobs")
+        self.assertEqual([s["subscriber"] for s in listed],
+                         ["http://h.example/hook", "https://other.example/"])
+        self.assertIn("http://h.example/hook", self.ok("subscription", "list", "jobs"))
+
+        updated = self.json("subscription", "update", "jobs", made["id"], "--ttl", "900",
+                            "--options", "{}")
+        self.assertEqual((updated["ttl"], updated["options"]), (900, {}))
+        self.ok("subscription", "confirm", "jobs", made["id"])
+        self.assertTrue(self.json("subscription", "get", "jobs", made["id"])["confirmed"])
+        self.ok("subscription", "confirm", "jobs", made["id"], "--no")
+        self.assertFalse(self.json("subscription", "get", "jobs", made["id"])["confirmed"])
+
+        self.ok("subscription", "delete", "jobs", made["id"])
+        status, _, err = self.cli("subscription", "get", "jobs", made["id"])
+        self.assertEqual(status, 1)
+        self.assertOneLineError(err, "404", made["id"])
+        self.assertEqual(len(self.json("subscription", "list", "jobs")), 1)
+
+    def test_usage_errors(self):
+        """update without a change, a bad --options or a mailto: subscriber
+        are refused with one line (2 for usage, 1 for the server's 400)."""
+        status, _, err = self.cli("subscription", "update", "jobs", "abc")
+        self.assertEqual(status, 2)
+        self.assertOneLineError(err, "--ttl")
+        status, _, err = self.cli("subscription", "create", "jobs", "http://h/",
+                                  "--options", "[1]")
+        self.assertEqual(status, 2)
+        status, _, err = self.cli("subscription", "create", "jobs", "mailto:a@b.example")
+        self.assertEqual(status, 1)
+        self.assertOneLineError(err, "400")

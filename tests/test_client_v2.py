@@ -1,7 +1,7 @@
 """The client library over API v2, against the real server resource
 (StubTreq): version discovery, the v1 behaviours again over v2's shapes,
 and what only v2 has (pop, purge, delayed posts, metadata patches, signed
-URLs)."""
+URLs, subscriptions)."""
 
 import datetime
 import json
@@ -18,6 +18,7 @@ from marconi_tx.client import (
     ConnectionFailed,
     NotFound,
     QueueNotFound,
+    SubscriptionNotFound,
     UnsupportedByAPI,
     batches,
     versions,
@@ -97,7 +98,8 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertEqual((client.api, queue.href), ("v1", "/v1/queues/jobs"))
         sent = len(recording.requests)
         for deferred in (queue.pop(), queue.purge(), queue.share(),
-                         queue.patch_metadata([]),
+                         queue.patch_metadata([]), queue.subscribe("http://h.example/"),
+                         queue.get_subscription("1"), queue.subscriptions().collect(),
                          queue.post_messages([{"ttl": 60, "body": 1, "delay": 5}])):
             error = self.failureResultOf(deferred, UnsupportedByAPI).value
             self.assertIn("v2", str(error))
@@ -402,6 +404,37 @@ class V2OnlyTests(v1.ClientTestCase):
             [{"op": "add", "path": "/a", "value": 1}]), BadRequest)
         self.failureResultOf(self.client.queue("missing").patch_metadata(
             [{"op": "add", "path": "/metadata/a", "value": 1}]), QueueNotFound)
+
+    def test_subscriptions(self):
+        """subscribe() stores a subscriber with its ttl and options and fires
+        with it as stored; subscriptions() lists them oldest first across
+        pages; update() and confirm() change them, delete() removes one;
+        an unknown id is SubscriptionNotFound, a second subscription of a
+        confirmed subscriber a Conflict, a mailto: subscriber a BadRequest."""
+        queue = self.result(self.server.client(max_page_size=2).create_queue("jobs"))
+        made = self.result(queue.subscribe("http://a.example/hook", ttl=600,
+                                           options={"post_headers": {"X-K": "v"}}))
+        self.assertEqual((made.subscriber, made.ttl, made.options, made.confirmed),
+                         ("http://a.example/hook", 600, {"post_headers": {"X-K": "v"}},
+                          False))
+        for name in "bcd":
+            self.result(queue.subscribe(f"https://{name}.example/"))
+        listed = self.result(queue.subscriptions().collect())
+        self.assertEqual([s.subscriber for s in listed],
+                         ["http://a.example/hook"] + [f"https://{n}.example/" for n in "bcd"])
+        self.assertEqual(len(self.result(queue.subscriptions(limit=3).collect())), 3)
+
+        self.result(made.update(ttl=900, options={}))
+        self.result(made.confirm())
+        again = self.result(queue.get_subscription(made.id))
+        self.assertEqual((again.ttl, again.options, again.confirmed), (900, {}, True))
+        self.failure(queue.subscribe("http://a.example/hook"), Conflict)
+        self.failure(queue.subscribe("mailto:ops@example.net"), BadRequest)
+
+        self.result(made.delete())
+        self.failure(queue.get_subscription(made.id), SubscriptionNotFound)
+        self.failure(made.update(ttl=900), SubscriptionNotFound)
+        self.assertEqual(len(self.result(queue.subscriptions().collect())), 3)
 
 
 class SignedURLTests(v1.ClientTestCase):

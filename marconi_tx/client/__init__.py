@@ -13,7 +13,9 @@
 The client speaks v2 when the server offers it (``api="v1"`` keeps v1);
 v2 adds ``queue.pop(n)``, ``queue.purge()``, delayed posts (``"delay"`` in
 a message), ``queue.patch_metadata(ops)``, and ``queue.share(...)`` whose
-document ``Client.signed(url, document)`` uses.
+document ``Client.signed(url, document)`` uses, and subscriptions
+(``queue.subscribe(url)``, ``queue.subscriptions()``,
+``queue.get_subscription(id)``).
 
 Every call returns a Deferred; listings (``client.queues()``,
 ``queue.messages()``) are async iterators with a ``collect()`` Deferred.
@@ -35,17 +37,19 @@ from marconi_tx.client.errors import (
     QueueNotFound,
     RequestTimeout,
     ServiceUnavailable,
+    SubscriptionNotFound,
     Unauthorized,
     UnexpectedResponse,
     UnsupportedByAPI,
 )
 from marconi_tx.client.listing import Listing
 from marconi_tx.client.resources import Claim, Message, Queue
+from marconi_tx.client.subscriptions import Subscription
 
 __all__ = [
-    "DEFAULT_URL", "Client", "Queue", "Message", "Claim", "Listing",
+    "DEFAULT_URL", "Client", "Queue", "Message", "Claim", "Subscription", "Listing",
     "MarconiClientError", "BadRequest", "Unauthorized", "Forbidden",
     "ClaimConflict", "Conflict", "NotFound", "QueueNotFound", "MessageNotFound",
-    "ClaimNotFound", "ServiceUnavailable", "ConnectionFailed",
+    "ClaimNotFound", "SubscriptionNotFound", "ServiceUnavailable", "ConnectionFailed",
     "RequestTimeout", "MessageTooLarge", "UnexpectedResponse", "UnsupportedByAPI",
 ]

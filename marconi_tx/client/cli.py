@@ -1,4 +1,4 @@
-"""``marconi-cli``: queues, messages and claims from the command line.
+"""``marconi-cli``: queues, messages, claims and subscriptions from the command line.
 
     marconi-cli [--url URL] [--project P] [--token T] [--api v1|v2] [--json] COMMAND ...
 
@@ -28,6 +28,7 @@ from marconi_tx.client.client import DEFAULT_URL, Client
 from marconi_tx.client.errors import MarconiClientError
 from marconi_tx.client.output import ProgressBar, compact, dump_json, table
 from marconi_tx.client.resources import Claim
+from marconi_tx.client.subscriptions import Subscription
 from marconi_tx.deferreds import returns_deferred
 
 PROG = "marconi-cli"
@@ -277,6 +278,41 @@ def build_parser(stdout, environ):
     sub = command(claims, "release", claim_release, "release a claim")
     sub.add_argument("queue", metavar="QUEUE")
     sub.add_argument("claim_id", metavar="CLAIM_ID")
+
+    subscription = groups.add_parser(
+        "subscription", help="v2: webhook subscribers of a queue (create, list, change, delete)")
+    subscriptions = subscription.add_subparsers(dest="command", metavar="ACTION",
+                                                required=True, parser_class=parser_class)
+    sub = command(subscriptions, "create", subscription_create,
+                  "subscribe a URL to the queue's messages")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("subscriber", metavar="URL", help="http or https URL to post messages to")
+    sub.add_argument("--ttl", type=_positive_int, metavar="N",
+                     help="seconds the subscription lasts (server default: 3600)")
+    sub.add_argument("--options", type=_json_object, metavar="JSON",
+                     help="its options, a JSON object (post_headers, post_data, "
+                          "_retry_policy)")
+    sub = command(subscriptions, "list", subscription_list, "list the queue's subscriptions")
+    sub.add_argument("queue", metavar="QUEUE")
+    for name, handler, help in (("get", subscription_get, "show a subscription"),
+                                ("delete", subscription_delete, "delete a subscription")):
+        sub = command(subscriptions, name, handler, help)
+        sub.add_argument("queue", metavar="QUEUE")
+        sub.add_argument("subscription_id", metavar="ID")
+    sub = command(subscriptions, "update", subscription_update,
+                  "change a subscription's subscriber, ttl or options")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("subscription_id", metavar="ID")
+    sub.add_argument("--subscriber", metavar="URL")
+    sub.add_argument("--ttl", type=_positive_int, metavar="N",
+                     help="seconds from now")
+    sub.add_argument("--options", type=_json_object, metavar="JSON",
+                     help="replaces every option")
+    sub = command(subscriptions, "confirm", subscription_confirm,
+                  "confirm a subscription (--no to unconfirm it)")
+    sub.add_argument("queue", metavar="QUEUE")
+    sub.add_argument("subscription_id", metavar="ID")
+    sub.add_argument("--no", dest="confirmed", action="store_false")
 
     command(groups, "health", health, "check that the server and its storage are up")
     return parser
@@ -549,6 +585,71 @@ async def claim_release(session):
     await Claim(session.client.queue(args.queue), args.claim_id, None, None, []).release()
     session.show({"id": args.claim_id, "released": True},
                  f"released claim {args.claim_id}")
+    return 0
+
+
+def _subscription_text(subscription):
+    return table(("ID", "SUBSCRIBER", "TTL", "AGE", "CONFIRMED", "OPTIONS"),
+                 [_subscription_row(subscription)])
+
+
+def _subscription_row(s):
+    return (s.id, s.subscriber, s.ttl, s.age, "yes" if s.confirmed else "no",
+            compact(s.options or {}, BODY_WIDTH))
+
+
+async def subscription_create(session):
+    args = session.args
+    subscription = await session.client.queue(args.queue).subscribe(
+        args.subscriber, args.ttl, args.options)
+    session.show(subscription.as_dict(), _subscription_text(subscription))
+    return 0
+
+
+async def subscription_list(session):
+    found = await session.client.queue(session.args.queue).subscriptions().collect()
+    text = table(("ID", "SUBSCRIBER", "TTL", "AGE", "CONFIRMED", "OPTIONS"),
+                 [_subscription_row(s) for s in found]) if found else "no subscriptions"
+    session.show([s.as_dict() for s in found], text)
+    return 0
+
+
+async def subscription_get(session):
+    args = session.args
+    subscription = await session.client.queue(args.queue).get_subscription(
+        args.subscription_id)
+    session.show(subscription.as_dict(), _subscription_text(subscription))
+    return 0
+
+
+async def subscription_update(session):
+    args = session.args
+    if args.subscriber is None and args.ttl is None and args.options is None:
+        session.fail("give --subscriber, --ttl or --options")
+        return 2
+    queue = session.client.queue(args.queue)
+    await Subscription(queue, args.subscription_id).update(args.subscriber, args.ttl,
+                                                           args.options)
+    subscription = await queue.get_subscription(args.subscription_id)
+    session.show(subscription.as_dict(), _subscription_text(subscription))
+    return 0
+
+
+async def subscription_confirm(session):
+    args = session.args
+    subscription = Subscription(session.client.queue(args.queue), args.subscription_id)
+    await subscription.confirm(args.confirmed)
+    session.show({"id": args.subscription_id, "confirmed": args.confirmed},
+                 f"{'confirmed' if args.confirmed else 'unconfirmed'} subscription "
+                 f"{args.subscription_id}")
+    return 0
+
+
+async def subscription_delete(session):
+    args = session.args
+    await Subscription(session.client.queue(args.queue), args.subscription_id).delete()
+    session.show({"id": args.subscription_id, "deleted": True},
+                 f"deleted subscription {args.subscription_id}")
     return 0
 
 

@@ -97,9 +97,14 @@ class ClaimNotFound(NotFound):
     """404 from a request for a claim: unknown, expired or malformed id."""
 
 
+class SubscriptionNotFound(NotFound):
+    """404 from a request for a subscription: unknown or expired."""
+
+
 class Conflict(MarconiClientError):
     """409: the request contradicts the resource's state (v2: a metadata
-    patch replacing or removing a key the queue does not have)."""
+    patch replacing or removing a key the queue does not have; a second
+    subscription of one subscriber to a queue)."""
 
     status = 409
 

@@ -3,7 +3,7 @@
 Every method that talks to the server returns a Deferred (await it in a
 coroutine, or add callbacks). Listings return a L{Listing}. The same calls
 work over v1 and v2 (the shapes differ on the wire, not here); pop, purge,
-delayed posts, metadata patches and sharing are v2's
+delayed posts, metadata patches, sharing and subscriptions are v2's
 (L{UnsupportedByAPI} over v1, before anything is sent).
 """
 
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from twisted.internet.defer import Deferred
 
-from marconi_tx.client import batches, versions
+from marconi_tx.client import batches, subscriptions, versions
 from marconi_tx.client.errors import (
     ClaimConflict,
     ClaimNotFound,
@@ -35,6 +35,7 @@ from marconi_tx.deferreds import returns_deferred
 
 if TYPE_CHECKING:
     from marconi_tx.client.client import Client
+    from marconi_tx.client.subscriptions import Subscription
 
 
 class Queue:
@@ -380,6 +381,25 @@ class Queue:
         reply = await self.client.request("POST", self._path("share"),
                                           body=batches.encode(document))
         return reply.json_of(dict, "a share document")
+
+    # v2 subscriptions (marconi_tx.client.subscriptions).
+
+    def subscribe(self, subscriber: str, ttl: int | None = None,
+                  options: dict | None = None) -> Deferred["Subscription"]:
+        """v2: subscribe ``subscriber`` (an http or https URL) to the queue's
+        messages for ``ttl`` seconds (server default: an hour), with
+        ``options`` (``post_headers``, ``post_data``, ``_retry_policy``).
+        Fires with the L{Subscription} as stored; L{Conflict} when the
+        subscriber already has a confirmed subscription to the queue."""
+        return subscriptions.subscribe(self, subscriber, ttl, options)
+
+    def subscriptions(self, limit: int | None = None) -> Listing["Subscription"]:
+        """v2: a L{Listing} of the queue's subscriptions, oldest first."""
+        return subscriptions.listing(self, limit)
+
+    def get_subscription(self, subscription_id: str) -> Deferred["Subscription"]:
+        """v2: fires with one L{Subscription}; L{SubscriptionNotFound}."""
+        return subscriptions.get(self, subscription_id)
 
 
 class Message:
