@@ -13,7 +13,8 @@ line endpoint gives back its connections' reservations and closes them; at
 loop and last the storage stop, so that writes queued in the driver complete.
 
 **SIGHUP** reopens the log files (``logs.reopen``), reloads the token file
-(``[auth] strategy = token``) and never stops the daemon.
+(``[auth] strategy = token``), is passed on to the ``--workers`` processes,
+and never stops the daemon.
 """
 
 import atexit
@@ -181,7 +182,8 @@ class Drain(Service):
 
 class Reopen(Service):
     """SIGHUP reopens the log files and the access logs of ``sites``, then
-    calls each of ``reloads`` (the token strategy reads its file again)."""
+    calls each of ``reloads`` (the token strategy reads its file again, the
+    worker pool signals its workers)."""
 
     def __init__(self, sites, reactor, reloads=()):
         self.sites = sites

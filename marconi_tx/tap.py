@@ -187,6 +187,7 @@ def makeService(options):
                      max_connections=cfg.drivers.http_max_connections or share,
                      max_unsent=cfg.drivers.max_unsent_bytes,
                      log_interval=cfg.drivers.log_interval)
+    reloads = [strategy.reload] if hasattr(strategy, "reload") else []  # the token file's
     if cfg.drivers.workers == 1:
         lifecycle.Listener(cfg.drivers.http, endpoints.service(reactor, cfg.drivers.http, site)
                            ).setServiceParent(listening)
@@ -204,6 +205,7 @@ def makeService(options):
                                   driver.events if cfg.drivers.line or long_poll else None,
                                   relay=long_poll)
         pool.shutdown_timeout = cfg.drivers.shutdown_timeout
+        reloads.append(pool.hangup)  # SIGHUP reaches the workers too
         pool.setServiceParent(draining)
     line = None
     if cfg.drivers.line or tls:
@@ -226,8 +228,7 @@ def makeService(options):
     if workers.WORKER_ENV in os.environ:
         workers.ParentWatch(reactor, driver.events).setServiceParent(root)
     GarbageCollection(reactor).setServiceParent(root)
-    reload = getattr(strategy, "reload", None)  # the token file's
-    lifecycle.Reopen([site], reactor, [reload] if reload else []).setServiceParent(root)
+    lifecycle.Reopen([site], reactor, reloads).setServiceParent(root)
     lifecycle.Drain(site, line, cfg.drivers.shutdown_timeout, reactor).setServiceParent(draining)
     draining.setServiceParent(root)
     listening.setServiceParent(root)

@@ -216,6 +216,15 @@ class WorkerPool(Service):
             if lines:
                 worker.transport.writeToChild(0, b"".join(lines))
 
+    def hangup(self):
+        """Pass a SIGHUP on to every worker (each reopens its logs and
+        reloads the token file, as the daemon does)."""
+        for worker in self.workers.values():
+            try:
+                worker.transport.signalProcess("HUP")
+            except ProcessExitedAlready:
+                pass
+
     def ended(self, worker, reason):
         if self.workers.get(worker.number) is not worker:
             return

@@ -15,6 +15,7 @@ from marconi_tx import config, workers
 from marconi_tx.tap import Options
 from tests.daemon import Daemon
 from tests.http_support import CLIENT_ID
+from tests.test_auth_http import write_token_file
 
 
 def children(pid):
@@ -242,6 +243,51 @@ def unread(pids, port):
     return sum(queued for inode, queued in _established(port) if inode in owner)
 
 
+def connection_to(port, pid):
+    """An HTTP connection the kernel gave to process ``pid``."""
+    for _ in range(32):  # 2**-32 to miss
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/v1/health")
+        conn.getresponse().read()
+        if established([pid], port):
+            return conn
+        conn.close()
+    raise AssertionError(f"no connection reached {pid}")
+
+
+class WorkersSighupTests(unittest.SynchronousTestCase):
+    def test_sighup_reloads_the_token_file_in_every_process(self):
+        """A SIGHUP to the daemon reaches its worker: a token added to the
+        token file is then accepted by the worker's process too (before,
+        the worker answered it 401)."""
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        tokens, conf = os.path.join(workdir, "tokens"), os.path.join(workdir, "marconi.conf")
+        write_token_file(tokens, {"old-token": ("p", "")})
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(f"[auth]\nstrategy = token\ntoken_file = {tokens}\n")
+        daemon = Daemon(workdir, "--config", conf, "--storage", "sqlite:queues.db",
+                        "--workers", "2").start()
+        self.addCleanup(daemon.stop)
+        wait_until(lambda: len(children(daemon.process.pid)) == 1)
+        [worker] = children(daemon.process.pid)
+
+        def worker_answers(token):
+            conn = connection_to(daemon.port, worker)
+            try:
+                conn.request("GET", "/v2/queues", headers={"X-Auth-Token": token,
+                                                           "Client-ID": CLIENT_ID})
+                return conn.getresponse().status
+            finally:
+                conn.close()
+
+        self.assertEqual(worker_answers("new-token"), 401)
+        write_token_file(tokens, {"new-token": ("p", "")})
+        os.kill(daemon.process.pid, signal.SIGHUP)
+        wait_until(lambda: worker_answers("new-token") == 200)
+        self.assertEqual(worker_answers("old-token"), 401)
+
+
 class WorkersLongPollTests(unittest.SynchronousTestCase):
     def setUp(self):
         self.daemon = Daemon(self.mktemp(), "--storage", "sqlite:queues.db",
@@ -252,15 +298,7 @@ class WorkersLongPollTests(unittest.SynchronousTestCase):
         [self.worker] = children(self.parent)
 
     def connection_to(self, pid):
-        """An HTTP connection the kernel gave to process ``pid``."""
-        for _ in range(32):  # 2**-32 to miss
-            conn = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=30)
-            conn.request("GET", "/v1/health")
-            conn.getresponse().read()
-            if established([pid], self.daemon.port):
-                return conn
-            conn.close()
-        raise AssertionError(f"no connection reached {pid}")
+        return connection_to(self.daemon.port, pid)
 
     def test_post_in_one_process_wakes_claim_waiting_in_the_other(self):
         """A claim waiting in one process (worker, then daemon) is answered
