@@ -243,7 +243,7 @@ def _ledger(cfg):
     if not path:
         return None
     try:
-        return ReservationLedger(path)
+        return ReservationLedger(path, cfg.line.project or None)
     except LedgerInUse:
         raise SystemExit(f"marconi: {path} is in use by another daemon: give each its own "
                          "[drivers:transport:line] reservations_file")

@@ -20,6 +20,7 @@ from twisted.web.server import NOT_DONE_YET
 from marconi_tx.lifecycle import Drain, OrderedShutdown
 from marconi_tx.transport.http.site import make_site
 from tests.daemon import ROOT, Daemon, free_port, twistd_command, wait_for_port
+from tests.test_auth_http import write_token_file
 
 CLIENT_ID = "3381af92-2b9e-11e3-b191-71861300734c"
 
@@ -302,22 +303,33 @@ def _reserved_ids(db_path):
 class LineReservationTests(unittest.TestCase):
     """Jobs reserved over the line endpoint of a real twistd when it stops."""
 
-    def start(self, workdir, line_port):
+    def start(self, workdir, line_port, *args):
         daemon = Daemon(workdir, "--storage", "sqlite:q.db",
-                        "--line", f"tcp:{line_port}:interface=127.0.0.1").start()
+                        "--line", f"tcp:{line_port}:interface=127.0.0.1", *args).start()
         wait_for_port(line_port, daemon.process)
         self.addCleanup(daemon.stop, signal.SIGKILL)
         return daemon
 
-    def reserve_one(self, line_port):
+    def reserve_one(self, line_port, first=b""):
         client = socket.create_connection(("127.0.0.1", line_port), timeout=10)
         self.addCleanup(client.close)
-        client.sendall(b"put 0 0 600 5\r\nhello\r\nreserve\r\n")
+        client.sendall(first + b"put 0 0 600 5\r\nhello\r\nreserve\r\n")
         answer = b""
         while not answer.endswith(b"hello\r\n"):
             answer += client.recv(4096)
-        job_id = int(answer.split(b"\r\n")[1].split()[1])
+        job_id = int(answer.split(b"\r\n")[-3].split()[1])
         return client, job_id
+
+    def reserve_again(self, line_port, first=b""):
+        """The answer to a reserve (5 s at most) on a new connection."""
+        client = socket.create_connection(("127.0.0.1", line_port), timeout=10)
+        self.addCleanup(client.close)
+        client.sendall(first + b"reserve-with-timeout 5\r\n")
+        skip = 1 if first else 0  # the answer to ``first``
+        answer = b""
+        while answer.count(b"\r\n") <= skip:
+            answer += client.recv(4096)
+        return answer.split(b"\r\n")[skip]
 
     def test_graceful_stop_gives_back(self):
         """SIGTERM gives back the reservations of open line connections
@@ -339,12 +351,27 @@ class LineReservationTests(unittest.TestCase):
         daemon.stop(signal.SIGKILL)
         self.assertEqual(_reserved_ids(os.path.join(workdir, "q.db")), [job_id])
         self.start(workdir, line_port)
-        client = socket.create_connection(("127.0.0.1", line_port), timeout=10)
-        self.addCleanup(client.close)
-        client.sendall(b"reserve-with-timeout 5\r\n")
-        answer = b""
-        while b"\r\n" not in answer:
-            answer += client.recv(4096)
+        answer = self.reserve_again(line_port)
+        self.assertTrue(answer.startswith(b"RESERVED %d " % job_id), answer)
+
+    def test_restart_after_kill_gives_back_in_the_token_project(self):
+        """A reservation made by a connection authenticated into its
+        token's project is given back in that project after a kill -9."""
+        workdir, line_port = os.path.abspath(self.mktemp()), free_port()
+        os.makedirs(workdir)
+        conf = os.path.join(workdir, "marconi.conf")
+        tokens = write_token_file(os.path.join(workdir, "tokens"),
+                                  {"shop-token": ("shop", "")})
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(f"[auth]\nstrategy = token\ntoken_file = {tokens}\n\n"
+                    "[drivers:transport:line]\nrequire_auth = true\n")
+        auth = b"auth shop-token\r\n"
+        daemon = self.start(workdir, line_port, "--config", conf)
+        _, job_id = self.reserve_one(line_port, auth)
+        daemon.stop(signal.SIGKILL)
+        self.assertEqual(_reserved_ids(os.path.join(workdir, "q.db")), [job_id])
+        self.start(workdir, line_port, "--config", conf)
+        answer = self.reserve_again(line_port, auth)
         self.assertTrue(answer.startswith(b"RESERVED %d " % job_id), answer)
 
 
@@ -359,12 +386,31 @@ class LedgerTests(unittest.SynchronousTestCase):
 
         path = self.mktemp()
         ledger = ReservationLedger(path)
-        ledger.add(7, "a" * 24, held=lambda: [])
+        ledger.add(7, "a" * 24, None, held=lambda: [])
         self.assertRaises(LedgerInUse, ReservationLedger, path)
         with open(path, "ab") as f:
             f.write(b"8 bbb")  # no newline: the crash came mid-write
         ledger.close()
-        self.assertEqual(ReservationLedger(path).recorded(), [(7, "a" * 24)])
+        self.assertEqual(ReservationLedger(path).recorded(), [(7, "a" * 24, None)])
+
+    def test_projects_recorded(self):
+        """A reservation made in another project than the endpoint's (an
+        authenticated connection) is read back with its project, any text
+        (the global namespace too); lines without one, as files written
+        before projects were recorded, belong to the endpoint's project."""
+        from marconi_tx.transport.line.ledger import ReservationLedger
+
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            f.write(b"1 " + b"a" * 24 + b"\n")  # an older file's line
+        ledger = ReservationLedger(path, "line")
+        for job_id, project in ((2, "line"), (3, "shop floor/é"), (4, None), (5, "*")):
+            ledger.add(job_id, "b" * 24, project, held=lambda: [])
+        ledger.close()
+        self.assertEqual(ReservationLedger(path, "line").recorded(),
+                         [(1, "a" * 24, "line"), (2, "b" * 24, "line"),
+                          (3, "b" * 24, "shop floor/é"), (4, "b" * 24, None),
+                          (5, "b" * 24, "*")])
 
     def test_rewritten_with_what_is_held(self):
         """Once most lines are stale, the file keeps only what is held."""
@@ -374,5 +420,5 @@ class LedgerTests(unittest.SynchronousTestCase):
         ledger = module.ReservationLedger(self.mktemp())
         self.addCleanup(ledger.close)
         for job_id in range(1, 5):
-            ledger.add(job_id, "c" * 24, held=lambda: [(4, "c" * 24)])
-        self.assertEqual(ledger.recorded(), [(4, "c" * 24)])
+            ledger.add(job_id, "c" * 24, "p", held=lambda: [(4, "c" * 24, "p")])
+        self.assertEqual(ledger.recorded(), [(4, "c" * 24, "p")])

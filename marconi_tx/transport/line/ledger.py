@@ -18,6 +18,7 @@ reservations still held once most of its lines are stale.
 
 import fcntl
 import os
+from urllib.parse import quote, unquote
 
 #: Lines appended before the file is rewritten, at least.
 COMPACT_MINIMUM = 4096
@@ -27,9 +28,17 @@ class LedgerInUse(Exception):
     """Another process holds the file."""
 
 
+#: The project field of the global namespace (``quote`` never writes ``*``).
+_GLOBAL = b"*"
+
+
 class ReservationLedger:
-    def __init__(self, path):
+    """Records are ``(job id, claim id, project)``; lines without a project
+    belong to ``project``, the endpoint's own."""
+
+    def __init__(self, path, project=None):
         self.path = path
+        self.project = project
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -41,37 +50,45 @@ class ReservationLedger:
         self._lines = len(self.recorded())
 
     def recorded(self):
-        """The (job id, claim id) pairs in the file; a line cut short by a
-        crash is skipped."""
+        """The (job id, claim id, project) records in the file; a line cut
+        short by a crash is skipped."""
         os.lseek(self._fd, 0, os.SEEK_SET)
         chunks = []
         while chunk := os.read(self._fd, 1 << 16):
             chunks.append(chunk)
-        pairs = []
+        records = []
         for line in b"".join(chunks).split(b"\n")[:-1]:
             parts = line.split()
-            if len(parts) == 2 and parts[0].isdigit():
-                pairs.append((int(parts[0]), parts[1].decode("ascii", "replace")))
-        return pairs
+            if len(parts) in (2, 3) and parts[0].isdigit():
+                project = self.project if len(parts) == 2 else (
+                    None if parts[2] == _GLOBAL else unquote(parts[2].decode("ascii", "replace")))
+                records.append((int(parts[0]), parts[1].decode("ascii", "replace"), project))
+        return records
 
-    def add(self, job_id, claim_id, held):
+    def _line(self, job_id, claim_id, project):
+        line = b"%d %s" % (job_id, claim_id.encode("ascii"))
+        if project != self.project:
+            line += b" " + (_GLOBAL if project is None else quote(project, safe="").encode())
+        return line + b"\n"
+
+    def add(self, job_id, claim_id, project, held):
         """Record a reservation; ``held`` gives the reservations still held,
         when the file is to be rewritten."""
         # Not fsynced: the record must survive the process, not the machine
         # (after a power loss the reservations end with their ttr anyway).
-        os.write(self._fd, b"%d %s\n" % (job_id, claim_id.encode("ascii")))
+        os.write(self._fd, self._line(job_id, claim_id, project))
         self._lines += 1
         if self._lines >= COMPACT_MINIMUM:
-            pairs = list(held())
-            if self._lines >= 2 * len(pairs):
-                self.rewrite(pairs)
+            records = list(held())
+            if self._lines >= 2 * len(records):
+                self.rewrite(records)
 
-    def rewrite(self, pairs):
-        """Keep only ``pairs`` in the file."""
+    def rewrite(self, records):
+        """Keep only ``records`` in the file."""
         os.ftruncate(self._fd, 0)
-        if pairs:
-            os.write(self._fd, b"".join(b"%d %s\n" % (j, c.encode("ascii")) for j, c in pairs))
-        self._lines = len(pairs)
+        if records:
+            os.write(self._fd, b"".join(self._line(*record) for record in records))
+        self._lines = len(records)
 
     def close(self):
         os.close(self._fd)

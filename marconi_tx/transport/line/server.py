@@ -72,7 +72,7 @@ class ServedLineProtocol(LineProtocol):
 
     def reserved_answer(self, job):
         if self.server.ledger is not None:
-            self.server.ledger.add(job.id, job.claim_id, self.server.held)
+            self.server.ledger.add(job.id, job.claim_id, self.project, self.server.held)
         return super().reserved_answer(job)
 
     def _idle_reset(self):
@@ -161,10 +161,11 @@ class LineFactory(Factory):
     # -- reservations across stops -----------------------------------------
 
     def held(self):
-        """(job id, claim id) of every reservation an open connection holds."""
+        """(job id, claim id, project) of every reservation an open
+        connection holds."""
         for connection in self.connections:
             for job_id, reservation in connection.reserved.items():
-                yield job_id, reservation.claim_id
+                yield job_id, reservation.claim_id, connection.project
 
     @returns_deferred
     async def release_recorded(self):
@@ -178,26 +179,22 @@ class LineFactory(Factory):
         """At a graceful stop, before the storage closes: give back every
         open connection's reservations and close the connections; a Deferred
         that fires once both are done."""
-        pairs = list(self.held())
-        projects = [connection.project for connection in self.connections
-                    for _ in connection.reserved]
+        records = list(self.held())
         for connection in self.connections:
             connection.reserved = {}  # given back here, not by connectionLost
             connection.transport.loseConnection()
-        await defer.gatherResults([self._give_back(pairs, "held at stop", projects),
+        await defer.gatherResults([self._give_back(records, "held at stop"),
                                    self.connections.emptied()])
 
     @returns_deferred
-    async def _give_back(self, pairs, why, projects=None):
-        """Give back the reservations ``pairs``, of ``projects`` (one a pair;
-        None: this factory's project)."""
-        projects = projects or [self.project] * len(pairs)
+    async def _give_back(self, records, why):
+        """Give back the reservations ``records`` (job id, claim id, project)."""
         results = await defer.DeferredList(
             [self.jobs.abandon(project, job_id, claim_id, False)
-             for (job_id, claim_id), project in zip(pairs, projects)], consumeErrors=True)
-        failed = [pair for pair, (ok, _) in zip(pairs, results) if not ok]
+             for job_id, claim_id, project in records], consumeErrors=True)
+        failed = [record for record, (ok, _) in zip(records, results) if not ok]
         released = sum(1 for ok, done in results if ok and done)
-        if pairs:
+        if records:
             self.log.info("Line reservations {why}: {released} given back, {failed} "
                           "could not be", why=why, released=released, failed=len(failed))
         if self.ledger is not None:
