@@ -79,6 +79,9 @@ class HttpV1_1Mixin(NewerApiMixin):
                 "rel/claim", "rel/post_claim", "rel/patch_claim", "rel/delete_claim"})
             for resource in resources.values():
                 self.assertTrue(resource["href-template"].startswith("/v1.1/"))
+            claim = resources["rel/post_claim"]  # long polling is advertised
+            self.assertTrue(claim["href-template"].endswith("/claims{?limit,wait}"))
+            self.assertEqual(claim["href-vars"]["wait"], "param/claim_wait")
 
     async def test_project_header_required(self):
         """§5.1: every /v1.1 request without X-Project-ID is 400 (title

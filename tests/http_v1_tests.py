@@ -35,6 +35,9 @@ class HttpV1Mixin(ApiOverDriverMixin):
         for resource in resources.values():
             self.assertTrue(resource["href-template"].startswith("/v1"))
             self.assertIn("allow", resource["hints"])
+        claim = resources["rel/claim"]  # long polling is advertised
+        self.assertTrue(claim["href-template"].endswith("/claims{?limit,wait}"))
+        self.assertEqual(claim["href-vars"]["wait"], "param/claim_wait")
 
     async def test_accept_must_admit_json(self):
         """A client not accepting JSON gets 406 with no body; no Accept is fine;

@@ -152,8 +152,9 @@ class V1API:
                               "include_claimed": "param/include_claimed"}),
             "rel/post-messages": (f"{q}/messages", ["POST"],
                                   {"queue_name": "param/queue_name"}),
-            "rel/claim": (f"{q}/claims{{?limit}}", ["POST"],
-                          {"queue_name": "param/queue_name", "limit": "param/claim_limit"}),
+            "rel/claim": (f"{q}/claims{{?limit,wait}}", ["POST"],
+                          {"queue_name": "param/queue_name", "limit": "param/claim_limit",
+                           "wait": "param/claim_wait"}),
         })
 
     async def storage_reachable(self, request):

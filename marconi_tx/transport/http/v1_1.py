@@ -136,8 +136,9 @@ class V1_1API(V1API):
             "rel/message_delete": (f"{q}/messages/{{message_id}}{{?claim}}", ["DELETE"],
                                    {**message, "claim": "param/claim_id"}),
             "rel/claim": (f"{q}/claims/{{claim_id}}", ["GET"], claim),
-            "rel/post_claim": (f"{q}/claims{{?limit}}", ["POST"],
-                               {**name, "limit": "param/claim_limit"}),
+            "rel/post_claim": (f"{q}/claims{{?limit,wait}}", ["POST"],
+                               {**name, "limit": "param/claim_limit",
+                                "wait": "param/claim_wait"}),
             "rel/patch_claim": (f"{q}/claims/{{claim_id}}", ["PATCH"], claim),
             "rel/delete_claim": (f"{q}/claims/{{claim_id}}", ["DELETE"], claim),
         }
