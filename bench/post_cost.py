@@ -66,7 +66,7 @@ def build(path, metrics, api="v1", auth="none"):
     if metrics is not None:  # the depth tracking listens to posts
         metrics.depths.startService()
     if cfg.notification.delivery:  # as the daemon: the deliverer hears every post
-        from marconi_tx.notifier import Notifier
+        from marconi_tx.notification.notifier import Notifier
 
         Notifier(driver, cfg, reactor).startService()
     site = make_site(build_resource(served, cfg, metrics), 1 << 20)

@@ -314,7 +314,7 @@ OPTIONS = (
     Option("auth:keystone", "service_domain", str, "Default",
            "Name of the domain of service_user and service_project."),
 
-    # [notification]: deliveries to API v2 subscribers (marconi_tx/notifier.py).
+    # [notification]: deliveries to API v2 subscribers (marconi_tx/notification/notifier.py).
     Option("notification", "delivery", bool, True,
            "Deliver messages to subscribers from this daemon (with --workers: from the "
            "daemon's own process, not its workers). Turn off on all but one of several "

@@ -8,7 +8,7 @@ with them:
 * v2 checks them on PUT and after a PATCH, shows them filled with defaults
   (``shown``) and applies them: the post rules (``post_policy``) and the
   dead-letter queue of claims (``dead_letter``); ``_retry_policy`` applies
-  to deliveries to the queue's subscribers (``marconi_tx.notifier``).
+  to deliveries to the queue's subscribers (``marconi_tx.notification.notifier``).
 
 v1 checks nothing, so v2 applies a value stored over v1 only when it has the
 right type and, for the post rules, is within the limits; otherwise the value
@@ -17,9 +17,10 @@ counts as absent. Limits come from ``config.transport``.
 
 from dataclasses import dataclass
 
-from marconi_tx import retry_policy, validation
+from marconi_tx import validation
 from marconi_tx.config import MAX_SECONDS
 from marconi_tx.errors import ValidationError
+from marconi_tx.notification import retry_policy
 from marconi_tx.storage.records import DeadLetter
 
 DEFAULT_TTL = "_default_message_ttl"

@@ -12,7 +12,7 @@ from marconi_tx import __version__, config, endpoints, lifecycle, limits, logs, 
 from marconi_tx.auth import strategies
 from marconi_tx.expiry import ExpiryService
 from marconi_tx.metrics import daemon_metrics
-from marconi_tx.notifier import Notifier
+from marconi_tx.notification.notifier import Notifier
 from marconi_tx.transport.http.app import build_resource
 from marconi_tx.transport.http.site import make_site
 

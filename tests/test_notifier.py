@@ -1,4 +1,4 @@
-"""Delivery to subscribers (``marconi_tx.notifier``) against a real HTTP
+"""Delivery to subscribers (``marconi_tx.notification.notifier``) against a real HTTP
 receiver in the test process, on sqlite and MongoDB; the driver's and the
 notifier's time is a ``task.Clock`` (``ClockReactor``: the real network,
 a controlled clock), so retry delays and timeouts pass when the test says."""
@@ -9,8 +9,9 @@ from twisted.internet import reactor as real_reactor
 from twisted.internet import task
 from twisted.trial import unittest
 
-from marconi_tx import config, retry_policy
-from marconi_tx.notifier import Notifier
+from marconi_tx import config
+from marconi_tx.notification import retry_policy
+from marconi_tx.notification.notifier import Notifier
 from marconi_tx.storage.mongodb.driver import MongoDriver
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from tests.clock_reactor import ClockReactor

@@ -18,8 +18,9 @@ What the spec leaves open, and the choices made here (see also
   present whenever the page is not empty.
 """
 
-from marconi_tx import subscription_input, validation
-from marconi_tx.notifier import Confirmations, Webhook
+from marconi_tx import validation
+from marconi_tx.notification import subscription_input
+from marconi_tx.notification.notifier import Confirmations, Webhook
 from marconi_tx.transport.http.documents import next_link
 from marconi_tx.transport.http.inputs import query, read_json
 from marconi_tx.transport.http.responses import empty, json_body

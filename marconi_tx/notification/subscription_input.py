@@ -19,8 +19,8 @@ What the spec leaves open, and the choices made here:
 import re
 from urllib.parse import urlsplit
 
-from marconi_tx import retry_policy
 from marconi_tx.errors import ValidationError
+from marconi_tx.notification import retry_policy
 
 FIELDS = ("subscriber", "ttl", "options")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")

@@ -47,7 +47,8 @@ from twisted.internet.defer import DeferredSemaphore
 from twisted.logger import Logger
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from marconi_tx import errors, retry_policy
+from marconi_tx import errors
+from marconi_tx.notification import retry_policy
 from marconi_tx.transport.http import signed_urls
 
 #: Subscriptions one storage call of the sweep reads.
