@@ -18,6 +18,7 @@ from tests.clock_reactor import ClockReactor
 from tests.http_support import ApiClient
 from tests.mongodb_server import fresh_database_uri
 from tests.storage_conformance import START
+from tests.test_auth_http import write_token_file
 from tests.webhook_receiver import start_receiver
 
 PROJECT = "p"
@@ -242,11 +243,11 @@ class MongoDeliveryTests(DeliveryMixin, unittest.TestCase):
 class ConfirmationFlowTests(unittest.TestCase):
     """The confirmation flow through the real API (api-v2.md §6.2)."""
 
-    async def test_confirmation_request_and_confirm(self):
-        """With require_confirmation, creating a subscription sends the
-        subscriber a SubscriptionConfirmation whose pre-signed headers let it
-        PUT the confirm path (204, then confirmed); confirming false sends an
-        UnsubscribeConfirmation."""
+    async def confirmation_flow(self, *overrides, headers=None, project=PROJECT):
+        """Subscribe (with ``headers``, as ``project``) under
+        require_confirmation; check the confirmation request the subscriber
+        gets, then PUT its pre-signed confirm path with its headers alone,
+        as a subscriber would (true, then false)."""
         clock = task.Clock()
         clock.advance(START)
         reactor = SteppedReactor(clock)
@@ -256,10 +257,10 @@ class ConfirmationFlowTests(unittest.TestCase):
         receiver, url = await start_receiver(self)
         cfg = config.load(overrides=[("notification", "require_confirmation", "true"),
                                      ("notification", "public_endpoint", "https://mq.example"),
-                                     ("signed_url", "secret_key", "k")])
+                                     ("signed_url", "secret_key", "k"), *overrides])
         api = ApiClient(driver, cfg, reactor=reactor, waits=True)
         answer = await api.post("/v2/queues/jobs/subscriptions", {"subscriber": url},
-                                project=PROJECT)
+                                project=project, headers=headers)
         self.assertEqual(answer.code, 201)
         sid = answer.json["subscription_id"]
         await receiver.received(1)
@@ -272,15 +273,30 @@ class ConfirmationFlowTests(unittest.TestCase):
                           {"confirmed": True}, "jobs", "https://mq.example" + path))
         signed = {name: doc[name] for name in ("URL-Signature", "URL-Expires", "URL-Methods",
                                                "URL-Paths", "X-Project-ID")}
-        answer = await api.put(path, doc["SubscribeBody"], headers=signed)
+        answer = await api.put(path, doc["SubscribeBody"], headers=signed, project=None)
         self.assertEqual(answer.code, 204, answer.body)
-        got = await api.get(f"/v2/queues/jobs/subscriptions/{sid}", project=PROJECT)
+        got = await api.get(f"/v2/queues/jobs/subscriptions/{sid}", project=project,
+                            headers=headers)
         self.assertTrue(got.json["confirmed"])
-        answer = await api.put(path, doc["UnsubscribeBody"], headers=signed)
+        answer = await api.put(path, doc["UnsubscribeBody"], headers=signed, project=None)
         self.assertEqual(answer.code, 204)
         await receiver.received(2)
         await turns()  # the answer reaches the API's client
         self.assertEqual(receiver.bodies()[1]["Message_Type"], "UnsubscribeConfirmation")
+
+    async def test_confirmation_request_and_confirm(self):
+        """With require_confirmation, creating a subscription sends the
+        subscriber a SubscriptionConfirmation whose pre-signed headers let it
+        PUT the confirm path (204, then confirmed); confirming false sends an
+        UnsubscribeConfirmation."""
+        await self.confirmation_flow()
+
+    async def test_confirmation_needs_no_token(self):
+        """With token authentication on, the subscriber confirms with the
+        pre-signed headers it was sent and no token (it has none)."""
+        tokens = write_token_file(self.mktemp(), {"p-token": (PROJECT, "")})
+        await self.confirmation_flow(("auth", "strategy", "token"), ("auth", "token_file", tokens),
+                                     headers={"X-Auth-Token": "p-token"}, project=None)
 
     def test_config_needs_secret_key(self):
         """require_confirmation without [signed_url] secret_key is a
