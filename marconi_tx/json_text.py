@@ -23,6 +23,7 @@ from json.encoder import (  # type: ignore[attr-defined]
     encode_basestring,
     encode_basestring_ascii,
 )
+from json.scanner import c_make_scanner  # type: ignore[attr-defined]
 
 #: The deepest stored document ``stored`` decodes, and the most the
 #: configurable ``max_json_nesting`` may allow: a fifth of the recursion
@@ -80,7 +81,23 @@ def _not_json(name):
 _encode = encoder()
 _encode_ascii = encoder(ensure_ascii=True)
 # NaN and Infinity are Python's extensions, not JSON: such a text is shown as text.
-_decode = json.JSONDecoder(parse_constant=_not_json).decode
+_decoder = json.JSONDecoder(parse_constant=_not_json)
+# The C scanner alone reads a text with no space around its value (every text
+# this package writes) without the decoder's two Python frames and regexes.
+_scan = None if c_make_scanner is None else c_make_scanner(_decoder)
+
+
+def _decode(text):
+    """The document of the JSON ``text``, as ``_decoder.decode``."""
+    if _scan is not None:
+        try:
+            doc, end = _scan(text, 0)
+        except (StopIteration, ValueError, RecursionError):
+            pass  # the decoder says why, or skips leading space
+        else:
+            if end == len(text):
+                return doc
+    return _decoder.decode(text)
 # Only texts with \uD8xx-\uDFxx escapes can decode to lone surrogates.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
