@@ -30,6 +30,7 @@ What api-v1.1.md leaves open, and the choices made here:
 """
 
 from marconi_tx import errors, queue_attributes, validation
+from marconi_tx.deferreds import returns_deferred
 from marconi_tx.storage.ids import parse_message_id
 from marconi_tx.transport.http import responses
 from marconi_tx.transport.http.documents import json_home, next_link, queue_href, stats_doc
@@ -263,29 +264,23 @@ class V1_1API(V1API):
         return encoded_body(request, 201, f'{{"resources": [{resources}]}}'.encode(),
                             Location=f"{base}?ids={','.join(ids)}")
 
-    def include_delayed(self, request):
-        """Whether a listing shows delayed messages (v1.1: never)."""
-        return False
+    @returns_deferred
+    async def _get_by_ids(self, request, project, queue_name, ids):
+        self.check_ids(ids)
+        messages = await self.driver.messages.bulk_get(project, queue_name, ids)
+        if not messages:
+            raise errors.MessageDoesNotExist(",".join(ids), queue_name)
+        return json_body(request, 200, {"messages": [self.message_doc(queue_name, m)
+                                                     for m in messages]})
 
-    async def get_messages(self, request, project, queue_name):
-        if any(request.args.get(b"ids", ())):
-            ids = query_ids(request)
-            self.check_ids(ids)
-            messages = await self.driver.messages.bulk_get(project, queue_name, ids)
-            if not messages:
-                raise errors.MessageDoesNotExist(",".join(ids), queue_name)
-            return json_body(request, 200, {"messages": [self.message_doc(queue_name, m)
-                                                         for m in messages]})
-        messages = await self.driver.messages.list(
-            project, queue_name, include_delayed=self.include_delayed(request),
-            **self.listing_query(request))
+    def _listed(self, messages, request, queue_name):
         links = next_link(f"{queue_href(self.prefix, queue_name)}/messages", messages[-1].id,
                           request, self.listing_params) if messages else []
         return json_body(request, 200, {"messages": [self.message_doc(queue_name, m)
                                                      for m in messages],
                                         "links": links})
 
-    async def bulk_delete(self, request, project, queue_name):
+    def bulk_delete(self, request, project, queue_name):
         """Delete by ``ids``, or ``pop`` up to N free messages: exactly one
         of the two (api-v1.1.md §3.9)."""
         ids = query_ids(request)
@@ -295,11 +290,12 @@ class V1_1API(V1API):
                                          "parameters is required.",
                                          title="Invalid query parameter")
         if ids:
-            return await super().bulk_delete(request, project, queue_name)
+            return super().bulk_delete(request, project, queue_name)
         limit = validation.query_int("pop", pop, None)
         validation.page_limit("pop", limit, self.limits.max_messages_per_claim)
-        popped = await self.driver.messages.pop(project, queue_name, limit)
-        return json_body(request, 200, {"messages": [self.popped_doc(m) for m in popped]})
+        popped = self.driver.messages.pop(project, queue_name, limit)
+        return popped.addCallback(lambda messages: json_body(
+            request, 200, {"messages": [self.popped_doc(m) for m in messages]}))
 
     async def get_message(self, request, project, queue_name, message_id):
         message = await self.driver.messages.get(project, queue_name, message_id)
@@ -332,21 +328,12 @@ class V1_1API(V1API):
 
     # -- claims ---------------------------------------------------------------
 
-    async def create_claim(self, request, project, queue_name):
-        limit = validation.query_int("limit", query(request, "limit"),
-                                     self.paging.default_claim_limit)
+    def claim_terms(self, request, limit):
         validation.page_limit("limit", limit, self.limits.max_messages_per_claim)
-        ttl, grace = validation.claim_body_v1_1(optional_json(request), self.limits)
-        wait = self.long_poll.wait(request)
-        claim = await self.long_poll.claim(
-            request, project, queue_name, wait,
-            lambda: self.claim(request, project, queue_name, ttl, grace, limit))
-        if claim is None:
-            return empty(request, 204)
-        return json_body(request, 201,
-                         {"messages": [self.message_doc(queue_name, m)
-                                       for m in claim.messages]},
-                         Location=f"{queue_href(self.prefix, queue_name)}/claims/{claim.id}")
+        return validation.claim_body_v1_1(optional_json(request), self.limits)
+
+    def claimed_doc(self, queue_name, claim):
+        return {"messages": [self.message_doc(queue_name, m) for m in claim.messages]}
 
     async def get_claim(self, request, project, queue_name, claim_id):
         claim = await self.driver.claims.get(project, queue_name, claim_id)

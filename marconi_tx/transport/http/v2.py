@@ -240,7 +240,14 @@ class V2API(SubscriptionRoutes, V1_1API):
 
     # -- claims ---------------------------------------------------------------
 
-    async def claim(self, request, project, queue_name, ttl, grace, limit):
-        metadata = await self.metadata.read(project, queue_name, request.site.reactor.seconds())
-        return await self.driver.claims.create(project, queue_name, ttl, grace, limit,
-                                               dead_letter=queue_attributes.dead_letter(metadata))
+    def claim(self, request, project, queue_name, ttl, grace, limit):
+        # A Deferred, as posts: the queue's dead-letter policy, then the claim.
+        metadata = self.metadata.get(project, queue_name, request.site.reactor.seconds())
+        if isinstance(metadata, dict):
+            return self._claim_with_policy(metadata, project, queue_name, ttl, grace, limit)
+        return metadata.addCallback(self._claim_with_policy, project, queue_name, ttl, grace,
+                                    limit)
+
+    def _claim_with_policy(self, metadata, project, queue_name, ttl, grace, limit):
+        return self.driver.claims.create(project, queue_name, ttl, grace, limit,
+                                         dead_letter=queue_attributes.dead_letter(metadata))
