@@ -98,6 +98,8 @@ def _decode(text):
             if end == len(text):
                 return doc
     return _decoder.decode(text)
+
+
 # Only texts with \uD8xx-\uDFxx escapes can decode to lone surrogates.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -115,18 +117,34 @@ def stored(value):
     * anything else (a value an engine decoded itself): the value if it
       encodes as JSON, else the name of its type.
     """
+    return read_stored(value)[0]
+
+
+def read_stored(value):
+    """``(stored(value), text)``: ``text`` is the JSON text the document
+    was decoded from (``value``, or ``value`` decoded from UTF-8), which an
+    answer may write as is in place of the document encoded again; None
+    when the document does not come from the stored text."""
     if type(value) is str:
         text = value
     elif isinstance(value, bytes):
         try:
             text = value.decode("utf-8")
         except UnicodeDecodeError:
-            return {"base64": base64.b64encode(value).decode("ascii")}
+            return {"base64": base64.b64encode(value).decode("ascii")}, None
     else:
         try:
             text = _encode_ascii(value)
         except (TypeError, ValueError, RecursionError):
-            return f"<stored {type(value).__name__}>"
+            return f"<stored {type(value).__name__}>", None
+        return _shown(text), None
+    doc = _shown(text)
+    return doc, (None if doc is text else text)
+
+
+def _shown(text):
+    """What ``stored`` shows of a value stored as ``text``: its document,
+    or ``text`` itself when it is not JSON this package reads."""
     if (len(text) > 2 * READ_NESTING + 1 and text.count("[") + text.count("{") > READ_NESTING
             and nesting(text) > READ_NESTING):
         return text

@@ -6,7 +6,7 @@ seconds: ``created``, ``expires``, ``available_at`` and ``claim_expires`` are
 epoch seconds of the driver's clock, ``age`` and ``ttl`` are durations.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
@@ -31,6 +31,10 @@ class Message:
     #: The end of a delay.
     available_at: int
     buried: bool
+    #: The JSON text ``body`` was decoded from, when the driver read it
+    #: from text (``json_text.read_stored``): an answer may write it as is
+    #: instead of encoding ``body`` again. None: encode ``body``.
+    body_json: Optional[str] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,12 @@ COLUMNS = ("id, CAST(body AS BLOB), ttl, created, claim_id, claim_expires, claim
 
 def to_message(row, now):
     """The ``Message`` of a row of ``COLUMNS``."""
-    (mid, body, ttl, created, claim_id, claim_expires, claim_count, priority, available_at,
+    (mid, stored, ttl, created, claim_id, claim_expires, claim_count, priority, available_at,
      buried) = row
+    body, body_json = json_text.read_stored(stored)  # never fails, whoever wrote it
     # Positional, in the fields' order: a page builds ten of them.
-    return Message(str(mid), ttl, now - created, created,
-                   json_text.stored(body),  # never fails, whoever wrote it
-                   claim_id, claim_expires > now, claim_count, priority, available_at,
-                   bool(buried))
+    return Message(str(mid), ttl, now - created, created, body, claim_id, claim_expires > now,
+                   claim_count, priority, available_at, bool(buried), body_json)
 
 
 @implementer(IMessageController)

@@ -31,16 +31,28 @@ from marconi_tx.transport.http.inputs import (
 )
 from marconi_tx.transport.http.long_poll import LongPoll
 from marconi_tx.transport.http.metadata_cache import MetadataCache
-from marconi_tx.transport.http.responses import empty, encoded_body, json_body
+from marconi_tx.transport.http.responses import (
+    body_text,
+    empty,
+    encoded_body,
+    json_array,
+    json_body,
+    json_string,
+    text_body,
+    text_of,
+    with_member,
+)
 
 PREFIX = "/v1"
 
 
-def message_doc(prefix, queue, message, claim_id=None):
+def message_json(prefix, queue, message, claim_id=None):
+    """A message's document (href, ttl, age, body) as JSON text."""
     href = f"{queue_href(prefix, queue)}/messages/{message.id}"
     if claim_id is not None:
         href += f"?claim_id={claim_id}"
-    return {"href": href, "ttl": message.ttl, "age": message.age, "body": message.body}
+    return (f'{{"href": {json_string(href)}, "ttl": {message.ttl}, "age": {message.age}, '
+            f'"body": {body_text(message)}}}')
 
 
 def queue_doc(prefix, queue, metadata=None):
@@ -282,9 +294,8 @@ class V1API:
             return empty(request, 204, Content_Location=location)
         links = next_link(f"{queue_href(PREFIX, queue_name)}/messages", messages[-1].id,
                           request, ("limit", "echo", "include_claimed"))
-        return json_body(request, 200,
-                         {"messages": [message_doc(PREFIX, queue_name, m) for m in messages],
-                          "links": links},
+        docs = json_array(message_json(PREFIX, queue_name, m) for m in messages)
+        return text_body(request, 200, f'{{"messages": {docs}, "links": {text_of(links)}}}',
                          Content_Location=location)
 
     def check_ids(self, ids):
@@ -296,7 +307,8 @@ class V1API:
         messages = await self.driver.messages.bulk_get(project, queue_name, ids)
         if not messages:
             return empty(request, 204)
-        return json_body(request, 200, [message_doc(PREFIX, queue_name, m) for m in messages])
+        return text_body(request, 200,
+                         json_array(message_json(PREFIX, queue_name, m) for m in messages))
 
     def bulk_delete(self, request, project, queue_name):
         ids = query_ids(request)
@@ -309,7 +321,7 @@ class V1API:
 
     async def get_message(self, request, project, queue_name, message_id):
         message = await self.driver.messages.get(project, queue_name, message_id)
-        return json_body(request, 200, message_doc(PREFIX, queue_name, message),
+        return text_body(request, 200, message_json(PREFIX, queue_name, message),
                          Content_Location=request_uri(request))
 
     async def delete_message(self, request, project, queue_name, message_id):
@@ -344,11 +356,12 @@ class V1API:
         """The answer of a claim: 204 if it took nothing."""
         if claim is None:
             return empty(request, 204)
-        return json_body(request, 201, self.claimed_doc(queue_name, claim),
+        return text_body(request, 201, self.claimed_json(queue_name, claim),
                          Location=f"{queue_href(self.prefix, queue_name)}/claims/{claim.id}")
 
-    def claimed_doc(self, queue_name, claim):
-        return [message_doc(PREFIX, queue_name, m, claim.id) for m in claim.messages]
+    def claimed_json(self, queue_name, claim):
+        """The JSON text of a claim's answer."""
+        return json_array(message_json(PREFIX, queue_name, m, claim.id) for m in claim.messages)
 
     def claim(self, request, project, queue_name, ttl, grace, limit):
         """Claim messages (v2 adds the queue's dead-letter policy)."""
@@ -356,11 +369,11 @@ class V1API:
 
     async def get_claim(self, request, project, queue_name, claim_id):
         claim = await self.driver.claims.get(project, queue_name, claim_id)
-        doc = {"href": f"{queue_href(PREFIX, queue_name)}/claims/{claim_id}",
-               "ttl": claim.ttl, "age": claim.age,
-               "messages": [message_doc(PREFIX, queue_name, m, claim_id)
-                            for m in claim.messages]}
-        return json_body(request, 200, doc, Content_Location=request_uri(request))
+        head = text_of({"href": f"{queue_href(PREFIX, queue_name)}/claims/{claim_id}",
+                          "ttl": claim.ttl, "age": claim.age})
+        docs = json_array(message_json(PREFIX, queue_name, m, claim_id) for m in claim.messages)
+        return text_body(request, 200, with_member(head, "messages", docs),
+                         Content_Location=request_uri(request))
 
     async def renew_claim(self, request, project, queue_name, claim_id):
         ttl = validation.claim_ttl(read_json(request), self.limits)
