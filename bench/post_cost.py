@@ -35,7 +35,15 @@ POSTS = {
 }
 
 
-def build(path, metrics, api="v1", auth="none"):
+def serve(path, overrides=(), project=None, connections=BATCH):
+    """
+    The daemon's Site over a sqlite file at ``path`` (group commit, as the
+    daemon runs), with queue "q" of ``project`` made, and ``connections``
+    open connections on in-memory transports.
+
+    @return: (driver, channels: [(channel, transport)], flush: runs the
+        turn's group commit as the reactor would)
+    """
     from twisted.internet import reactor
     from twisted.internet.testing import StringTransport
 
@@ -45,22 +53,17 @@ def build(path, metrics, api="v1", auth="none"):
     from marconi_tx.transport.http.app import build_resource
     from marconi_tx.transport.http.site import make_site
 
-    overrides = [("drivers", "metrics", "true" if metrics else "false")]
-    target, project, body = POSTS[api]
-    if auth == "token":
-        from marconi_tx.auth.tokens import token_hash
-
-        token_file = path + ".tokens"
-        with open(token_file, "w") as f:
-            f.write(f"sha256:{token_hash(TOKEN.decode())} p\n")
-        overrides += [("auth", "strategy", "token"), ("auth", "token_file", token_file)]
-        project = project or b"p"  # the token's
-    cfg = config.load(overrides=overrides)
+    cfg = config.load(overrides=list(overrides))
     driver = SqliteDriver(path, reactor, group_commit=True)
     driver.open_now()
-    driver.queues.create(project and project.decode(), "q")
-    driver._turn.cancel()
-    driver._flush()
+    driver.queues.create(project, "q")
+
+    def flush():
+        if driver._turn is not None:
+            driver._turn.cancel()
+        driver._flush()
+
+    flush()
     metrics = daemon_metrics(cfg, reactor)
     served = driver if metrics is None else metrics.watch_storage(driver)
     if metrics is not None:  # the depth tracking listens to posts
@@ -72,11 +75,26 @@ def build(path, metrics, api="v1", auth="none"):
     site = make_site(build_resource(served, cfg, metrics), 1 << 20)
     site.timeOut = None
     channels = []
-    for _ in range(BATCH):
+    for _ in range(connections):
         channel = site.buildProtocol(None)
         transport = StringTransport()
         channel.makeConnection(transport)
         channels.append((channel, transport))
+    return driver, channels, flush
+
+
+def build(path, metrics, api="v1", auth="none"):
+    overrides = [("drivers", "metrics", "true" if metrics else "false")]
+    target, project, body = POSTS[api]
+    if auth == "token":
+        from marconi_tx.auth.tokens import token_hash
+
+        token_file = path + ".tokens"
+        with open(token_file, "w") as f:
+            f.write(f"sha256:{token_hash(TOKEN.decode())} p\n")
+        overrides += [("auth", "strategy", "token"), ("auth", "token_file", token_file)]
+        project = project or b"p"  # the token's
+    driver, channels, flush = serve(path, overrides, project and project.decode())
     raw = (b"POST %s HTTP/1.1\r\nHost: localhost\r\n" % target
            + (b"" if project is None or auth == "token" and api == "v1"
               else b"X-Project-ID: %s\r\n" % project)
@@ -87,9 +105,7 @@ def build(path, metrics, api="v1", auth="none"):
     def batch():
         for channel, _ in channels:
             channel.dataReceived(raw)
-        turn = driver._turn
-        turn.cancel()
-        driver._flush()
+        flush()
         for _, transport in channels:
             answer = transport.value()
             if not answer.startswith(b"HTTP/1.1 201 "):
@@ -112,17 +128,22 @@ def run(metrics, batches, api="v1", auth="none"):
     return elapsed / (batches * BATCH) * 1e6
 
 
-def instructions(metrics, batches, api="v1", auth="none"):
-    """Instructions of a whole run under cachegrind."""
+def cachegrind(module, *args):
+    """Instructions of a whole run of ``python -m module *args`` under
+    cachegrind."""
     with tempfile.TemporaryDirectory() as folder:
         out = subprocess.run(
             ["valgrind", "--tool=cachegrind", "--cache-sim=no",
-             f"--cachegrind-out-file={folder}/cg.out", sys.executable, "-m", "bench.post_cost",
-             "--metrics", "on" if metrics else "off", "--batches", str(batches),
-             "--api", api, "--auth", auth],
+             f"--cachegrind-out-file={folder}/cg.out", sys.executable, "-m", module, *args],
             capture_output=True, text=True, check=True)
     match = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
     return int(match.group(1).replace(",", ""))
+
+
+def instructions(metrics, batches, api="v1", auth="none"):
+    """Instructions of a whole run under cachegrind."""
+    return cachegrind("bench.post_cost", "--metrics", "on" if metrics else "off",
+                      "--batches", str(batches), "--api", api, "--auth", auth)
 
 
 def main(argv=None):

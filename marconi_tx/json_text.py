@@ -23,6 +23,7 @@ from json.encoder import (  # type: ignore[attr-defined]
     encode_basestring,
     encode_basestring_ascii,
 )
+from json.scanner import c_make_scanner  # type: ignore[attr-defined]
 
 #: The deepest stored document ``stored`` decodes, and the most the
 #: configurable ``max_json_nesting`` may allow: a fifth of the recursion
@@ -80,7 +81,25 @@ def _not_json(name):
 _encode = encoder()
 _encode_ascii = encoder(ensure_ascii=True)
 # NaN and Infinity are Python's extensions, not JSON: such a text is shown as text.
-_decode = json.JSONDecoder(parse_constant=_not_json).decode
+_decoder = json.JSONDecoder(parse_constant=_not_json)
+# The C scanner alone reads a text with no space around its value (every text
+# this package writes) without the decoder's two Python frames and regexes.
+_scan = None if c_make_scanner is None else c_make_scanner(_decoder)
+
+
+def _decode(text):
+    """The document of the JSON ``text``, as ``_decoder.decode``."""
+    if _scan is not None:
+        try:
+            doc, end = _scan(text, 0)
+        except (StopIteration, ValueError, RecursionError):
+            pass  # the decoder says why, or skips leading space
+        else:
+            if end == len(text):
+                return doc
+    return _decoder.decode(text)
+
+
 # Only texts with \uD8xx-\uDFxx escapes can decode to lone surrogates.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -98,18 +117,34 @@ def stored(value):
     * anything else (a value an engine decoded itself): the value if it
       encodes as JSON, else the name of its type.
     """
+    return read_stored(value)[0]
+
+
+def read_stored(value):
+    """``(stored(value), text)``: ``text`` is the JSON text the document
+    was decoded from (``value``, or ``value`` decoded from UTF-8), which an
+    answer may write as is in place of the document encoded again; None
+    when the document does not come from the stored text."""
     if type(value) is str:
         text = value
     elif isinstance(value, bytes):
         try:
             text = value.decode("utf-8")
         except UnicodeDecodeError:
-            return {"base64": base64.b64encode(value).decode("ascii")}
+            return {"base64": base64.b64encode(value).decode("ascii")}, None
     else:
         try:
             text = _encode_ascii(value)
         except (TypeError, ValueError, RecursionError):
-            return f"<stored {type(value).__name__}>"
+            return f"<stored {type(value).__name__}>", None
+        return _shown(text), None
+    doc = _shown(text)
+    return doc, (None if doc is text else text)
+
+
+def _shown(text):
+    """What ``stored`` shows of a value stored as ``text``: its document,
+    or ``text`` itself when it is not JSON this package reads."""
     if (len(text) > 2 * READ_NESTING + 1 and text.count("[") + text.count("{") > READ_NESTING
             and nesting(text) > READ_NESTING):
         return text

@@ -94,6 +94,19 @@ class StoredTests(unittest.SynchronousTestCase):
             self.assertEqual(json_text.stored(text), text)
             json.dumps(json_text.stored(text)).encode("utf-8")
 
+    def test_read_stored_gives_the_text_of_documents(self):
+        """read_stored gives the stored text beside the document it decoded
+        to (spaces around it and all), and no text when the document is not
+        decoded from it: text shown as itself, base64, engine values."""
+        for text in ('{"a": ["é", 1]}', ' \n[1, "\\u00e9", {"b": null}]\t', '"x"', "1e400",
+                     '"\\ud83d\\ude00"', nested_text(json_text.READ_NESTING)):
+            self.assertEqual(json_text.read_stored(text), (json.loads(text), text))
+            self.assertEqual(json_text.read_stored(text.encode()), (json.loads(text), text))
+        for value in ("NaN", "not JSON", '"\\ud800"', nested_text(json_text.READ_NESTING + 1),
+                      b"\xff", {"a": 1}):
+            self.assertEqual(json_text.read_stored(value),
+                             (json_text.stored(value), None), value)
+
     def test_bytes_not_utf8_are_base64(self):
         """Bytes that are not UTF-8 are {"base64": ...}, as the line port stores them."""
         self.assertEqual(json_text.stored(b"\xff\xfe["), {"base64": base64.b64encode(
@@ -253,6 +266,17 @@ class PoisonMixin(ApiOverDriverMixin):
             ids[3]: planted[ids[3]],
             ids[4]: {"base64": base64.b64encode(planted[ids[4]]).decode()},
             ids[5]: {"last": [True]}})
+
+    async def test_planted_json_text_read_as_its_document(self):
+        """Bodies written behind the API's back as JSON text in another
+        spelling (spaces, newlines, escapes, a surrogate pair) are read as
+        their documents by every read, in answers that are JSON."""
+        texts = [' {"a" :  [1,\n2] , "b":"\\u00e9"} ', '"\\ud83d\\ude00"', "[ ]", "\t-0.5e3"]
+        ids = await self.post_ids(["0"] * len(texts))
+        for mid, text in zip(ids, texts):
+            await self.plant(mid, text)
+        bodies = await self.read_everything(ids)
+        self.assertEqual([bodies[mid] for mid in ids], [json.loads(t) for t in texts])
 
     async def test_planted_metadata_never_breaks_reads(self):
         """Metadata written behind the API's back too deep is read as its text."""

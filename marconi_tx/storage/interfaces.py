@@ -14,8 +14,8 @@ Names used throughout:
     A queue name (validated by the transport before it gets here).
 Records (``storage/records.py``)
     ``Message``, ``Claim`` (with its ``Message`` tuple), ``Queue`` (a listing
-    entry), ``QueueStats``, ``Job``, ``JobCounts`` and ``Subscription``: frozen dataclasses,
-    the same from every driver. "A message" below is a ``Message``.
+    entry), ``QueueStats``, ``Job``, ``JobCounts`` and ``Subscription``: frozen dataclasses
+    (``Message`` a NamedTuple), the same from every driver. "A message" below is a ``Message``.
 """
 
 from collections.abc import Callable, Sequence

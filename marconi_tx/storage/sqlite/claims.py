@@ -8,6 +8,8 @@ happens in that transaction too: the message's row changes queue, so it is
 in one queue at any instant.
 """
 
+import sqlite3
+
 from zope.interface import implementer
 
 from marconi_tx import errors
@@ -30,6 +32,10 @@ FREE = ("SELECT id FROM (SELECT id FROM messages WHERE queue_id=?1 AND claim_exp
         "AND claim_expires > 0 AND claim_expires<=?2 AND buried = 0 AND expires>?2 "
         "AND available_at<=?2 ORDER BY id LIMIT ?3) ORDER BY id LIMIT ?3")
 
+#: Tagging returns the tagged rows (``UPDATE ... RETURNING``, sqlite 3.35):
+#: no second statement reads them back. Older sqlite reads them by claim id.
+RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+
 
 @implementer(IClaimController)
 class ClaimController:
@@ -51,9 +57,12 @@ class ClaimController:
         expires = now + ttl
         db.execute("INSERT INTO claims (id, queue_id, ttl, expires) VALUES (?,?,?,?)",
                    (claim_id, qid, ttl, expires))
-        self._tag(db, claim_id, expires, ttl, grace, ids)
-        return Claim(id=claim_id, ttl=ttl, age=0, expires=expires,
-                     messages=self._messages(db, claim_id, now))
+        rows = self._tag(db, claim_id, expires, ttl, grace, ids)
+        if rows is None:
+            messages = self._messages(db, claim_id, now)
+        else:  # every tagged row is live: free, it outlives the claim
+            messages = tuple(to_message(row, now) for row in sorted(rows))
+        return Claim(id=claim_id, ttl=ttl, age=0, expires=expires, messages=messages)
 
     def _move_dead(self, db, project, ids, dead_letter, now):
         """Move the messages of ``ids`` claimed ``dead_letter.max_claims``
@@ -79,15 +88,19 @@ class ClaimController:
 
     @staticmethod
     def _tag(db, claim_id, expires, ttl, grace, ids):
+        """Tag the messages of ``ids`` with the claim; their rows (of
+        ``COLUMNS``, in no order) when sqlite returns them (``RETURNING``),
+        else None."""
         # Messages must outlive the claim by the grace (semantics.md 3.3);
         # sqlite evaluates every right-hand side on the old row, so the
         # ttl test sees the old expires.
         marks = ",".join("?" * len(ids))
-        db.execute(
+        rows = db.execute(
             "UPDATE messages SET claim_id=?, claim_expires=?, claim_count=claim_count+1, "
             "expires=max(expires, ?), ttl=CASE WHEN expires<? THEN ? ELSE ttl END "
-            f"WHERE id IN ({marks})",
+            f"WHERE id IN ({marks})" + (f" RETURNING {COLUMNS}" if RETURNING else ""),
             (claim_id, expires, expires + grace, expires + grace, ttl + grace, *ids))
+        return rows.fetchall() if RETURNING else None
 
     @staticmethod
     def _messages(db, claim_id, now):

@@ -47,10 +47,10 @@ def dispatcher(handlers, api, guard=None, kind="project"):
     (``api.checks``: the request's project, or a raised error) and answers
     errors with its table (``api.error_answers``); 404 and 405 have a JSON
     body when ``api.json_errors``. Handlers are ``async def``, adapted here
-    by ``returns_deferred``; the exceptions, posting messages (the busiest
-    request), return a Deferred themselves, which saves driving a coroutine
-    for each post. Failures, raised or delivered, are answered by
-    ``responses.render_error``.
+    by ``returns_deferred``; the exceptions, the busiest requests (posting,
+    listing and claiming messages, deleting them by ids), return a Deferred
+    themselves, which saves driving a coroutine for each. Failures, raised
+    or delivered, are answered by ``responses.render_error``.
     """
     allow = ", ".join(sorted(handlers))
     handlers = {method: returns_deferred(handler) if iscoroutinefunction(handler) else handler

@@ -33,14 +33,20 @@ def stats_doc(prefix, queue, stats):
     return doc
 
 
+def _escaped(text):
+    """``text`` percent-encoded for a query; letters and digits (markers,
+    limits, flags) as they are, without a call to ``quote``."""
+    return text if text.isascii() and text.isalnum() else quote(text, safe="")
+
+
 def next_link(path, marker, request, names):
     """A ``next`` link repeating the supplied parameters ``names``
     (percent-encoded where needed: v2's metadata filters may be any text)."""
-    params = [f"marker={quote(marker, safe='')}"]
+    params = [f"marker={_escaped(marker)}"]
     for name in names:
         value = query(request, name)
         if value is not None:
-            params.append(f"{quote(name, safe='')}={quote(value, safe='')}")
+            params.append(f"{_escaped(name)}={_escaped(value)}")
     return [{"rel": "next", "href": f"{path}?{'&'.join(params)}"}]
 
 

@@ -9,6 +9,7 @@ the same: its [later] behaviour), with the table ``JSON_ERROR_ANSWERS``.
 """
 
 from collections.abc import Callable
+from json.encoder import encode_basestring
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -31,6 +32,45 @@ def dump(doc):
 def json_body(request, status, doc, content_type=JSON_TYPE, **headers):
     """Answer ``status`` with the JSON document ``doc``."""
     return encoded_body(request, status, dump(doc), content_type, **headers)
+
+
+# -- answers holding messages, written as text ------------------------------------
+# A message's document is written by hand around its body, and the body is
+# the JSON text the storage read it from when it has one (it decoded, so it
+# is JSON to write as is): a page of messages is neither built as dicts nor
+# encoded again. Names and numbers need no escaping; strings use the
+# encoder's own escaping (``json_string``), so the text is what ``dump``
+# would write, save the spacing inside stored bodies.
+
+#: The JSON text of a string.
+json_string = encode_basestring
+
+
+def text_of(doc):
+    """The JSON text of ``doc``, as ``dump`` writes it."""
+    return _encode(doc)
+
+
+def body_text(message):
+    """The JSON text of a ``records.Message``'s body."""
+    stored = message.body_json
+    return _encode(message.body) if stored is None else stored
+
+
+def json_array(texts):
+    """A JSON array of the JSON ``texts``."""
+    return "[" + ", ".join(texts) + "]"
+
+
+def with_member(object_text, name, value_text):
+    """The JSON object ``object_text`` (with a member already) and one more
+    member last: ``name`` (nothing to escape) and its JSON ``value_text``."""
+    return f'{object_text[:-1]}, "{name}": {value_text}}}'
+
+
+def text_body(request, status, text, **headers):
+    """Answer ``status`` with the JSON ``text`` (``str``)."""
+    return encoded_body(request, status, text.encode("utf-8"), **headers)
 
 
 def encoded_body(request, status, body, content_type=JSON_TYPE, **headers):

@@ -1,6 +1,8 @@
 """The Marconi queuing API v1 (``api-v1.md``): one handler per route and method.
 
-Handlers are ``async def`` (save ``post_messages``: see there). They get the
+Handlers are ``async def``, save those of the busiest requests (posting,
+listing and claiming messages, deleting them by ids), which return a
+Deferred themselves (see ``app.dispatcher``). They get the
 request (a ``site.ApiRequest``), the checked project (None: global namespace)
 and the path parameters; they return the body bytes after setting status and
 headers, and let domain errors propagate to the one error table
@@ -17,6 +19,7 @@ clients that store them.
 """
 
 from marconi_tx import errors, validation
+from marconi_tx.deferreds import returns_deferred
 from marconi_tx.transport.http import responses
 from marconi_tx.transport.http.documents import json_home, next_link, queue_href, stats_doc
 from marconi_tx.transport.http.inputs import (
@@ -28,16 +31,28 @@ from marconi_tx.transport.http.inputs import (
 )
 from marconi_tx.transport.http.long_poll import LongPoll
 from marconi_tx.transport.http.metadata_cache import MetadataCache
-from marconi_tx.transport.http.responses import empty, encoded_body, json_body
+from marconi_tx.transport.http.responses import (
+    body_text,
+    empty,
+    encoded_body,
+    json_array,
+    json_body,
+    json_string,
+    text_body,
+    text_of,
+    with_member,
+)
 
 PREFIX = "/v1"
 
 
-def message_doc(prefix, queue, message, claim_id=None):
+def message_json(prefix, queue, message, claim_id=None):
+    """A message's document (href, ttl, age, body) as JSON text."""
     href = f"{queue_href(prefix, queue)}/messages/{message.id}"
     if claim_id is not None:
         href += f"?claim_id={claim_id}"
-    return {"href": href, "ttl": message.ttl, "age": message.age, "body": message.body}
+    return (f'{{"href": {json_string(href)}, "ttl": {message.ttl}, "age": {message.age}, '
+            f'"body": {body_text(message)}}}')
 
 
 def queue_doc(prefix, queue, metadata=None):
@@ -231,8 +246,8 @@ class V1API:
     # -- messages -------------------------------------------------------------
 
     def post_messages(self, request, project, queue_name):
-        # The one handler returning a Deferred, not a coroutine: the busiest
-        # request, spared driving a coroutine (see app.dispatcher).
+        # A Deferred, not a coroutine: the busiest request, spared driving a
+        # coroutine (see app.dispatcher).
         client = client_uuid(request)
         messages = validation.messages(
             read_json(request, self.limits.max_message_size, self.message_nesting), self.limits)
@@ -260,43 +275,54 @@ class V1API:
                 "include_claimed": validation.query_bool("include_claimed",
                                                          query(request, "include_claimed"))}
 
-    async def get_messages(self, request, project, queue_name):
+    def include_delayed(self, request):
+        """Whether a listing shows delayed messages (v1, v1.1: never)."""
+        return False
+
+    def get_messages(self, request, project, queue_name):
+        # A Deferred, not a coroutine, as posts: a busy read.
         if any(request.args.get(b"ids", ())):  # an empty ?ids= lists, as before
-            return await self._get_by_ids(request, project, queue_name, query_ids(request))
-        messages = await self.driver.messages.list(project, queue_name,
-                                                   **self.listing_query(request))
+            return self._get_by_ids(request, project, queue_name, query_ids(request))
+        listed = self.driver.messages.list(project, queue_name,
+                                           include_delayed=self.include_delayed(request),
+                                           **self.listing_query(request))
+        return listed.addCallback(self._listed, request, queue_name)
+
+    def _listed(self, messages, request, queue_name):
+        """The answer of a listing of ``messages``."""
         location = request_uri(request)
         if not messages:
             return empty(request, 204, Content_Location=location)
         links = next_link(f"{queue_href(PREFIX, queue_name)}/messages", messages[-1].id,
                           request, ("limit", "echo", "include_claimed"))
-        return json_body(request, 200,
-                         {"messages": [message_doc(PREFIX, queue_name, m) for m in messages],
-                          "links": links},
+        docs = json_array(message_json(PREFIX, queue_name, m) for m in messages)
+        return text_body(request, 200, f'{{"messages": {docs}, "links": {text_of(links)}}}',
                          Content_Location=location)
 
     def check_ids(self, ids):
         validation.page_limit("The number of ids", len(ids), self.limits.max_messages_per_page)
 
+    @returns_deferred
     async def _get_by_ids(self, request, project, queue_name, ids):
         self.check_ids(ids)
         messages = await self.driver.messages.bulk_get(project, queue_name, ids)
         if not messages:
             return empty(request, 204)
-        return json_body(request, 200, [message_doc(PREFIX, queue_name, m) for m in messages])
+        return text_body(request, 200,
+                         json_array(message_json(PREFIX, queue_name, m) for m in messages))
 
-    async def bulk_delete(self, request, project, queue_name):
+    def bulk_delete(self, request, project, queue_name):
         ids = query_ids(request)
         if not ids:
             raise errors.ValidationError("The 'ids' query parameter is required.",
                                          title="Missing query parameter")
         self.check_ids(ids)
-        await self.driver.messages.bulk_delete(project, queue_name, ids)
-        return empty(request, 204)
+        deleted = self.driver.messages.bulk_delete(project, queue_name, ids)
+        return deleted.addCallback(lambda _: empty(request, 204))
 
     async def get_message(self, request, project, queue_name, message_id):
         message = await self.driver.messages.get(project, queue_name, message_id)
-        return json_body(request, 200, message_doc(PREFIX, queue_name, message),
+        return text_body(request, 200, message_json(PREFIX, queue_name, message),
                          Content_Location=request_uri(request))
 
     async def delete_message(self, request, project, queue_name, message_id):
@@ -309,22 +335,34 @@ class V1API:
 
     # -- claims ---------------------------------------------------------------
 
-    async def create_claim(self, request, project, queue_name):
+    def create_claim(self, request, project, queue_name):
+        # A Deferred, not a coroutine, as posts: the busiest write after them.
         limit = validation.query_int("limit", query(request, "limit"),
                                      self.paging.default_claim_limit)
+        ttl, grace = self.claim_terms(request, limit)
+        wait = self.long_poll.wait(request)
+        claim = self.long_poll.claim(
+            request, project, queue_name, wait,
+            lambda: self.claim(request, project, queue_name, ttl, grace, limit))
+        return claim.addCallback(self._claimed, request, queue_name)
+
+    def claim_terms(self, request, limit):
+        """The ``(ttl, grace)`` of a claim request, its ``limit`` checked."""
         doc = read_json(request)
         ttl = validation.claim_ttl(doc, self.limits)
         validation.page_limit("limit", limit, self.limits.max_messages_per_claim)
-        grace = validation.claim_grace(doc, self.limits)
-        wait = self.long_poll.wait(request)
-        claim = await self.long_poll.claim(
-            request, project, queue_name, wait,
-            lambda: self.claim(request, project, queue_name, ttl, grace, limit))
+        return ttl, validation.claim_grace(doc, self.limits)
+
+    def _claimed(self, claim, request, queue_name):
+        """The answer of a claim: 204 if it took nothing."""
         if claim is None:
             return empty(request, 204)
-        messages = [message_doc(PREFIX, queue_name, m, claim.id) for m in claim.messages]
-        return json_body(request, 201, messages,
-                         Location=f"{queue_href(PREFIX, queue_name)}/claims/{claim.id}")
+        return text_body(request, 201, self.claimed_json(queue_name, claim),
+                         Location=f"{queue_href(self.prefix, queue_name)}/claims/{claim.id}")
+
+    def claimed_json(self, queue_name, claim):
+        """The JSON text of a claim's answer."""
+        return json_array(message_json(PREFIX, queue_name, m, claim.id) for m in claim.messages)
 
     def claim(self, request, project, queue_name, ttl, grace, limit):
         """Claim messages (v2 adds the queue's dead-letter policy)."""
@@ -332,11 +370,11 @@ class V1API:
 
     async def get_claim(self, request, project, queue_name, claim_id):
         claim = await self.driver.claims.get(project, queue_name, claim_id)
-        doc = {"href": f"{queue_href(PREFIX, queue_name)}/claims/{claim_id}",
-               "ttl": claim.ttl, "age": claim.age,
-               "messages": [message_doc(PREFIX, queue_name, m, claim_id)
-                            for m in claim.messages]}
-        return json_body(request, 200, doc, Content_Location=request_uri(request))
+        head = text_of({"href": f"{queue_href(PREFIX, queue_name)}/claims/{claim_id}",
+                          "ttl": claim.ttl, "age": claim.age})
+        docs = json_array(message_json(PREFIX, queue_name, m, claim_id) for m in claim.messages)
+        return text_body(request, 200, with_member(head, "messages", docs),
+                         Content_Location=request_uri(request))
 
     async def renew_claim(self, request, project, queue_name, claim_id):
         ttl = validation.claim_ttl(read_json(request), self.limits)

@@ -4,7 +4,7 @@ changed, new ones where v1.1 differs.
 ``V1_1API`` extends ``V1API`` (queue DELETE, claim DELETE and the storage
 probe are v1's) and is itself extended by ``v2.V2API``: every path it
 builds starts with ``self.prefix`` and every document it renders goes
-through a method v2 may override (``message_doc``, ``popped_doc``,
+through a method v2 may override (``message_json``, ``popped_json``,
 ``shown``).
 
 What api-v1.1.md leaves open, and the choices made here:
@@ -30,6 +30,7 @@ What api-v1.1.md leaves open, and the choices made here:
 """
 
 from marconi_tx import errors, queue_attributes, validation
+from marconi_tx.deferreds import returns_deferred
 from marconi_tx.storage.ids import parse_message_id
 from marconi_tx.transport.http import responses
 from marconi_tx.transport.http.documents import json_home, next_link, queue_href, stats_doc
@@ -40,7 +41,17 @@ from marconi_tx.transport.http.inputs import (
     query_ids,
     read_json,
 )
-from marconi_tx.transport.http.responses import empty, encoded_body, json_body
+from marconi_tx.transport.http.responses import (
+    body_text,
+    empty,
+    encoded_body,
+    json_array,
+    json_body,
+    json_string,
+    text_body,
+    text_of,
+    with_member,
+)
 from marconi_tx.transport.http.v1 import V1API, accepts_json, project_id, queue_doc
 
 PREFIX = "/v1.1"
@@ -230,18 +241,25 @@ class V1_1API(V1API):
 
     # -- messages -------------------------------------------------------------
 
-    def message_doc(self, queue, message):
-        """A message: its ``href`` names the claim recorded on it."""
+    def message_json(self, queue, message):
+        """A message's document as JSON text: its ``href`` names the claim
+        recorded on it."""
         href = f"{self.prefix}/queues/{queue}/messages/{message.id}"
         if message.claim_id is not None:
             href += f"?claim_id={message.claim_id}"
-        return {"id": message.id, "href": href, "ttl": message.ttl, "age": message.age,
-                "body": message.body}
+        return (f'{{"id": {json_string(message.id)}, "href": {json_string(href)}, '
+                f'"ttl": {message.ttl}, "age": {message.age}, "body": {body_text(message)}}}')
 
-    def popped_doc(self, message):
-        """A popped message (no href: it is gone)."""
-        return {"id": message.id, "ttl": message.ttl, "age": message.age,
-                "body": message.body, "claim_id": message.claim_id}
+    def messages_json(self, queue, messages):
+        """``{"messages": [...]}`` of ``messages``, as JSON text."""
+        docs = json_array(self.message_json(queue, m) for m in messages)
+        return f'{{"messages": {docs}}}'
+
+    def popped_json(self, message):
+        """A popped message (no href: it is gone) as JSON text."""
+        return with_member(
+            f'{{"id": {json_string(message.id)}, "ttl": {message.ttl}, "age": {message.age}, '
+            f'"body": {body_text(message)}}}', "claim_id", text_of(message.claim_id))
 
     def post_messages(self, request, project, queue_name):
         # A Deferred, not a coroutine, as v1's (see app.dispatcher).
@@ -264,29 +282,21 @@ class V1_1API(V1API):
         return encoded_body(request, 201, f'{{"resources": [{resources}]}}'.encode(),
                             Location=f"{base}?ids={','.join(ids)}")
 
-    def include_delayed(self, request):
-        """Whether a listing shows delayed messages (v1.1: never)."""
-        return False
+    @returns_deferred
+    async def _get_by_ids(self, request, project, queue_name, ids):
+        self.check_ids(ids)
+        messages = await self.driver.messages.bulk_get(project, queue_name, ids)
+        if not messages:
+            raise errors.MessageDoesNotExist(",".join(ids), queue_name)
+        return text_body(request, 200, self.messages_json(queue_name, messages))
 
-    async def get_messages(self, request, project, queue_name):
-        if any(request.args.get(b"ids", ())):
-            ids = query_ids(request)
-            self.check_ids(ids)
-            messages = await self.driver.messages.bulk_get(project, queue_name, ids)
-            if not messages:
-                raise errors.MessageDoesNotExist(",".join(ids), queue_name)
-            return json_body(request, 200, {"messages": [self.message_doc(queue_name, m)
-                                                         for m in messages]})
-        messages = await self.driver.messages.list(
-            project, queue_name, include_delayed=self.include_delayed(request),
-            **self.listing_query(request))
+    def _listed(self, messages, request, queue_name):
         links = next_link(f"{queue_href(self.prefix, queue_name)}/messages", messages[-1].id,
                           request, self.listing_params) if messages else []
-        return json_body(request, 200, {"messages": [self.message_doc(queue_name, m)
-                                                     for m in messages],
-                                        "links": links})
+        return text_body(request, 200, with_member(self.messages_json(queue_name, messages),
+                                                   "links", text_of(links)))
 
-    async def bulk_delete(self, request, project, queue_name):
+    def bulk_delete(self, request, project, queue_name):
         """Delete by ``ids``, or ``pop`` up to N free messages: exactly one
         of the two (api-v1.1.md §3.9)."""
         ids = query_ids(request)
@@ -296,15 +306,16 @@ class V1_1API(V1API):
                                          "parameters is required.",
                                          title="Invalid query parameter")
         if ids:
-            return await super().bulk_delete(request, project, queue_name)
+            return super().bulk_delete(request, project, queue_name)
         limit = validation.query_int("pop", pop, None)
         validation.page_limit("pop", limit, self.limits.max_messages_per_claim)
-        popped = await self.driver.messages.pop(project, queue_name, limit)
-        return json_body(request, 200, {"messages": [self.popped_doc(m) for m in popped]})
+        popped = self.driver.messages.pop(project, queue_name, limit)
+        return popped.addCallback(lambda messages: text_body(
+            request, 200, f'{{"messages": {json_array(map(self.popped_json, messages))}}}'))
 
     async def get_message(self, request, project, queue_name, message_id):
         message = await self.driver.messages.get(project, queue_name, message_id)
-        return json_body(request, 200, self.message_doc(queue_name, message))
+        return text_body(request, 200, self.message_json(queue_name, message))
 
     async def delete_message(self, request, project, queue_name, message_id):
         """The matrix of api-v1.1.md §3.11."""
@@ -333,28 +344,20 @@ class V1_1API(V1API):
 
     # -- claims ---------------------------------------------------------------
 
-    async def create_claim(self, request, project, queue_name):
-        limit = validation.query_int("limit", query(request, "limit"),
-                                     self.paging.default_claim_limit)
+    def claim_terms(self, request, limit):
         validation.page_limit("limit", limit, self.limits.max_messages_per_claim)
-        ttl, grace = validation.claim_body_v1_1(optional_json(request), self.limits)
-        wait = self.long_poll.wait(request)
-        claim = await self.long_poll.claim(
-            request, project, queue_name, wait,
-            lambda: self.claim(request, project, queue_name, ttl, grace, limit))
-        if claim is None:
-            return empty(request, 204)
-        return json_body(request, 201,
-                         {"messages": [self.message_doc(queue_name, m)
-                                       for m in claim.messages]},
-                         Location=f"{queue_href(self.prefix, queue_name)}/claims/{claim.id}")
+        return validation.claim_body_v1_1(optional_json(request), self.limits)
+
+    def claimed_json(self, queue_name, claim):
+        return self.messages_json(queue_name, claim.messages)
 
     async def get_claim(self, request, project, queue_name, claim_id):
         claim = await self.driver.claims.get(project, queue_name, claim_id)
-        return json_body(request, 200, {
-            "href": f"{queue_href(self.prefix, queue_name)}/claims/{claim_id}",
-            "ttl": claim.ttl, "age": claim.age,
-            "messages": [self.message_doc(queue_name, m) for m in claim.messages]})
+        head = text_of({"href": f"{queue_href(self.prefix, queue_name)}/claims/{claim_id}",
+                          "ttl": claim.ttl, "age": claim.age})
+        return text_body(request, 200, with_member(
+            head, "messages", json_array(self.message_json(queue_name, m)
+                                         for m in claim.messages)))
 
     async def renew_claim(self, request, project, queue_name, claim_id):
         """A body is required (an object; ``{}`` renews with the defaults)."""

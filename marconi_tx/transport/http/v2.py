@@ -54,7 +54,7 @@ from marconi_tx.transport.http.inputs import (
     query,
     read_json,
 )
-from marconi_tx.transport.http.responses import empty, json_body
+from marconi_tx.transport.http.responses import empty, json_body, json_string, with_member
 from marconi_tx.transport.http.subscriptions import SubscriptionRoutes
 from marconi_tx.transport.http.v1_1 import V1_1API
 
@@ -202,18 +202,17 @@ class V2API(SubscriptionRoutes, V1_1API):
 
     # -- messages -------------------------------------------------------------
 
-    def message_doc(self, queue, message):
-        doc = super().message_doc(queue, message)
+    def message_json(self, queue, message):
+        text = super().message_json(queue, message)
         if self.enable_checksum:
-            doc["checksum"] = checksum(message.body)
-        return doc
+            text = with_member(text, "checksum", json_string(checksum(message.body)))
+        return text
 
-    def popped_doc(self, message):
-        doc = super().popped_doc(message)
-        doc["claim_count"] = message.claim_count
+    def popped_json(self, message):
+        text = with_member(super().popped_json(message), "claim_count", str(message.claim_count))
         if self.enable_checksum:
-            doc["checksum"] = checksum(message.body)
-        return doc
+            text = with_member(text, "checksum", json_string(checksum(message.body)))
+        return text
 
     def post_messages(self, request, project, queue_name):
         # A Deferred, not a coroutine, as v1's: the queue's policy, then the
@@ -240,7 +239,14 @@ class V2API(SubscriptionRoutes, V1_1API):
 
     # -- claims ---------------------------------------------------------------
 
-    async def claim(self, request, project, queue_name, ttl, grace, limit):
-        metadata = await self.metadata.read(project, queue_name, request.site.reactor.seconds())
-        return await self.driver.claims.create(project, queue_name, ttl, grace, limit,
-                                               dead_letter=queue_attributes.dead_letter(metadata))
+    def claim(self, request, project, queue_name, ttl, grace, limit):
+        # A Deferred, as posts: the queue's dead-letter policy, then the claim.
+        metadata = self.metadata.get(project, queue_name, request.site.reactor.seconds())
+        if isinstance(metadata, dict):
+            return self._claim_with_policy(metadata, project, queue_name, ttl, grace, limit)
+        return metadata.addCallback(self._claim_with_policy, project, queue_name, ttl, grace,
+                                    limit)
+
+    def _claim_with_policy(self, metadata, project, queue_name, ttl, grace, limit):
+        return self.driver.claims.create(project, queue_name, ttl, grace, limit,
+                                         dead_letter=queue_attributes.dead_letter(metadata))
