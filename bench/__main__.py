@@ -2,7 +2,7 @@
 
 Examples::
 
-    make bench                      # the full run, about 14 minutes on 2 cores
+    make bench                      # the full run, about 15 minutes on 2 cores
     make bench ARGS="--quick"       # about 3 minutes
     make bench ARGS="--sections depth --depths 1000,1000000"
     make bench ARGS="--duration 10 --repeats 5 --concurrency 64"

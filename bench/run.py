@@ -3,9 +3,10 @@
 Sections (each can be left out with ``--sections``):
 
 ``throughput``
-    The ceiling and one marconi_tx daemon on a fresh sqlite file, both up
-    for the whole section; every repeat loads the ceiling and then each
-    marconi_tx scenario at each concurrency, so that both see the same
+    The ceilings (bare twisted.web, ``bench.ceiling``; a raw Protocol,
+    ``bench.raw_ceiling``) and one marconi_tx daemon on a fresh sqlite file,
+    all up for the whole section; every repeat loads the ceilings and then
+    each marconi_tx scenario at each concurrency, so that all see the same
     noise, and each ratio is the median of the repeats' ratios, each
     comparing numbers taken within a minute. POST 1 and the consume cycle
     run over v1 and over v2 (``post1-v2``, ``consume-v2``: a project, the
@@ -86,8 +87,14 @@ TOKEN = "bench-token-not-secret"
 
 #: The ceiling's reference load: every ratio divides by its rate.
 CEILING = "get"
-#: Loads also run against the ceiling, to show what twisted.web alone costs.
+#: Loads also run against the ceilings, to show what twisted.web alone
+#: costs, and what the reactor alone does.
 CEILING_ALSO = ("post1",)
+#: The ceilings of the throughput section, both loaded with ``CEILING`` and
+#: ``CEILING_ALSO``: the bare twisted.web resource (``bench.ceiling``, the
+#: reference of every "ratio") and the raw Protocol writing a fixed answer
+#: (``bench.raw_ceiling``, the floor of any Twisted HTTP server).
+CEILINGS = ("ceiling", "raw-ceiling")
 
 SECTIONS = ("throughput", "depth", "scale", "soak", "metrics", "line", "long_poll",
             "profile")
@@ -145,7 +152,7 @@ class Settings:
         """Seconds the wrk loads alone will take (start-ups and fills add to it)."""
         seconds = 0.0
         if "throughput" in self.sections:
-            ceiling = 1 + len(set(CEILING_ALSO) & set(self.scenarios))
+            ceiling = len(CEILINGS) * (1 + len(set(CEILING_ALSO) & set(self.scenarios)))
             seconds += (self.repeats * len(self.concurrency)
                         * (ceiling + len(self.scenarios)) * self.duration)
         if "scale" in self.sections:
@@ -165,7 +172,7 @@ class Settings:
 
 
 PRESETS = {
-    # About 14 minutes on 2 cores (5 of them the WAL soak).
+    # About 15 minutes on 2 cores (6 of them the WAL soak).
     "full": Settings(),
     # About 3 minutes: shorter and fewer runs, same shape.
     "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
@@ -242,7 +249,7 @@ class Bench:
             flags.append(f"{result.failures} failed")
         if result.empty:
             flags.append(f"{result.empty} empty")
-        self.log(f"  {section:10} {target:10} {scenario:8} c={concurrency:<3} "
+        self.log(f"  {section:10} {target:11} {scenario:8} c={concurrency:<3} "
                  f"p={server.count} {result.rps:9.0f} req/s "
                  f"{result.mps:9.0f} msg/s  p50 {result.latency_ms['p50']:.2f} ms "
                  f"p99 {result.latency_ms['p99']:.2f} ms {' '.join(flags)}")
@@ -277,7 +284,8 @@ class Bench:
         db = self.fresh_db("throughput.db")
         plain = tuple(name for name in s.scenarios if not SCENARIOS[name].auth)
         with contextlib.ExitStack() as stack:
-            ceiling = stack.enter_context(servers.start_ceiling(self.workdir))
+            ceilings = [stack.enter_context(servers.start_ceiling(self.workdir, name=name))
+                        for name in CEILINGS]
             marconi = stack.enter_context(servers.start_marconi(self.workdir, db))
             self.prepare(marconi, db, plain)
             # The loads with auth go to a daemon of their own, reported as
@@ -294,12 +302,13 @@ class Bench:
                 daemons.update(dict.fromkeys(names, daemon))
             for repeat in range(s.repeats):
                 for concurrency in s.concurrency:
-                    self.load("throughput", ceiling, "ceiling", CEILING, concurrency,
-                              repeat=repeat)
-                    for scenario in CEILING_ALSO:
-                        if scenario in s.scenarios:
-                            self.load("throughput", ceiling, "ceiling", scenario, concurrency,
-                                      repeat=repeat)
+                    for ceiling in ceilings:
+                        self.load("throughput", ceiling, ceiling.name, CEILING, concurrency,
+                                  repeat=repeat)
+                        for scenario in CEILING_ALSO:
+                            if scenario in s.scenarios:
+                                self.load("throughput", ceiling, ceiling.name, scenario,
+                                          concurrency, repeat=repeat)
                     for scenario in s.scenarios:
                         self.load("throughput", daemons[scenario], "marconi", scenario,
                                   concurrency, db_path=db, repeat=repeat)

@@ -1,7 +1,7 @@
 """Starting, watching and stopping the processes under load.
 
-Every server is a child process of the harness: the ceiling
-(``bench.ceiling``) and marconi_tx (``twistd -n marconi``, as ``make run``
+Every server is a child process of the harness: the ceilings
+(``bench.ceiling``, ``bench.raw_ceiling``) and marconi_tx (``twistd -n marconi``, as ``make run``
 starts it), each with its log in the run's work folder. Several marconi_tx
 processes are one daemon run with ``--workers N``. Several ceiling processes
 share one port the same way: the harness opens one ``SO_REUSEPORT``
@@ -222,9 +222,16 @@ def repo_root():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def start_ceiling(workdir, processes=None):
-    """The bare twisted.web ceiling (``bench.ceiling``), listening."""
-    server = _start("ceiling", lambda http: [sys.executable, "-m", "bench.ceiling", http],
+#: Ceiling name -> its module: the bare twisted.web resource, and the raw
+#: Protocol writing a fixed answer (``bench.raw_ceiling``).
+CEILINGS = {"ceiling": "bench.ceiling", "raw-ceiling": "bench.raw_ceiling"}
+
+
+def start_ceiling(workdir, processes=None, name="ceiling"):
+    """The ceiling ``name`` of ``CEILINGS`` (by default the bare twisted.web
+    one, ``bench.ceiling``), listening."""
+    module = CEILINGS[name]
+    server = _start(name, lambda http: [sys.executable, "-m", module, http],
                     workdir, processes, repo_root())
     wait_answering(server)
     return server

@@ -184,6 +184,32 @@ class SummaryTests(SynchronousTestCase):
         self.assertIn("v2 POST 1 message", table)
         self.assertEqual(table.count("below goal"), 1)
 
+    def test_rates_are_also_given_against_the_raw_ceiling(self):
+        """Each row has ratio (over the twisted.web ceiling's GET) and
+        ratio_raw (over the raw protocol's GET), and marconi_tx's POST 1 is
+        given over the same load on each ceiling, repeat by repeat (1000/2000,
+        3000/2000, 2000/4000 over twisted.web: median 0.5; over the raw
+        protocol, twice its rates: 0.25)."""
+        runs = list(self.runs)
+        for repeat, rate in enumerate((2000, 2000, 4000)):
+            runs.append(throughput_run("ceiling", "post1", 1, rate, repeat))
+            runs.append(throughput_run("raw-ceiling", "post1", 1, rate * 2, repeat))
+            runs.append(throughput_run("raw-ceiling", "get", 1, 20000, repeat))
+        summary = report.summarize(runs)
+        marconi = self.row(summary, "marconi", 1)
+        self.assertEqual((marconi["ratio"], marconi["ratio_raw"]), (0.25, 0.1))
+        self.assertEqual(summary["post1_vs_ceilings"], [
+            {"concurrency": 1, "marconi_rps": 2000, "ceiling_rps": 2000, "vs_ceiling": 0.5,
+             "raw_rps": 4000, "vs_raw": 0.25},
+            {"concurrency": 16, "marconi_rps": 5000, "ceiling_rps": None, "vs_ceiling": None,
+             "raw_rps": None, "vs_raw": None}])
+        meta = {"date": "2024-01-02", "commit": "abc1234", "dirty": False, "cores": 2,
+                "python": "3.11", "twisted": "24.0", "wrk": "wrk 4.1.0",
+                "settings": asdict(run.PRESETS["quick"]), "notes": []}
+        table = report.format_table(report.document(meta, runs))
+        self.assertIn("raw-ceiling", table)
+        self.assertIn("raw protocol req/s", table)
+
     def test_cpu_is_a_share_of_the_run(self):
         """CPU seconds are divided by the run's duration (1.0 = one core)."""
         row = self.row(report.summarize(self.runs), "marconi", 1)
@@ -246,9 +272,10 @@ class SettingsTests(SynchronousTestCase):
 
     def test_full_run_fits_its_budget(self):
         """The default run's loads (a 3-minute WAL soak included) take under
-        the 15 minutes it may use, the quick run's under 3."""
-        self.assertLess(run.PRESETS["full"].estimate(), 14 * 60)
-        self.assertLess(run.PRESETS["quick"].estimate(), 3 * 60)
+        16 minutes (15 before the raw protocol ceiling joined the throughput
+        section), the quick run's under 3.5."""
+        self.assertLess(run.PRESETS["full"].estimate(), 16 * 60)
+        self.assertLess(run.PRESETS["quick"].estimate(), 3.5 * 60)
 
     def test_bad_settings_rejected(self):
         """Fractional durations (wrk takes whole seconds), unknown scenarios and
@@ -266,6 +293,31 @@ class SettingsTests(SynchronousTestCase):
         self.assertEqual(settings.concurrency, (4, 8))
         self.assertEqual(settings.sections, ("depth",))
         self.assertEqual(settings.duration, run.PRESETS["quick"].duration)
+
+
+class RawCeilingTests(SynchronousTestCase):
+    def test_one_answer_per_complete_request(self):
+        """Pipelined requests get one answer each, in order (201 to a POST,
+        200 otherwise); a POST's body is skipped by its Content-Length, and an
+        incomplete request (head or body) is kept for the next read."""
+        from bench import raw_ceiling
+
+        data = (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+                b"POST /q HTTP/1.1\r\ncontent-LENGTH: 8\r\n\r\n\r\n\r\nabcd"
+                b"GET / HTTP/1.1\r\n")
+        out, rest = raw_ceiling.answers(data)
+        self.assertEqual(out, raw_ceiling.OK + raw_ceiling.CREATED)
+        self.assertEqual(rest, b"GET / HTTP/1.1\r\n")
+        partial = b"POST /q HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"
+        self.assertEqual(raw_ceiling.answers(partial), (b"", partial))
+
+    def test_answer_is_well_formed_http(self):
+        """The fixed answer's Content-Length is its body's length."""
+        from bench import raw_ceiling
+
+        head, body = raw_ceiling.OK.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertEqual(raw_ceiling.body_length(b"x" + head), len(body))
 
 
 class PrefillTests(SynchronousTestCase):
@@ -419,7 +471,8 @@ class SmokeRunTests(SynchronousTestCase):
     def test_smoke_run_writes_a_well_formed_result(self):
         """A tiny run of the real harness against real servers writes a
         result file whose summary has a row for each load it ran: with wrk,
-        the ceiling and marconi_tx rows (one and two daemons too) with
+        the two ceilings' (twisted.web, raw protocol), marconi_tx's POST 1
+        over each, and the marconi_tx rows (one and two daemons too) with
         requests counted and none failed, v1, v2 and token-auth loads alike,
         each v2 load compared with its v1 load and post1-token with post1;
         without wrk, those sections are skipped with a note and the depth,
@@ -454,7 +507,11 @@ class SmokeRunTests(SynchronousTestCase):
             self.assertEqual(loads, [("ceiling", "get"), ("ceiling", "post1"),
                                      ("marconi", "consume"), ("marconi", "consume-v2"),
                                      ("marconi", "post1"), ("marconi", "post1-token"),
-                                     ("marconi", "post1-v2")])
+                                     ("marconi", "post1-v2"),
+                                     ("raw-ceiling", "get"), ("raw-ceiling", "post1")])
+            # marconi_tx's POST 1 over the same load on each ceiling.
+            [versus] = summary["post1_vs_ceilings"]
+            self.assertTrue(versus["vs_ceiling"] > 0 and versus["vs_raw"] > 0, versus)
             compared = [(row["scenario"], row["v1_scenario"]) for row in summary["v2_vs_v1"]]
             self.assertEqual(sorted(compared), [("consume-v2", "consume"),
                                                 ("post1-token", "post1"), ("post1-v2", "post1")])
