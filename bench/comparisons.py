@@ -81,13 +81,15 @@ def zaqar_ratios(runs):
     def key(run):
         return (run["scenario"], run["api"], run["concurrency"])
 
-    failures = {}
+    failures, cpu = {}, {}
     for run in runs:
         if run["section"] == "zaqar":
             result = run["result"]
-            count = result["unexpected"] + sum(result["errors"].values())
-            failures[(run["target"], key(run))] = failures.get((run["target"], key(run)),
-                                                               0) + count
+            side = (run["target"], key(run))
+            failures[side] = (failures.get(side, 0) + result["unexpected"]
+                              + sum(result["errors"].values()))
+            if result["duration_s"]:
+                cpu.setdefault(side, []).append(run["server_cpu_s"] / result["duration_s"])
     rows = []
     for config, (mine, theirs, ratios) in _paired(runs, "zaqar", key, "marconi", "zaqar",
                                                   "messages_per_s").items():
@@ -96,5 +98,8 @@ def zaqar_ratios(runs):
                      "marconi_mps": _median(mine), "zaqar_mps": _median(theirs),
                      "ratio": _median(ratios), "repeats": len(ratios),
                      "marconi_failures": failures.get(("marconi", config), 0),
-                     "zaqar_failures": failures.get(("zaqar", config), 0)})
+                     "zaqar_failures": failures.get(("zaqar", config), 0),
+                     # Cores used: marconi_tx's process; Zaqar's gunicorn and redis.
+                     "marconi_cpu": _median(cpu.get(("marconi", config), [])),
+                     "zaqar_cpu": _median(cpu.get(("zaqar", config), []))})
     return rows

@@ -256,16 +256,17 @@ def format_table(result):
         out += ["", f"marconi_tx against Zaqar {meta.get('zaqar', {}).get('version', '')} "
                     f"({meta.get('zaqar', {}).get('runner', '')}; messages/s, ratio = "
                     f"marconi_tx over Zaqar, median of the repeats; goal >= "
-                    f"{comparisons.ZAQAR_GOAL:.0f})"]
+                    f"{comparisons.ZAQAR_GOAL:.0f}; cpu = cores used, Zaqar's with redis's)"]
         rows = [[LABELS.get(row["scenario"], row["scenario"]), row["api"],
                  row["concurrency"], _fmt(row["marconi_mps"]), _fmt(row["zaqar_mps"]),
-                 _fmt(row["ratio"], 2),
+                 _fmt(row["ratio"], 2), _fmt(row.get("marconi_cpu"), 2, 4),
+                 _fmt(row.get("zaqar_cpu"), 2, 4),
                  ", ".join(f"{row[f'{side}_failures']} {side} failed"
                            for side in ("marconi", "zaqar") if row[f"{side}_failures"])
                  or ("" if (row["ratio"] or 0) >= comparisons.ZAQAR_GOAL else "below goal")]
                 for row in summary["zaqar"]]
         out += _table(["load", "api", "conc", "marconi msg/s", "zaqar msg/s", "ratio",
-                       "notes"], rows)
+                       "cpu", "zaqar cpu", "notes"], rows)
     if summary.get("v2_vs_v1"):
         out += ["", f"v2 against v1, token auth against none (requests/s of each load "
                     f"over its base load, median of the repeats; goal >= {V2_GOAL})"]

@@ -33,6 +33,12 @@ Sections (each can be left out with ``--sections``):
 ``line``
     The put/reserve/delete cycle of the line endpoint against beanstalkd
     (``bench.line_cycle``, when that module and beanstalkd are present).
+``zaqar``
+    marconi_tx against upstream Zaqar (on redis, under gunicorn), the same
+    wrk loads on both in turns, over each API version both serve
+    (``bench.zaqar_compare``); Zaqar is installed on first use
+    (``bench.zaqar``), and the section is skipped with a note when it or
+    redis-server cannot be (or ``--no-install`` forbids installing them).
 ``profile`` (only when asked for)
     One daemon sampled by py-spy under each profiled load (``bench.profile``).
 """
@@ -50,7 +56,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from bench import prefill, probe, profile, servers, soak, wrk
+from bench import prefill, probe, profile, servers, soak, wrk, zaqar_compare
 
 #: The project of the v2 loads' queues (v2 requires one; v1's are global).
 PROJECT = "bench"
@@ -97,7 +103,7 @@ CEILING_ALSO = ("post1",)
 CEILINGS = ("ceiling", "raw-ceiling")
 
 SECTIONS = ("throughput", "depth", "scale", "soak", "metrics", "line", "long_poll",
-            "profile")
+            "zaqar", "profile")
 #: What runs without --sections: profiling needs py-spy and slows the daemon.
 DEFAULT_SECTIONS = SECTIONS[:-1]
 
@@ -125,6 +131,8 @@ class Settings:
     # 3 minutes (4 before post1-token joined the throughput loads).
     soak_seconds: int = 180
     soak_concurrency: int = 16
+    #: Connections of the zaqar section's loads (marconi_tx against Zaqar).
+    zaqar_concurrency: tuple = (16,)
     profile_scenarios: tuple = ("post1", "consume")
     profile_seconds: int = 10
     profile_concurrency: int = 16
@@ -143,7 +151,8 @@ class Settings:
         unknown = set(self.sections) - set(SECTIONS)
         if unknown:
             raise ValueError(f"unknown sections: {', '.join(sorted(unknown))}")
-        if any(c < 1 for c in self.concurrency) or self.scale_concurrency < 1:
+        if any(c < 1 for c in self.concurrency + self.zaqar_concurrency) \
+                or self.scale_concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if self.processes < 1:
             raise ValueError("processes must be at least 1")
@@ -166,6 +175,10 @@ class Settings:
             # marconi_tx does about a thousand cycles a second, beanstalkd
             # ten times that; both have 200 warm-up cycles a run.
             seconds += self.repeats * (self.line_cycles + 200) * 1.1 / 1000
+        if "zaqar" in self.sections:
+            # Zaqar 23 serves one API version of marconi_tx's three (v2).
+            seconds += (self.repeats * len(self.zaqar_concurrency)
+                        * 2 * len(zaqar_compare.LOADS) * self.duration)
         if "profile" in self.sections:
             seconds += len(self.profile_scenarios) * self.profile_seconds
         return seconds
@@ -184,7 +197,7 @@ PRESETS = {
                       scale_concurrency=4, scale_scenarios=("post1",), line_cycles=100,
                       long_poll_waiters=(1, 3), long_poll_samples=5,
                       live_claims=500, soak_seconds=3, soak_concurrency=2,
-                      profile_seconds=2, profile_concurrency=2),
+                      zaqar_concurrency=(2,), profile_seconds=2, profile_concurrency=2),
 }
 
 
@@ -195,42 +208,56 @@ def say(text):
 class Bench:
     """One benchmark run: its settings, work folder and collected runs."""
 
-    def __init__(self, settings, workdir, log=say):
+    def __init__(self, settings, workdir, log=say, install=True):
         self.settings = settings
         self.workdir = workdir
         self.log = log
+        #: Whether sections may install what they miss (Zaqar, redis-server).
+        self.install = install
         self.runs = []
         self.notes = []
+        #: What sections add to the result's metadata (the Zaqar they ran).
+        self.meta = {}
         #: Highest consume rate seen per process (messages/s), to size stocks.
         self.consume_rate = 0.0
 
     # -- one measurement -------------------------------------------------
 
-    def params(self, scenario):
-        load = SCENARIOS[scenario]
+    @staticmethod
+    def scenario(name, api=None):
+        """The load ``name`` of ``SCENARIOS``, over ``api`` if given."""
+        return SCENARIOS[name]._replace(api=api) if api else SCENARIOS[name]
+
+    def params(self, scenario, api=None):
+        load = self.scenario(scenario, api)
         return load.lua, {"queue": load.queue, "batch": load.batch,
                           "client_id": probe.CLIENT_ID, "api": load.api,
                           "project": load.project or "", "token": TOKEN if load.auth else ""}
 
-    def stock(self, db_path, scenario, seconds=None, processes=1):
-        """Top the queue of ``scenario`` up so that a consume run cannot
-        drain it (each process may consume as fast as the fastest run seen
-        so far)."""
-        load = SCENARIOS[scenario]
+    def stock(self, db_path, scenario, seconds=None, processes=1, api=None):
+        """Top the queue of ``scenario`` (over ``api``) up so that a consume
+        run cannot drain it (each process may consume as fast as the
+        fastest run seen so far)."""
+        load = self.scenario(scenario, api)
         rate = max(self.consume_rate, 20000.0) * processes
         needed = int(rate * (seconds or self.settings.duration) * 2) + 1000
         missing = needed - prefill.depth(db_path, load.queue, load.project)
         if missing > 0:
             prefill.fill(db_path, load.queue, missing, load.project)
 
-    def load(self, section, server, target, scenario, concurrency, db_path=None, **labels):
-        """One wrk run against ``server``; appends and returns the run record."""
+    def load(self, section, server, target, scenario, concurrency, db_path=None, api=None,
+             **labels):
+        """One wrk run against ``server`` (``scenario`` over ``api`` if given:
+        the record says so); appends and returns the run record. A consume
+        load on marconi_tx (``db_path``) is stocked first."""
         if scenario == CEILING:
             lua, params = "get", {}
         else:
-            lua, params = self.params(scenario)
-            if lua == "consume":
-                self.stock(db_path, scenario, processes=server.count)
+            lua, params = self.params(scenario, api)
+            if lua == "consume" and db_path:
+                self.stock(db_path, scenario, processes=server.count, api=api)
+        if api:
+            labels["api"] = api
         before = [servers.cpu_seconds(pid) for pid in server.pids()]
         # The scripts set their paths; the URL gives wrk the address.
         result = wrk.run(server.url + "/", lua, params, concurrency,
@@ -505,6 +532,9 @@ class Bench:
                               "result": result.as_dict(), **folded})
             self.log(f"  {scenario}: {result.rps:.0f} req/s while sampled, "
                      f"{folded['busy']} of {folded['samples']} samples busy")
+
+    def zaqar(self):
+        zaqar_compare.run(self)
 
     def note(self, text):
         self.notes.append(text)
