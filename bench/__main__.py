@@ -2,7 +2,7 @@
 
 Examples::
 
-    make bench                      # the full run, about 14 minutes on 2 cores
+    make bench                      # the full run, about 15 minutes on 2 cores
     make bench ARGS="--quick"       # about 3 minutes
     make bench ARGS="--sections depth --depths 1000,1000000"
     make bench ARGS="--duration 10 --repeats 5 --concurrency 64"
@@ -62,7 +62,10 @@ def parser():
     p.add_argument("--workdir", help="folder for databases and server logs "
                                      "(default: a temporary folder, removed afterwards)")
     p.add_argument("--no-install", action="store_true",
-                   help="do not apt-get install missing wrk/beanstalkd")
+                   help="do not install what is missing (wrk, beanstalkd, redis-server "
+                        "with apt-get; Zaqar with pip)")
+    p.add_argument("--zaqar-concurrency", type=_ints,
+                   help="connections in the zaqar section (default 16)")
     return p
 
 
@@ -73,7 +76,7 @@ def settings_from(args):
         scenarios=args.scenarios, depths=args.depths, depth_samples=args.depth_samples,
         processes=args.processes, scale_concurrency=args.scale_concurrency,
         soak_seconds=args.soak_seconds, live_claims=args.live_claims,
-        sections=args.sections)
+        sections=args.sections, zaqar_concurrency=args.zaqar_concurrency)
 
 
 def main(argv=None, say=run.say):
@@ -89,7 +92,7 @@ def main(argv=None, say=run.say):
         absent = deps.install(absent, say=say)
     notes = []
     if "wrk" in absent:
-        skipped = [s for s in ("throughput", "scale") if s in settings.sections]
+        skipped = [s for s in ("throughput", "scale", "zaqar") if s in settings.sections]
         if skipped:
             notes.append(f"wrk is missing: {', '.join(skipped)} skipped "
                          f"(apt-get install wrk)")
@@ -103,7 +106,7 @@ def main(argv=None, say=run.say):
     started = run.now()
     say(f"bench: {settings.preset} run, {', '.join(settings.sections)}; wrk loads alone take "
         f"{settings.estimate() / 60:.1f} min; work folder {workdir}")
-    bench = run.Bench(settings, workdir, log=say)
+    bench = run.Bench(settings, workdir, log=say, install=not args.no_install)
     clock = time.monotonic()
     try:
         bench.run()
@@ -122,6 +125,7 @@ def main(argv=None, say=run.say):
     meta = run.metadata(settings, started)
     meta["elapsed_s"] = round(time.monotonic() - clock, 1)
     meta["notes"] = notes + bench.notes
+    meta.update(bench.meta)
     result = report.document(meta, bench.runs)
     path = report.write(result, args.out)
     say("")

@@ -4,7 +4,8 @@
 line endpoint) are Debian packages. ``make bench`` installs the missing ones
 with apt-get, saying so first; when that is impossible (not root, no apt, no
 network) it says why and the harness runs the sections that do not need
-them.
+them. ``redis-server`` (Zaqar's storage in the ``zaqar`` section) is one
+too: ``bench.zaqar`` installs it the same way, when that section runs.
 """
 
 import os
@@ -19,19 +20,20 @@ def missing(tools=TOOLS):
     return [name for name in tools if shutil.which(name) is None]
 
 
-def install(names, say=print, run=subprocess.run):
+def install(names, say=print, run=subprocess.run, tools=TOOLS):
     """
-    apt-get install the packages of ``names``; return the names still missing.
+    apt-get install the packages of ``names`` (programs named in ``tools``,
+    program -> package); return the names still missing.
 
     Never raises: every failure is reported through ``say``.
     """
     if not names:
         return []
-    packages = [TOOLS[name] for name in names]
+    packages = [tools[name] for name in names]
     if shutil.which("apt-get") is None:
         say(f"bench: {', '.join(names)} missing and apt-get is not available; "
             f"install {' '.join(packages)} by hand")
-        return missing({n: TOOLS[n] for n in names})
+        return missing({n: tools[n] for n in names})
     prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
     if prefix and shutil.which("sudo") is None:
         say(f"bench: {', '.join(names)} missing; run as root or "
@@ -52,7 +54,7 @@ def install(names, say=print, run=subprocess.run):
         if done.returncode != 0:
             say(f"bench: {' '.join(argv)} exited {done.returncode}:\n"
                 f"{(done.stdout or '')[-1500:]}")
-    still = missing({n: TOOLS[n] for n in names})
+    still = missing({n: tools[n] for n in names})
     if still:
         say(f"bench: still missing after apt-get: {', '.join(still)}")
     return still

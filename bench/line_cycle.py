@@ -60,7 +60,7 @@ def start_beanstalkd(workdir):
     port = servers.free_port()
     log = os.path.join(workdir, "beanstalkd.log")
     server = servers.Server("beanstalkd", port)
-    server.processes.append(servers._spawn([binary, "-l", servers.HOST, "-p", str(port)],
+    server.processes.append(servers.spawn([binary, "-l", servers.HOST, "-p", str(port)],
                                            log, workdir))
     server.logs.append(log)
     servers.wait_listening(server)

@@ -13,6 +13,8 @@ import json
 import os
 import statistics
 
+from bench import comparisons
+
 #: Scenario -> label in the table.
 LABELS = {
     "get": "GET fixed JSON",
@@ -37,6 +39,8 @@ SCHEMA_VERSION = 1
 
 #: The ceiling load every ratio divides by (``bench.run.CEILING``).
 REFERENCE = "get"
+#: The raw protocol ceiling's target name (``bench.raw_ceiling``).
+RAW = comparisons.RAW
 
 
 def median(values):
@@ -83,17 +87,24 @@ def summarize(runs):
                "profile": [], "live_claims": [], "soak": [], "long_poll": []}
 
     groups = _group(runs, "throughput", ("target", "scenario", "concurrency"))
-    ceilings = {(r["concurrency"], r.get("repeat")): r["result"]["requests_per_s"]
-                for r in runs if r["section"] == "throughput"
-                and r["target"] == "ceiling" and r["scenario"] == REFERENCE}
+    references = {target: {(r["concurrency"], r.get("repeat")): r["result"]["requests_per_s"]
+                           for r in runs if r["section"] == "throughput"
+                           and r["target"] == target and r["scenario"] == REFERENCE}
+                  for target in ("ceiling", RAW)}
     for (target, scenario, concurrency), group in groups.items():
         row = {"target": target, "scenario": scenario, "concurrency": concurrency,
                **_rate_summary(group)}
-        row["ratio"] = median([_ratio(r["result"]["requests_per_s"],
-                                      ceilings.get((concurrency, r.get("repeat"))))
+        # "ratio": over the twisted.web ceiling's GET; "ratio_raw": over the
+        # raw protocol's GET (None in results from before it was measured).
+        for key, target_of in (("ratio", "ceiling"), ("ratio_raw", RAW)):
+            reference = references[target_of]
+            row[key] = median([_ratio(r["result"]["requests_per_s"],
+                                      reference.get((concurrency, r.get("repeat"))))
                                for r in group])
         summary["throughput"].append(row)
     summary["v2_vs_v1"] = _v2_vs_v1(runs)
+    summary["post1_vs_ceilings"] = comparisons.post1_vs_ceilings(runs)
+    summary["zaqar"] = comparisons.zaqar_ratios(runs)
 
     groups = _group(runs, "scale", ("target", "scenario", "concurrency", "processes"))
     singles = {(t, s, c): _rate_summary(g)["requests_per_s"]
@@ -217,9 +228,9 @@ def format_table(result):
         f"{meta['cores']} cores, Python {meta['python']}, Twisted {meta['twisted']}, "
         f"{meta['wrk'] or 'wrk missing'}; storage sqlite; medians of "
         f"{settings['repeats']} runs of {settings['duration']} s",
-        "ratio = requests/s over the ceiling's at the same concurrency and repeat "
-        "(median of the repeats); "
-        "cpu = cores used by server / by wrk",
+        "ratio = requests/s over the twisted.web ceiling's GET at the same concurrency "
+        "and repeat (median of the repeats); vs raw = the same over the raw protocol "
+        "ceiling's GET; cpu = cores used by server / by wrk",
     ]
     if summary["throughput"]:
         out += ["", "Throughput (one daemon)"]
@@ -227,12 +238,35 @@ def format_table(result):
                  row["concurrency"], _fmt(row["requests_per_s"]),
                  _fmt(row["messages_per_s"]) if row["scenario"] != REFERENCE else "-",
                  _fmt(row["p50_ms"], 2), _fmt(row["p99_ms"], 2),
-                 _fmt(row["ratio"], 3), _fmt(row["server_cpu"], 2, 4),
-                 _fmt(row["client_cpu"], 2, 4), _flags(row)]
+                 _fmt(row["ratio"], 3), _fmt(row.get("ratio_raw"), 3),
+                 _fmt(row["server_cpu"], 2, 4), _fmt(row["client_cpu"], 2, 4), _flags(row)]
                 for row in summary["throughput"]]
-        rows.sort(key=lambda r: (r[2], r[0] != "ceiling"))
+        rows.sort(key=lambda r: (r[2], {"ceiling": 0, RAW: 1}.get(r[0], 2)))
         out += _table(["target", "load", "conc", "req/s", "msg/s", "p50 ms", "p99 ms",
-                       "ratio", "cpu", "wrk", "notes"], rows)
+                       "ratio", "vs raw", "cpu", "wrk", "notes"], rows)
+    if summary.get("post1_vs_ceilings"):
+        out += ["", "POST 1 message against both ceilings (the same load on each; "
+                    "marconi_tx's rate over each's, median of the repeats)"]
+        rows = [[row["concurrency"], _fmt(row["marconi_rps"]), _fmt(row.get("ceiling_rps")),
+                 _fmt(row.get("vs_ceiling"), 3), _fmt(row.get("raw_rps")),
+                 _fmt(row.get("vs_raw"), 3)] for row in summary["post1_vs_ceilings"]]
+        out += _table(["conc", "marconi req/s", "twisted.web req/s", "ratio",
+                       "raw protocol req/s", "ratio"], rows)
+    if summary.get("zaqar"):
+        out += ["", f"marconi_tx against Zaqar {meta.get('zaqar', {}).get('version', '')} "
+                    f"({meta.get('zaqar', {}).get('runner', '')}; messages/s, ratio = "
+                    f"marconi_tx over Zaqar, median of the repeats; goal >= "
+                    f"{comparisons.ZAQAR_GOAL:.0f}; cpu = cores used, Zaqar's with redis's)"]
+        rows = [[LABELS.get(row["scenario"], row["scenario"]), row["api"],
+                 row["concurrency"], _fmt(row["marconi_mps"]), _fmt(row["zaqar_mps"]),
+                 _fmt(row["ratio"], 2), _fmt(row.get("marconi_cpu"), 2, 4),
+                 _fmt(row.get("zaqar_cpu"), 2, 4),
+                 ", ".join(f"{row[f'{side}_failures']} {side} failed"
+                           for side in ("marconi", "zaqar") if row[f"{side}_failures"])
+                 or ("" if (row["ratio"] or 0) >= comparisons.ZAQAR_GOAL else "below goal")]
+                for row in summary["zaqar"]]
+        out += _table(["load", "api", "conc", "marconi msg/s", "zaqar msg/s", "ratio",
+                       "cpu", "zaqar cpu", "notes"], rows)
     if summary.get("v2_vs_v1"):
         out += ["", f"v2 against v1, token auth against none (requests/s of each load "
                     f"over its base load, median of the repeats; goal >= {V2_GOAL})"]

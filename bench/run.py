@@ -3,9 +3,10 @@
 Sections (each can be left out with ``--sections``):
 
 ``throughput``
-    The ceiling and one marconi_tx daemon on a fresh sqlite file, both up
-    for the whole section; every repeat loads the ceiling and then each
-    marconi_tx scenario at each concurrency, so that both see the same
+    The ceilings (bare twisted.web, ``bench.ceiling``; a raw Protocol,
+    ``bench.raw_ceiling``) and one marconi_tx daemon on a fresh sqlite file,
+    all up for the whole section; every repeat loads the ceilings and then
+    each marconi_tx scenario at each concurrency, so that all see the same
     noise, and each ratio is the median of the repeats' ratios, each
     comparing numbers taken within a minute. POST 1 and the consume cycle
     run over v1 and over v2 (``post1-v2``, ``consume-v2``: a project, the
@@ -32,6 +33,12 @@ Sections (each can be left out with ``--sections``):
 ``line``
     The put/reserve/delete cycle of the line endpoint against beanstalkd
     (``bench.line_cycle``, when that module and beanstalkd are present).
+``zaqar``
+    marconi_tx against upstream Zaqar (on redis, under gunicorn), the same
+    wrk loads on both in turns, over each API version both serve
+    (``bench.zaqar_compare``); Zaqar is installed on first use
+    (``bench.zaqar``), and the section is skipped with a note when it or
+    redis-server cannot be (or ``--no-install`` forbids installing them).
 ``profile`` (only when asked for)
     One daemon sampled by py-spy under each profiled load (``bench.profile``).
 """
@@ -49,7 +56,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from bench import prefill, probe, profile, servers, soak, wrk
+from bench import prefill, probe, profile, servers, soak, wrk, zaqar_compare
 
 #: The project of the v2 loads' queues (v2 requires one; v1's are global).
 PROJECT = "bench"
@@ -86,11 +93,17 @@ TOKEN = "bench-token-not-secret"
 
 #: The ceiling's reference load: every ratio divides by its rate.
 CEILING = "get"
-#: Loads also run against the ceiling, to show what twisted.web alone costs.
+#: Loads also run against the ceilings, to show what twisted.web alone
+#: costs, and what the reactor alone does.
 CEILING_ALSO = ("post1",)
+#: The ceilings of the throughput section, both loaded with ``CEILING`` and
+#: ``CEILING_ALSO``: the bare twisted.web resource (``bench.ceiling``, the
+#: reference of every "ratio") and the raw Protocol writing a fixed answer
+#: (``bench.raw_ceiling``, the floor of any Twisted HTTP server).
+CEILINGS = ("ceiling", "raw-ceiling")
 
 SECTIONS = ("throughput", "depth", "scale", "soak", "metrics", "line", "long_poll",
-            "profile")
+            "zaqar", "profile")
 #: What runs without --sections: profiling needs py-spy and slows the daemon.
 DEFAULT_SECTIONS = SECTIONS[:-1]
 
@@ -118,6 +131,8 @@ class Settings:
     # 3 minutes (4 before post1-token joined the throughput loads).
     soak_seconds: int = 180
     soak_concurrency: int = 16
+    #: Connections of the zaqar section's loads (marconi_tx against Zaqar).
+    zaqar_concurrency: tuple = (16,)
     profile_scenarios: tuple = ("post1", "consume")
     profile_seconds: int = 10
     profile_concurrency: int = 16
@@ -136,7 +151,8 @@ class Settings:
         unknown = set(self.sections) - set(SECTIONS)
         if unknown:
             raise ValueError(f"unknown sections: {', '.join(sorted(unknown))}")
-        if any(c < 1 for c in self.concurrency) or self.scale_concurrency < 1:
+        if any(c < 1 for c in self.concurrency + self.zaqar_concurrency) \
+                or self.scale_concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if self.processes < 1:
             raise ValueError("processes must be at least 1")
@@ -145,7 +161,7 @@ class Settings:
         """Seconds the wrk loads alone will take (start-ups and fills add to it)."""
         seconds = 0.0
         if "throughput" in self.sections:
-            ceiling = 1 + len(set(CEILING_ALSO) & set(self.scenarios))
+            ceiling = len(CEILINGS) * (1 + len(set(CEILING_ALSO) & set(self.scenarios)))
             seconds += (self.repeats * len(self.concurrency)
                         * (ceiling + len(self.scenarios)) * self.duration)
         if "scale" in self.sections:
@@ -159,13 +175,17 @@ class Settings:
             # marconi_tx does about a thousand cycles a second, beanstalkd
             # ten times that; both have 200 warm-up cycles a run.
             seconds += self.repeats * (self.line_cycles + 200) * 1.1 / 1000
+        if "zaqar" in self.sections:
+            # Zaqar 23 serves one API version of marconi_tx's three (v2).
+            seconds += (self.repeats * len(self.zaqar_concurrency)
+                        * 2 * len(zaqar_compare.LOADS) * self.duration)
         if "profile" in self.sections:
             seconds += len(self.profile_scenarios) * self.profile_seconds
         return seconds
 
 
 PRESETS = {
-    # About 14 minutes on 2 cores (5 of them the WAL soak).
+    # About 15 minutes on 2 cores (6 of them the WAL soak).
     "full": Settings(),
     # About 3 minutes: shorter and fewer runs, same shape.
     "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
@@ -177,7 +197,7 @@ PRESETS = {
                       scale_concurrency=4, scale_scenarios=("post1",), line_cycles=100,
                       long_poll_waiters=(1, 3), long_poll_samples=5,
                       live_claims=500, soak_seconds=3, soak_concurrency=2,
-                      profile_seconds=2, profile_concurrency=2),
+                      zaqar_concurrency=(2,), profile_seconds=2, profile_concurrency=2),
 }
 
 
@@ -188,42 +208,56 @@ def say(text):
 class Bench:
     """One benchmark run: its settings, work folder and collected runs."""
 
-    def __init__(self, settings, workdir, log=say):
+    def __init__(self, settings, workdir, log=say, install=True):
         self.settings = settings
         self.workdir = workdir
         self.log = log
+        #: Whether sections may install what they miss (Zaqar, redis-server).
+        self.install = install
         self.runs = []
         self.notes = []
+        #: What sections add to the result's metadata (the Zaqar they ran).
+        self.meta = {}
         #: Highest consume rate seen per process (messages/s), to size stocks.
         self.consume_rate = 0.0
 
     # -- one measurement -------------------------------------------------
 
-    def params(self, scenario):
-        load = SCENARIOS[scenario]
+    @staticmethod
+    def scenario(name, api=None):
+        """The load ``name`` of ``SCENARIOS``, over ``api`` if given."""
+        return SCENARIOS[name]._replace(api=api) if api else SCENARIOS[name]
+
+    def params(self, scenario, api=None):
+        load = self.scenario(scenario, api)
         return load.lua, {"queue": load.queue, "batch": load.batch,
                           "client_id": probe.CLIENT_ID, "api": load.api,
                           "project": load.project or "", "token": TOKEN if load.auth else ""}
 
-    def stock(self, db_path, scenario, seconds=None, processes=1):
-        """Top the queue of ``scenario`` up so that a consume run cannot
-        drain it (each process may consume as fast as the fastest run seen
-        so far)."""
-        load = SCENARIOS[scenario]
+    def stock(self, db_path, scenario, seconds=None, processes=1, api=None):
+        """Top the queue of ``scenario`` (over ``api``) up so that a consume
+        run cannot drain it (each process may consume as fast as the
+        fastest run seen so far)."""
+        load = self.scenario(scenario, api)
         rate = max(self.consume_rate, 20000.0) * processes
         needed = int(rate * (seconds or self.settings.duration) * 2) + 1000
         missing = needed - prefill.depth(db_path, load.queue, load.project)
         if missing > 0:
             prefill.fill(db_path, load.queue, missing, load.project)
 
-    def load(self, section, server, target, scenario, concurrency, db_path=None, **labels):
-        """One wrk run against ``server``; appends and returns the run record."""
+    def load(self, section, server, target, scenario, concurrency, db_path=None, api=None,
+             **labels):
+        """One wrk run against ``server`` (``scenario`` over ``api`` if given:
+        the record says so); appends and returns the run record. A consume
+        load on marconi_tx (``db_path``) is stocked first."""
         if scenario == CEILING:
             lua, params = "get", {}
         else:
-            lua, params = self.params(scenario)
-            if lua == "consume":
-                self.stock(db_path, scenario, processes=server.count)
+            lua, params = self.params(scenario, api)
+            if lua == "consume" and db_path:
+                self.stock(db_path, scenario, processes=server.count, api=api)
+        if api:
+            labels["api"] = api
         before = [servers.cpu_seconds(pid) for pid in server.pids()]
         # The scripts set their paths; the URL gives wrk the address.
         result = wrk.run(server.url + "/", lua, params, concurrency,
@@ -242,7 +276,7 @@ class Bench:
             flags.append(f"{result.failures} failed")
         if result.empty:
             flags.append(f"{result.empty} empty")
-        self.log(f"  {section:10} {target:10} {scenario:8} c={concurrency:<3} "
+        self.log(f"  {section:10} {target:11} {scenario:8} c={concurrency:<3} "
                  f"p={server.count} {result.rps:9.0f} req/s "
                  f"{result.mps:9.0f} msg/s  p50 {result.latency_ms['p50']:.2f} ms "
                  f"p99 {result.latency_ms['p99']:.2f} ms {' '.join(flags)}")
@@ -277,7 +311,8 @@ class Bench:
         db = self.fresh_db("throughput.db")
         plain = tuple(name for name in s.scenarios if not SCENARIOS[name].auth)
         with contextlib.ExitStack() as stack:
-            ceiling = stack.enter_context(servers.start_ceiling(self.workdir))
+            ceilings = [stack.enter_context(servers.start_ceiling(self.workdir, name=name))
+                        for name in CEILINGS]
             marconi = stack.enter_context(servers.start_marconi(self.workdir, db))
             self.prepare(marconi, db, plain)
             # The loads with auth go to a daemon of their own, reported as
@@ -294,12 +329,13 @@ class Bench:
                 daemons.update(dict.fromkeys(names, daemon))
             for repeat in range(s.repeats):
                 for concurrency in s.concurrency:
-                    self.load("throughput", ceiling, "ceiling", CEILING, concurrency,
-                              repeat=repeat)
-                    for scenario in CEILING_ALSO:
-                        if scenario in s.scenarios:
-                            self.load("throughput", ceiling, "ceiling", scenario, concurrency,
-                                      repeat=repeat)
+                    for ceiling in ceilings:
+                        self.load("throughput", ceiling, ceiling.name, CEILING, concurrency,
+                                  repeat=repeat)
+                        for scenario in CEILING_ALSO:
+                            if scenario in s.scenarios:
+                                self.load("throughput", ceiling, ceiling.name, scenario,
+                                          concurrency, repeat=repeat)
                     for scenario in s.scenarios:
                         self.load("throughput", daemons[scenario], "marconi", scenario,
                                   concurrency, db_path=db, repeat=repeat)
@@ -496,6 +532,9 @@ class Bench:
                               "result": result.as_dict(), **folded})
             self.log(f"  {scenario}: {result.rps:.0f} req/s while sampled, "
                      f"{folded['busy']} of {folded['samples']} samples busy")
+
+    def zaqar(self):
+        zaqar_compare.run(self)
 
     def note(self, text):
         self.notes.append(text)

@@ -1,7 +1,7 @@
 """Starting, watching and stopping the processes under load.
 
-Every server is a child process of the harness: the ceiling
-(``bench.ceiling``) and marconi_tx (``twistd -n marconi``, as ``make run``
+Every server is a child process of the harness: the ceilings
+(``bench.ceiling``, ``bench.raw_ceiling``) and marconi_tx (``twistd -n marconi``, as ``make run``
 starts it), each with its log in the run's work folder. Several marconi_tx
 processes are one daemon run with ``--workers N``. Several ceiling processes
 share one port the same way: the harness opens one ``SO_REUSEPORT``
@@ -177,11 +177,13 @@ def wait_answering(server, path="/", per_process=16, timeout=30.0):
                               f"{tail(server.logs[0])}")
 
 
-def _spawn(argv, log_path, cwd, pass_fds=()):
+def spawn(argv, log_path, cwd, pass_fds=(), env=None):
+    """Start ``argv`` in ``cwd``, its output appended to ``log_path``."""
     log = open(log_path, "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=cwd, pass_fds=pass_fds)
+                                stderr=subprocess.STDOUT, cwd=cwd, pass_fds=pass_fds,
+                                env=env)
     finally:
         log.close()
 
@@ -198,7 +200,7 @@ def _start(name, argv_for, workdir, processes, cwd):
         port = free_port()
         server = Server(name, port)
         log = os.path.join(workdir, f"{name}.log")
-        server.processes.append(_spawn(argv_for(f"tcp:{port}:interface={HOST}"), log, cwd))
+        server.processes.append(spawn(argv_for(f"tcp:{port}:interface={HOST}"), log, cwd))
         server.logs.append(log)
         return server
     port, sockets = reuseport_sockets(processes)
@@ -208,7 +210,7 @@ def _start(name, argv_for, workdir, processes, cwd):
             log = os.path.join(workdir, f"{name}-{index}.log")
             argv = [sys.executable, "-m", "bench.adopt", str(sock.fileno()),
                     *argv_for("systemd:domain=INET:index=0")]
-            server.processes.append(_spawn(argv, log, cwd, pass_fds=(sock.fileno(),)))
+            server.processes.append(spawn(argv, log, cwd, pass_fds=(sock.fileno(),)))
             server.logs.append(log)
     finally:
         # The daemons hold the sockets now; the harness's copies would only
@@ -222,9 +224,16 @@ def repo_root():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def start_ceiling(workdir, processes=None):
-    """The bare twisted.web ceiling (``bench.ceiling``), listening."""
-    server = _start("ceiling", lambda http: [sys.executable, "-m", "bench.ceiling", http],
+#: Ceiling name -> its module: the bare twisted.web resource, and the raw
+#: Protocol writing a fixed answer (``bench.raw_ceiling``).
+CEILINGS = {"ceiling": "bench.ceiling", "raw-ceiling": "bench.raw_ceiling"}
+
+
+def start_ceiling(workdir, processes=None, name="ceiling"):
+    """The ceiling ``name`` of ``CEILINGS`` (by default the bare twisted.web
+    one, ``bench.ceiling``), listening."""
+    module = CEILINGS[name]
+    server = _start(name, lambda http: [sys.executable, "-m", module, http],
                     workdir, processes, repo_root())
     wait_answering(server)
     return server

@@ -184,6 +184,67 @@ class SummaryTests(SynchronousTestCase):
         self.assertIn("v2 POST 1 message", table)
         self.assertEqual(table.count("below goal"), 1)
 
+    def test_rates_are_also_given_against_the_raw_ceiling(self):
+        """Each row has ratio (over the twisted.web ceiling's GET) and
+        ratio_raw (over the raw protocol's GET), and marconi_tx's POST 1 is
+        given over the same load on each ceiling, repeat by repeat (1000/2000,
+        3000/2000, 2000/4000 over twisted.web: median 0.5; over the raw
+        protocol, twice its rates: 0.25)."""
+        runs = list(self.runs)
+        for repeat, rate in enumerate((2000, 2000, 4000)):
+            runs.append(throughput_run("ceiling", "post1", 1, rate, repeat))
+            runs.append(throughput_run("raw-ceiling", "post1", 1, rate * 2, repeat))
+            runs.append(throughput_run("raw-ceiling", "get", 1, 20000, repeat))
+        summary = report.summarize(runs)
+        marconi = self.row(summary, "marconi", 1)
+        self.assertEqual((marconi["ratio"], marconi["ratio_raw"]), (0.25, 0.1))
+        self.assertEqual(summary["post1_vs_ceilings"], [
+            {"concurrency": 1, "marconi_rps": 2000, "ceiling_rps": 2000, "vs_ceiling": 0.5,
+             "raw_rps": 4000, "vs_raw": 0.25},
+            {"concurrency": 16, "marconi_rps": 5000, "ceiling_rps": None, "vs_ceiling": None,
+             "raw_rps": None, "vs_raw": None}])
+        meta = {"date": "2024-01-02", "commit": "abc1234", "dirty": False, "cores": 2,
+                "python": "3.11", "twisted": "24.0", "wrk": "wrk 4.1.0",
+                "settings": asdict(run.PRESETS["quick"]), "notes": []}
+        table = report.format_table(report.document(meta, runs))
+        self.assertIn("raw-ceiling", table)
+        self.assertIn("raw protocol req/s", table)
+
+    def test_zaqar_ratio_is_marconi_over_zaqar_repeat_by_repeat(self):
+        """Each load and version of the zaqar section gives marconi_tx's
+        messages/s over Zaqar's in the same repeat (10/2, 30/3, 20/5: median
+        5), both medians, their failures and CPU shares; the table flags a
+        ratio under the goal of 3 and failures."""
+        runs = []
+        for repeat, (mine, theirs) in enumerate(((1000, 200), (3000, 300), (2000, 500))):
+            for target, rate in (("marconi", mine), ("zaqar", theirs)):
+                record = throughput_run(target, "post1", 16, rate, repeat)
+                record.update(section="zaqar", api="v2")
+                runs.append(record)
+        slow = throughput_run("zaqar", "list", 16, 100, 0)
+        slow.update(section="zaqar", api="v2")
+        slow["result"]["unexpected"] = 2
+        fast = throughput_run("marconi", "list", 16, 200, 0)
+        fast.update(section="zaqar", api="v2")
+        runs += [fast, slow]
+        rows = report.summarize(runs)["zaqar"]
+        self.assertEqual(rows[0], {
+            "scenario": "post1", "api": "v2", "concurrency": 16, "marconi_mps": 20000,
+            "zaqar_mps": 3000, "ratio": 5.0, "repeats": 3, "marconi_failures": 0,
+            "zaqar_failures": 0, "marconi_cpu": 1.0, "zaqar_cpu": 1.0})
+        self.assertEqual((rows[1]["ratio"], rows[1]["zaqar_failures"]), (2.0, 2))
+        meta = {"date": "2024-01-02", "commit": "abc1234", "dirty": False, "cores": 2,
+                "python": "3.11", "twisted": "24.0", "wrk": "wrk 4.1.0",
+                "settings": asdict(run.PRESETS["quick"]), "notes": [],
+                "zaqar": {"version": "23.0.1", "runner": "gunicorn"}}
+        table = report.format_table(report.document(meta, runs))
+        self.assertIn("marconi_tx against Zaqar 23.0.1 (gunicorn", table)
+        self.assertIn("2 zaqar failed", table)
+        runs[0]["result"]["messages_per_s"] = 0.0
+        runs[2]["result"]["messages_per_s"] = runs[4]["result"]["messages_per_s"] = 1.0
+        table = report.format_table(report.document(meta, runs))
+        self.assertIn("below goal", table)
+
     def test_cpu_is_a_share_of_the_run(self):
         """CPU seconds are divided by the run's duration (1.0 = one core)."""
         row = self.row(report.summarize(self.runs), "marconi", 1)
@@ -246,9 +307,10 @@ class SettingsTests(SynchronousTestCase):
 
     def test_full_run_fits_its_budget(self):
         """The default run's loads (a 3-minute WAL soak included) take under
-        the 15 minutes it may use, the quick run's under 3."""
-        self.assertLess(run.PRESETS["full"].estimate(), 14 * 60)
-        self.assertLess(run.PRESETS["quick"].estimate(), 3 * 60)
+        18 minutes (15 before the raw protocol ceiling joined the throughput
+        section and the zaqar section was added), the quick run's under 4."""
+        self.assertLess(run.PRESETS["full"].estimate(), 18 * 60)
+        self.assertLess(run.PRESETS["quick"].estimate(), 4 * 60)
 
     def test_bad_settings_rejected(self):
         """Fractional durations (wrk takes whole seconds), unknown scenarios and
@@ -266,6 +328,89 @@ class SettingsTests(SynchronousTestCase):
         self.assertEqual(settings.concurrency, (4, 8))
         self.assertEqual(settings.sections, ("depth",))
         self.assertEqual(settings.duration, run.PRESETS["quick"].duration)
+
+
+class ZaqarSetupTests(SynchronousTestCase):
+    def setUp(self):
+        from bench import zaqar
+
+        self.zaqar = zaqar
+        self.cache = self.mktemp()
+        os.makedirs(self.cache)
+        previous = os.environ.get("MARCONI_BENCH_CACHE")
+        os.environ["MARCONI_BENCH_CACHE"] = self.cache
+        self.addCleanup(lambda: os.environ.pop("MARCONI_BENCH_CACHE") if previous is None
+                        else os.environ.update(MARCONI_BENCH_CACHE=previous))
+
+    def test_install_is_complete_only_with_its_marker(self):
+        """Zaqar counts as installed once its virtualenv's marker names the
+        packages of this harness: not before, nor after PACKAGES changed."""
+        zaqar = self.zaqar
+        self.assertTrue(zaqar.venv_dir().startswith(self.cache))
+        self.assertFalse(zaqar.installed())
+        os.makedirs(zaqar.venv_dir())
+        with open(os.path.join(zaqar.venv_dir(), "installed"), "w") as f:
+            f.write("zaqar==1.0\n")
+        self.assertFalse(zaqar.installed())
+        with open(os.path.join(zaqar.venv_dir(), "installed"), "w") as f:
+            f.write("\n".join(zaqar.PACKAGES) + "\n")
+        self.assertTrue(zaqar.installed())
+
+    def test_nothing_installed_without_leave(self):
+        """With installs forbidden, a missing Zaqar (or redis-server) is
+        ZaqarMissing, saying what to do, and nothing is installed."""
+        with self.assertRaises(self.zaqar.ZaqarMissing) as caught:
+            self.zaqar.ensure(lambda text: None, allow_install=False)
+        self.assertIn("missing" if shutil.which("redis-server") is None
+                      else "--no-install", str(caught.exception))
+        self.assertEqual(os.listdir(self.cache), [])
+
+    def test_config_selects_redis_and_no_auth(self):
+        """Zaqar's settings file: redis for both stores at the given port,
+        no auth strategy, unreliable mode."""
+        folder = self.mktemp()
+        os.makedirs(folder)
+        with open(self.zaqar.config(folder, 6390), encoding="utf-8") as f:
+            text = f.read()
+        for line in ("auth_strategy =\n", "unreliable = True", "message_store = redis",
+                     "management_store = redis", "uri = redis://127.0.0.1:6390"):
+            self.assertIn(line, text)
+
+    def test_loads_over_another_version(self):
+        """The section's loads keep their queue and batch over another API
+        version, with the v2 project; the listing script sends it."""
+        bench = run.Bench(run.PRESETS["smoke"], self.mktemp())
+        lua, params = bench.params("list", "v2")
+        self.assertEqual((lua, params["api"], params["project"], params["batch"]),
+                         ("list", "v2", run.PROJECT, 10))
+        self.assertEqual(bench.params("list")[1]["api"], "v1")
+        self.assertIn('wrk.headers["X-Project-ID"] = PARAMS.project',
+                      wrk.compose_script(lua, params))
+
+
+class RawCeilingTests(SynchronousTestCase):
+    def test_one_answer_per_complete_request(self):
+        """Pipelined requests get one answer each, in order (201 to a POST,
+        200 otherwise); a POST's body is skipped by its Content-Length, and an
+        incomplete request (head or body) is kept for the next read."""
+        from bench import raw_ceiling
+
+        data = (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+                b"POST /q HTTP/1.1\r\ncontent-LENGTH: 8\r\n\r\n\r\n\r\nabcd"
+                b"GET / HTTP/1.1\r\n")
+        out, rest = raw_ceiling.answers(data)
+        self.assertEqual(out, raw_ceiling.OK + raw_ceiling.CREATED)
+        self.assertEqual(rest, b"GET / HTTP/1.1\r\n")
+        partial = b"POST /q HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"
+        self.assertEqual(raw_ceiling.answers(partial), (b"", partial))
+
+    def test_answer_is_well_formed_http(self):
+        """The fixed answer's Content-Length is its body's length."""
+        from bench import raw_ceiling
+
+        head, body = raw_ceiling.OK.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertEqual(raw_ceiling.body_length(b"x" + head), len(body))
 
 
 class PrefillTests(SynchronousTestCase):
@@ -419,16 +564,20 @@ class SmokeRunTests(SynchronousTestCase):
     def test_smoke_run_writes_a_well_formed_result(self):
         """A tiny run of the real harness against real servers writes a
         result file whose summary has a row for each load it ran: with wrk,
-        the ceiling and marconi_tx rows (one and two daemons too) with
+        the two ceilings' (twisted.web, raw protocol), marconi_tx's POST 1
+        over each, and the marconi_tx rows (one and two daemons too) with
         requests counted and none failed, v1, v2 and token-auth loads alike,
         each v2 load compared with its v1 load and post1-token with post1;
         without wrk, those sections are skipped with a note and the depth,
-        line and long-poll wake-up rows remain."""
+        line and long-poll wake-up rows remain. The zaqar section runs when
+        Zaqar is already installed (the smoke run installs nothing), with a
+        ratio per load and no failures; otherwise it is skipped with a note."""
         folder = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, folder)
         said = []
         status = bench_main.main(
-            ["--smoke", "--no-install", "--sections", "throughput,depth,scale,line,long_poll",
+            ["--smoke", "--no-install",
+             "--sections", "throughput,depth,scale,line,long_poll,zaqar",
              "--scenarios", "post1,consume,post1-v2,consume-v2,post1-token", "--depths", "50",
              "--out", folder],
             say=said.append)
@@ -454,7 +603,11 @@ class SmokeRunTests(SynchronousTestCase):
             self.assertEqual(loads, [("ceiling", "get"), ("ceiling", "post1"),
                                      ("marconi", "consume"), ("marconi", "consume-v2"),
                                      ("marconi", "post1"), ("marconi", "post1-token"),
-                                     ("marconi", "post1-v2")])
+                                     ("marconi", "post1-v2"),
+                                     ("raw-ceiling", "get"), ("raw-ceiling", "post1")])
+            # marconi_tx's POST 1 over the same load on each ceiling.
+            [versus] = summary["post1_vs_ceilings"]
+            self.assertTrue(versus["vs_ceiling"] > 0 and versus["vs_raw"] > 0, versus)
             compared = [(row["scenario"], row["v1_scenario"]) for row in summary["v2_vs_v1"]]
             self.assertEqual(sorted(compared), [("consume-v2", "consume"),
                                                 ("post1-token", "post1"), ("post1-v2", "post1")])
@@ -466,8 +619,21 @@ class SmokeRunTests(SynchronousTestCase):
             for row in summary["throughput"] + summary["scale"]:
                 self.assertGreater(row["requests_per_s"], 0)
                 self.assertEqual(row["failures"], 0)
+            from bench import zaqar
+
+            if zaqar.installed() and shutil.which("redis-server"):
+                self.assertEqual(sorted(row["scenario"] for row in summary["zaqar"]),
+                                 ["consume", "list", "post1", "post10"])
+                for row in summary["zaqar"]:
+                    self.assertGreater(row["ratio"], 0)
+                    self.assertEqual((row["marconi_failures"], row["zaqar_failures"]), (0, 0))
+                self.assertEqual(result["meta"]["zaqar"]["version"], zaqar.VERSION)
+            else:
+                self.assertEqual(summary["zaqar"], [])
+                self.assertTrue(any(note.startswith("zaqar: ")
+                                    for note in result["meta"]["notes"]))
         else:
-            self.assertEqual(summary["throughput"] + summary["scale"], [])
+            self.assertEqual(summary["throughput"] + summary["scale"] + summary["zaqar"], [])
             self.assertTrue(any("wrk is missing" in note for note in result["meta"]["notes"]))
 
 
