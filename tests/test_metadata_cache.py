@@ -17,7 +17,8 @@ class MetadataCacheMixin:
         await self.driver.queues.create("p", "q", {"_default_message_ttl": 100})
 
     async def read(self, cache, queue="q"):
-        return await cache.read("p", queue, self.clock.seconds())
+        value = cache.get("p", queue, self.clock.seconds())  # a dict, or a Deferred of one
+        return value if isinstance(value, dict) else await value
 
     async def change(self, metadata):
         await self.driver.queues.set_metadata("p", "q", metadata)

@@ -588,9 +588,13 @@ async def claim_release(session):
     return 0
 
 
-def _subscription_text(subscription):
+def _subscriptions_table(subscriptions):
     return table(("ID", "SUBSCRIBER", "TTL", "AGE", "CONFIRMED", "OPTIONS"),
-                 [_subscription_row(subscription)])
+                 [_subscription_row(s) for s in subscriptions])
+
+
+def _subscription_text(subscription):
+    return _subscriptions_table([subscription])
 
 
 def _subscription_row(s):
@@ -608,8 +612,7 @@ async def subscription_create(session):
 
 async def subscription_list(session):
     found = await session.client.queue(session.args.queue).subscriptions().collect()
-    text = table(("ID", "SUBSCRIBER", "TTL", "AGE", "CONFIRMED", "OPTIONS"),
-                 [_subscription_row(s) for s in found]) if found else "no subscriptions"
+    text = _subscriptions_table(found) if found else "no subscriptions"
     session.show([s.as_dict() for s in found], text)
     return 0
 

@@ -58,9 +58,3 @@ class MetadataCache:
         """Drop the kept metadata of a queue this process has changed."""
         self._generation += 1
         self._kept.pop((project, queue), None)
-
-    async def read(self, project, queue, now):
-        """``get`` for coroutines."""
-        value = self.get(project, queue, now)
-        return value if isinstance(value, dict) else await value
-
