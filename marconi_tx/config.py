@@ -119,6 +119,11 @@ OPTIONS = (
     Option("drivers", "admin_mode", bool, False,
            "Serve the admin API of v1.1 and v2: GET /v1.1/health and /v2/health "
            "(a detailed JSON report; off: 404). Ping is always served."),
+    Option("drivers", "pooling", bool, False,
+           "Spread queues over pools (storage backends registered through the "
+           "v2 admin API, /v2/pools and /v2/flavors, served with admin_mode): "
+           "[drivers] storage then holds the catalog of which queue lives in "
+           "which pool."),
     Option("drivers", "enable_checksum", bool, False,
            "Give every v2 message a 'checksum' (MD5 of its JSON body)."),
     Option("drivers", "queue_metadata_cache_seconds", float, 1.0,
@@ -241,6 +246,10 @@ OPTIONS = (
     Option("limits:transport", "default_subscription_ttl", int, 3600,
            "ttl of a subscription created without one, seconds.", minimum=1,
            maximum=_INT64 // 2),
+    Option("limits:transport", "max_pools_per_page", int, 20,
+           "Most pools a page of GET /v2/pools may ask for.", minimum=1, maximum=1000),
+    Option("limits:transport", "max_flavors_per_page", int, 20,
+           "Most flavors a page of GET /v2/flavors may ask for.", minimum=1, maximum=1000),
     Option("limits:transport", "max_subscriptions_per_page", int, 20,
            "Largest 'limit' of a subscription listing.", minimum=1, maximum=_INT64),
     Option("limits:transport", "max_subscription_body", int, 65536,

@@ -104,3 +104,36 @@ class SubscriptionExists(Conflict):
     def __init__(self, subscriber):
         super().__init__(f"{subscriber!r} is already subscribed to this queue")
         self.subscriber = subscriber
+
+
+class PoolDoesNotExist(DoesNotExist):
+    def __init__(self, name):
+        super().__init__(f"pool {name!r} does not exist")
+        self.name = name
+
+
+class PoolExists(Conflict):
+    def __init__(self, name):
+        super().__init__(f"pool {name!r} already exists")
+        self.name = name
+
+
+class PoolInUse(MarconiError):
+    """Deleting a pool that still holds queues or serves a flavor (HTTP 403)."""
+
+
+class FlavorDoesNotExist(DoesNotExist):
+    def __init__(self, name):
+        super().__init__(f"flavor {name!r} does not exist")
+        self.name = name
+
+
+class FlavorExists(Conflict):
+    def __init__(self, name):
+        super().__init__(f"flavor {name!r} already exists")
+        self.name = name
+
+
+class NoPoolAvailable(StorageUnavailable):
+    """Pooling is on and no pool (of the queue's flavor) has a weight above
+    0: a new queue has nowhere to go (HTTP 503)."""

@@ -28,9 +28,11 @@ from zope.interface import Attribute, Interface
 from marconi_tx.storage.records import (
     Claim,
     DeadLetter,
+    Flavor,
     Job,
     JobCounts,
     Message,
+    Pool,
     Queue,
     QueueStats,
     Subscription,
@@ -42,6 +44,8 @@ Project = Optional[str]
 Messages = list[Message]
 Queues = list[Queue]
 Subscriptions = list[Subscription]
+Pools = list[Pool]
+Flavors = list[Flavor]
 
 #: Priority given to messages posted without one (beanstalkd's usual default).
 DEFAULT_PRIORITY = 1024
@@ -497,3 +501,138 @@ class ILineStorageDriver(IStorageDriver):
 
     jobs = Attribute("The IJobController of this driver.")
     events = Attribute("The IQueueEvents hub this driver notifies after changes.")
+
+
+class IPoolController(Interface):
+    """
+    The pools of a pooled deployment, kept in the catalog's storage (the
+    ``[drivers] storage`` of the daemon; ``IPoolingStorage.pools``).
+    Names are validated by the transport. Listings are ordered by name.
+    """
+
+    def create(name: str, uri: str, weight: int, flavor: Optional[str] = None,
+               options: Optional[dict] = None) -> "Deferred[Pool]":
+        """
+        Record a pool, giving it the next ``number`` (1 + the highest ever
+        given, never reused even after a delete).
+
+        @raise errors.PoolExists: a pool of that name exists.
+        """
+
+    def get(name: str) -> "Deferred[Pool]":
+        """@raise errors.PoolDoesNotExist: no such pool."""
+
+    def list(marker: Optional[str] = None, limit: int = 10,
+             flavor: Optional[str] = None) -> "Deferred[Pools]":
+        """
+        Up to ``limit`` pools with a name after ``marker``; only those of
+        ``flavor`` when it is given.
+        """
+
+    def update(name: str, changes: dict) -> "Deferred[Pool]":
+        """
+        Change some of ``uri``, ``weight``, ``flavor`` (None detaches),
+        ``options`` (the keys of ``changes``; others are ignored).
+
+        @return: Deferred firing with the updated pool.
+        @raise errors.PoolDoesNotExist: no such pool.
+        """
+
+    def delete(name: str) -> "Deferred[None]":
+        """
+        Forget the pool (the caller checks that it holds no queue).
+
+        @raise errors.PoolDoesNotExist: no such pool.
+        """
+
+
+class IFlavorController(Interface):
+    """
+    Flavors, kept next to the pools (``IPoolingStorage.flavors``). A
+    flavor's pools are the pools whose ``flavor`` is its name.
+    """
+
+    def create(name: str, capabilities: Optional[dict] = None) -> "Deferred[Flavor]":
+        """@raise errors.FlavorExists: a flavor of that name exists."""
+
+    def get(name: str) -> "Deferred[Flavor]":
+        """@raise errors.FlavorDoesNotExist: no such flavor."""
+
+    def list(marker: Optional[str] = None, limit: int = 10) -> "Deferred[Flavors]":
+        """Up to ``limit`` flavors with a name after ``marker``, by name."""
+
+    def update(name: str, capabilities: dict) -> "Deferred[Flavor]":
+        """@raise errors.FlavorDoesNotExist: no such flavor."""
+
+    def delete(name: str) -> "Deferred[None]":
+        """
+        Forget the flavor and detach its pools (their ``flavor`` becomes
+        None). No error if it does not exist.
+        """
+
+
+class ICatalogController(Interface):
+    """
+    Where each queue lives: project + queue -> pool name
+    (``IPoolingStorage.catalog``).
+
+    An entry, once recorded, does not change while its pool exists: it is
+    kept when its queue is deleted (so a queue created again goes back to
+    its pool), and removed only with its pool. That is what lets every
+    process cache entries without ever routing a write to the wrong pool.
+    """
+
+    def lookup(project: Project, queue: str) -> "Deferred[Optional[str]]":
+        """The pool recorded for the queue, or None."""
+
+    def insert(project: Project, queue: str, pool: str) -> "Deferred[str]":
+        """
+        Record ``pool`` for the queue unless an entry exists (atomically:
+        of two processes inserting at once, one wins).
+
+        @return: Deferred firing with the pool recorded, ``pool`` or the
+            existing entry's.
+        """
+
+    def entries(pool: str, marker: Optional[tuple] = None,
+                limit: int = 100) -> "Deferred[list]":
+        """
+        Up to ``limit`` ``(project, queue)`` pairs recorded in ``pool``,
+        after ``marker`` (a pair), ordered by (project, queue), with
+        ``None`` projects first.
+        """
+
+    def remove_pool(pool: str) -> "Deferred[int]":
+        """Remove every entry of ``pool``; Deferred firing with how many."""
+
+
+class IPoolingStorage(IStorageDriver):
+    """A storage driver that can hold the catalog of a pooled deployment."""
+
+    pools = Attribute("The IPoolController of this driver.")
+    flavors = Attribute("The IFlavorController of this driver.")
+    catalog = Attribute("The ICatalogController of this driver.")
+
+
+class IPooledDriver(ILineStorageDriver):
+    """
+    The driver of a deployment with ``[drivers] pooling`` on: every queue
+    lives in one pool (a storage driver of its own), found through the
+    catalog; the pools, flavors and catalog are those of the catalog's
+    storage (the same three attributes as ``IPoolingStorage``).
+    """
+
+    pools = Attribute("The catalog storage's IPoolController.")
+    flavors = Attribute("The catalog storage's IFlavorController.")
+    catalog = Attribute("The catalog storage's ICatalogController.")
+
+    def check_uri(uri: str) -> "Deferred[None]":
+        """
+        Open a driver for ``uri``, see that it answers, and close it.
+
+        @raise errors.ValidationError: the URI is not one the daemon
+            supports, or its storage does not answer.
+        """
+
+    def pool_health() -> "Deferred[dict]":
+        """Deferred firing with {pool name: True if its storage answers}."""

@@ -161,3 +161,28 @@ class Subscription:
     #: The marker (message id, as an int) of the last message delivered or
     #: given up on; later messages of the queue are still to deliver.
     cursor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A storage backend of a pooled deployment (api-v2.md §8)."""
+
+    name: str
+    #: A storage URI the daemon supports (sqlite:PATH, mongodb://...).
+    uri: str
+    #: Relative share of new queues placed in it (0: none).
+    weight: int
+    #: The flavor it serves, or None.
+    flavor: Optional[str]
+    options: dict
+    #: Given at creation (1, 2, ...), never reused: the message ids of a
+    #: pooled deployment carry it, so that an id names its pool.
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    """A named set of pools (the pools whose ``flavor`` is its name)."""
+
+    name: str
+    capabilities: dict

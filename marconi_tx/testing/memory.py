@@ -24,15 +24,17 @@ from marconi_tx.storage.interfaces import (
     IClaimController,
     ILineStorageDriver,
     IMessageController,
+    IPoolingStorage,
     IQueueController,
 )
 from marconi_tx.storage.records import Claim, MessageStamp, Queue, QueueStats
 from marconi_tx.testing.memory_jobs import JobController
+from marconi_tx.testing.memory_pools import CatalogController, FlavorController, PoolController
 from marconi_tx.testing.memory_subscriptions import SubscriptionController
 from marconi_tx.testing.store import Stored, Table, Term, answers, dump_json
 
 
-@implementer(ILineStorageDriver)
+@implementer(ILineStorageDriver, IPoolingStorage)
 class MemoryDriver:
     """An ``ILineStorageDriver`` in memory; time from ``reactor.seconds()``."""
 
@@ -46,6 +48,9 @@ class MemoryDriver:
         self.claims = ClaimController(self)
         self.jobs = JobController(self)
         self.subscriptions = SubscriptionController(self)
+        self.pools = PoolController(self)
+        self.flavors = FlavorController(self)
+        self.catalog = CatalogController(self)
         self.events = QueueEvents()
 
     def now(self):
