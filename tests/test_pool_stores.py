@@ -1,18 +1,24 @@
 """The catalog stores (pools, flavors, catalog): the conformance suite on a
 sqlite file, the MongoDB-wire server and the memory driver; sqlite's schema
-upgrade to version 3."""
+upgrade to version 3; MongoDB's indexes and outages."""
 
 import sqlite3
 
+from bson.int64 import Int64
+from pymongo.errors import DuplicateKeyError
 from twisted.internet import task
 from twisted.trial import unittest
 
+from marconi_tx import errors
+from marconi_tx.storage.mongodb.driver import MongoDriver
 from marconi_tx.storage.sqlite import schema
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from marconi_tx.testing import MemoryDriver
 from tests.clock_reactor import ClockReactor
+from tests.mongodb_server import dedicated_server, fresh_database_uri, with_database
 from tests.pool_store_conformance import URI, PoolStoreConformanceMixin
 from tests.storage_conformance import START
+from tests.test_storage_mongodb import settings
 
 
 class SqlitePoolStoreTests(PoolStoreConformanceMixin, unittest.TestCase):
@@ -37,6 +43,82 @@ class SqliteGroupCommitPoolStoreTests(SqlitePoolStoreTests):
 
     def make_second_driver(self, clock):
         return SqliteDriver(self.path, ClockReactor(clock), group_commit=True)
+
+
+class MongoPoolStoreTests(PoolStoreConformanceMixin, unittest.TestCase):
+    """The suite on a fresh database of the MongoDB-wire server; the second
+    daemon is a second driver (its own connection pool) on it."""
+
+    def make_driver(self, clock):
+        self.uri = fresh_database_uri(self)
+        return MongoDriver(self.uri, clock, settings())
+
+    def make_second_driver(self, clock):
+        return MongoDriver(self.uri, clock, settings())
+
+
+class MongoPoolStoreEngineTests(unittest.TestCase):
+    """What the MongoDB catalog store leaves to the engine: its unique
+    indexes, and the types it hands back."""
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.clock.advance(START)
+        self.driver = MongoDriver(fresh_database_uri(self), self.clock, settings())
+        d = self.driver.open()
+        d.addCallback(lambda _: self.addCleanup(self.driver.close))
+        return d
+
+    async def test_unique_indexes(self):
+        """open creates unique indexes on pool numbers and on catalog
+        (project, queue), the None project included: a second document for
+        either is refused by the engine itself."""
+        db = self.driver.db
+        await self.driver.pools.create("a", URI, 1)
+        await self.driver.catalog.insert(None, "q", "a")
+        await self.assertFailure(
+            db.pools.insert_one({"_id": "b", "u": URI, "w": 1, "f": None, "o": "{}",
+                                 "n": Int64(1)}), DuplicateKeyError)
+        await self.assertFailure(db.catalog.insert_one({"p": None, "q": "q", "pool": "b"}),
+                                 DuplicateKeyError)
+        info = await db.catalog.index_information()
+        self.assertEqual([tuple(k) for k in info["pool_entries"]["key"].items()],
+                         [("pool", 1), ("p", 1), ("q", 1)])
+
+    async def test_results_are_plain_python(self):
+        """Numbers and weights are plain ints (no bson.Int64) and entries
+        plain tuples of str or None."""
+        made = await self.driver.pools.create("a", URI, 2 ** 32 - 1)
+        for pool in (made, await self.driver.pools.get("a"),
+                     (await self.driver.pools.list())[0]):
+            self.assertEqual((type(pool.number), type(pool.weight)), (int, int))
+        self.assertEqual(made.weight, 2 ** 32 - 1)
+        await self.driver.catalog.insert(None, "q", "a")
+        [entry] = await self.driver.catalog.entries("a")
+        self.assertEqual((type(entry), entry), (tuple, (None, "q")))
+
+
+class MongoPoolStoreOutageTests(unittest.TestCase):
+    """The catalog store on a dedicated server that stops."""
+
+    async def test_calls_fail_as_unavailable(self):
+        """With the server down, pool, flavor and catalog calls fail with
+        StorageUnavailable once operation_timeout has passed."""
+        server = dedicated_server(self)
+        clock = task.Clock()
+        clock.advance(START)
+        timeouts = settings(operation_timeout=1, connect_timeout=1)
+        driver = MongoDriver(with_database(server.uri, "outage"), clock, timeouts)
+        self.addCleanup(driver.close)
+        await driver.open()
+        await driver.pools.create("a", URI, 1)
+        server.stop()
+        calls = [driver.pools.get("a"), driver.pools.create("b", URI, 1),
+                 driver.flavors.list(), driver.catalog.lookup(None, "q"),
+                 driver.catalog.insert(None, "q", "a"), driver.catalog.entries("a")]
+        clock.advance(timeouts.operation_timeout)
+        for d in calls:
+            await self.assertFailure(d, errors.StorageUnavailable)
 
 
 class MemoryPoolStoreTests(PoolStoreConformanceMixin, unittest.TestCase):
