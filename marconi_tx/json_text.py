@@ -29,6 +29,8 @@ from json.scanner import c_make_scanner  # type: ignore[attr-defined]
 #: configurable ``max_json_nesting`` may allow: a fifth of the recursion
 #: limit, which leaves the rest to the stack of whoever decodes or encodes.
 READ_NESTING = 200
+#: The longest text that cannot be nested deeper than ``READ_NESTING``.
+_SHALLOW = 2 * READ_NESTING + 1
 
 
 def encoder(separators=(",", ":"), ensure_ascii=False):
@@ -138,6 +140,17 @@ def read_stored(value):
         except (TypeError, ValueError, RecursionError):
             return f"<stored {type(value).__name__}>", None
         return _shown(text), None
+    # What ``_shown`` does, inline for the common text (every message read
+    # comes here): too short to be nested too deep, no \u escape, and read
+    # whole by the C scanner.
+    if len(text) <= _SHALLOW and _scan is not None and "\\u" not in text:
+        try:
+            doc, end = _scan(text, 0)
+        except (StopIteration, ValueError, RecursionError):
+            pass  # _shown says
+        else:
+            if end == len(text):
+                return doc, text
     doc = _shown(text)
     return doc, (None if doc is text else text)
 
@@ -145,7 +158,7 @@ def read_stored(value):
 def _shown(text):
     """What ``stored`` shows of a value stored as ``text``: its document,
     or ``text`` itself when it is not JSON this package reads."""
-    if (len(text) > 2 * READ_NESTING + 1 and text.count("[") + text.count("{") > READ_NESTING
+    if (len(text) > _SHALLOW and text.count("[") + text.count("{") > READ_NESTING
             and nesting(text) > READ_NESTING):
         return text
     try:

@@ -13,6 +13,7 @@ from marconi_tx.storage.sqlite.transactions import deferred, dump_json, writes
 #: The body as a BLOB: text that is not UTF-8 would fail the whole fetch.
 COLUMNS = ("id, CAST(body AS BLOB), ttl, created, claim_id, claim_expires, claim_count, "
            "priority, available_at, buried")
+_new_tuple = tuple.__new__
 
 
 def to_message(row, now):
@@ -20,9 +21,11 @@ def to_message(row, now):
     (mid, stored, ttl, created, claim_id, claim_expires, claim_count, priority, available_at,
      buried) = row
     body, body_json = json_text.read_stored(stored)  # never fails, whoever wrote it
-    # Positional, in the fields' order: a page builds ten of them.
-    return Message(str(mid), ttl, now - created, created, body, claim_id, claim_expires > now,
-                   claim_count, priority, available_at, bool(buried), body_json)
+    # Every field, in order, without the Python-level ``Message.__new__``
+    # (as ``Message._make``): a page builds ten of them.
+    return _new_tuple(Message, (str(mid), ttl, now - created, created, body, claim_id,
+                                claim_expires > now, claim_count, priority, available_at,
+                                bool(buried), body_json))
 
 
 @implementer(IMessageController)
