@@ -37,7 +37,6 @@ from marconi_tx.transport.http.responses import (
     encoded_body,
     json_array,
     json_body,
-    json_string,
     text_body,
     text_of,
     with_member,
@@ -46,13 +45,21 @@ from marconi_tx.transport.http.responses import (
 PREFIX = "/v1"
 
 
-def message_json(prefix, queue, message, claim_id=None):
+def messages_json(prefix, queue, messages, claim_id=None):
+    """A JSON array of messages' documents (href, ttl, age, body) as text,
+    their hrefs naming ``claim_id``."""
+    # Nothing in an href needs escaping: queue names are letters, digits,
+    # "_", "-" and "."; message ids are digits, claim ids hex (made by the
+    # storage, or found there).
+    head = f'{{"href": "{prefix}/queues/{queue}/messages/'
+    tail = '"' if claim_id is None else f'?claim_id={claim_id}"'
+    return json_array([f'{head}{m.id}{tail}, "ttl": {m.ttl}, "age": {m.age}, '
+                       f'"body": {m.body_json or body_text(m)}}}' for m in messages])
+
+
+def message_json(prefix, queue, message):
     """A message's document (href, ttl, age, body) as JSON text."""
-    href = f"{queue_href(prefix, queue)}/messages/{message.id}"
-    if claim_id is not None:
-        href += f"?claim_id={claim_id}"
-    return (f'{{"href": {json_string(href)}, "ttl": {message.ttl}, "age": {message.age}, '
-            f'"body": {body_text(message)}}}')
+    return messages_json(prefix, queue, (message,))[1:-1]
 
 
 def queue_doc(prefix, queue, metadata=None):
@@ -295,7 +302,7 @@ class V1API:
             return empty(request, 204, Content_Location=location)
         links = next_link(f"{queue_href(PREFIX, queue_name)}/messages", messages[-1].id,
                           request, ("limit", "echo", "include_claimed"))
-        docs = json_array(message_json(PREFIX, queue_name, m) for m in messages)
+        docs = messages_json(PREFIX, queue_name, messages)
         return text_body(request, 200, f'{{"messages": {docs}, "links": {text_of(links)}}}',
                          Content_Location=location)
 
@@ -308,8 +315,7 @@ class V1API:
         messages = await self.driver.messages.bulk_get(project, queue_name, ids)
         if not messages:
             return empty(request, 204)
-        return text_body(request, 200,
-                         json_array(message_json(PREFIX, queue_name, m) for m in messages))
+        return text_body(request, 200, messages_json(PREFIX, queue_name, messages))
 
     def bulk_delete(self, request, project, queue_name):
         ids = query_ids(request)
@@ -362,7 +368,7 @@ class V1API:
 
     def claimed_json(self, queue_name, claim):
         """The JSON text of a claim's answer."""
-        return json_array(message_json(PREFIX, queue_name, m, claim.id) for m in claim.messages)
+        return messages_json(PREFIX, queue_name, claim.messages, claim.id)
 
     def claim(self, request, project, queue_name, ttl, grace, limit):
         """Claim messages (v2 adds the queue's dead-letter policy)."""
@@ -372,7 +378,7 @@ class V1API:
         claim = await self.driver.claims.get(project, queue_name, claim_id)
         head = text_of({"href": f"{queue_href(PREFIX, queue_name)}/claims/{claim_id}",
                           "ttl": claim.ttl, "age": claim.age})
-        docs = json_array(message_json(PREFIX, queue_name, m, claim_id) for m in claim.messages)
+        docs = messages_json(PREFIX, queue_name, claim.messages, claim_id)
         return text_body(request, 200, with_member(head, "messages", docs),
                          Content_Location=request_uri(request))
 

@@ -244,15 +244,16 @@ class V1_1API(V1API):
     def message_json(self, queue, message):
         """A message's document as JSON text: its ``href`` names the claim
         recorded on it."""
+        # Message ids are digits: no escaping (see v1.messages_json).
         href = f"{self.prefix}/queues/{queue}/messages/{message.id}"
         if message.claim_id is not None:
             href += f"?claim_id={message.claim_id}"
-        return (f'{{"id": {json_string(message.id)}, "href": {json_string(href)}, '
-                f'"ttl": {message.ttl}, "age": {message.age}, "body": {body_text(message)}}}')
+        return (f'{{"id": "{message.id}", "href": {json_string(href)}, "ttl": {message.ttl}, '
+                f'"age": {message.age}, "body": {message.body_json or body_text(message)}}}')
 
     def messages_json(self, queue, messages):
         """``{"messages": [...]}`` of ``messages``, as JSON text."""
-        docs = json_array(self.message_json(queue, m) for m in messages)
+        docs = json_array([self.message_json(queue, m) for m in messages])
         return f'{{"messages": {docs}}}'
 
     def popped_json(self, message):
