@@ -127,8 +127,9 @@ class OtherSiteTests(unittest.SynchronousTestCase):
     serves a resource): its requests get the plain request API."""
 
     def test_answers_as_through_make_site(self):
-        """A POST and a GET through a plain Site are answered as through
-        make_site's (status, headers, body), the Date and ids aside."""
+        """A POST, a GET and a DELETE (204, no body) through a plain Site
+        are answered as through make_site's (status, headers, body), the
+        Date and ids aside."""
         driver = SqliteDriver(":memory:", new_clock())
         self.successResultOf(driver.open())
         self.addCleanup(driver.close)
@@ -143,12 +144,16 @@ class OtherSiteTests(unittest.SynchronousTestCase):
         for site in (server.Site(resource), make_site(resource, max_body=1000)):
             posted = exchange(site, post)
             [message] = re.findall(rb"/messages/(\d+)", posted.split(b"\r\n\r\n")[1])
+            got = exchange(site, get % message)
+            deleted = exchange(site, b"DELETE /v1/queues/jobs/messages/%s HTTP/1.1\r\n"
+                                     b"Host: x\r\n\r\n" % message)
             answers.append([re.sub(rb"Date: [^\r]*|(?<=messages/)\d+|(?<=ids=)\d+", b"-", answer)
-                            for answer in (posted, exchange(site, get % message))])
+                            for answer in (posted, got, deleted)])
         plain, ours = answers
         self.assertEqual(plain, ours)
         self.assertTrue(plain[0].startswith(b"HTTP/1.1 201 "), plain[0][:80])
         self.assertTrue(plain[1].startswith(b"HTTP/1.1 200 "), plain[1][:80])
+        self.assertTrue(plain[2].startswith(b"HTTP/1.1 204 "), plain[2][:80])
 
     def test_other_request_classes_refused(self):
         """A request class of another Site's own is not taken over (its

@@ -21,7 +21,7 @@ every head goes to twisted.web, and every header through ``getHeader`` and
 import re
 
 from twisted.protocols import basic
-from twisted.web import http, http_headers
+from twisted.web import http, http_headers, server
 
 #: method SP request-target SP HTTP-version, with twisted.web's rules: the
 #: method is a token, the target printable (bytes 0x21 to 0xb0), the
@@ -91,7 +91,9 @@ def _supported():
                 "_receivedHeaderSize", "_transferDecoder", "_finishRequestBody",
                 "allHeadersReceived", "allContentReceived"))
             and all(hasattr(basic.LineReceiver, name)
-                    for name in ("_buffer", "_busyReceiving", "line_mode")))
+                    for name in ("_buffer", "_busyReceiving", "line_mode"))
+            and all(hasattr(server.Request, name) for name in (
+                "_encoder", "_inFakeHead", "_disconnected", "lastModified", "etag")))
 
 
 SUPPORTED = _supported()

@@ -20,7 +20,7 @@ from twisted.internet import tcp
 from twisted.protocols import basic
 from twisted.python.failure import Failure
 from twisted.web import http, server
-from twisted.web.http import datetimeToString
+from twisted.web.http import NO_BODY_CODES, datetimeToString
 from twisted.web.iweb import INonQueuedRequestFactory
 
 from marconi_tx import limits
@@ -165,11 +165,27 @@ class Channel(http.HTTPChannel):
         """
         self._held = []
         try:
-            request.write(body)
+            if _plain(request):
+                self._hold_whole(request, body)
+            else:
+                request.write(body)
             request.finish()
         finally:
             self._send_held()
             self._held = None
+
+    def _hold_whole(self, request, body):
+        """Hold ``request``'s status line, headers and ``body``, as its
+        first ``write`` would (``_plain``: with nothing of that to add),
+        without the three calls and header lookups it makes."""
+        held = self._held
+        held += (b"HTTP/1.1 ", b"%d" % request.code, b" ", request.code_message, b"\r\n")
+        for name, values in request.responseHeaders._rawHeaders.items():
+            for value in values:
+                held += (name, b": ", value, b"\r\n")
+        held += (b"\r\n", body)
+        request.startedWriting = 1
+        request.sentLength = len(body)
 
     def writeHeaders(self, version, code, reason, headers):
         if self._held is None:
@@ -224,6 +240,21 @@ class Channel(http.HTTPChannel):
             data = data[sent:]
         if data:
             transport.write(data)
+
+
+def _plain(request):
+    """Whether ``request``'s first write would only send its status line,
+    headers and body as they are: HTTP/1.1, not HEAD, a status with a body,
+    its Content-Type and Content-Length set, nothing to add (chunking, a
+    default Content-Type, Last-Modified, ETag, cookies) or encode."""
+    headers = request.responseHeaders._rawHeaders
+    return (not request.startedWriting and request.clientproto == b"HTTP/1.1"
+            and request.method != b"HEAD" and request.code not in NO_BODY_CODES
+            and b"Content-Length" in headers and b"Content-Type" in headers
+            and request.lastModified is None and request.etag is None
+            and not request.cookies and request._encoder is None
+            and not request._inFakeHead and not request.finished
+            and not request._disconnected)
 
 
 class QuietSite(server.Site):
