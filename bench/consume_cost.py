@@ -21,11 +21,23 @@ and prints instructions per request, which the noise does not move::
 
     python -m bench.consume_cost --cachegrind                 # every load
     python -m bench.consume_cost --cachegrind --load list
+
+Where they go: ``--callgrind FOLDER`` runs each load once under
+``valgrind --tool=callgrind``, collecting only inside the measured batches
+(they run in one ``functools.reduce`` call, which ``--toggle-collect``
+names), and writes ``FOLDER/<load>.callgrind``, to read with
+``callgrind_annotate --inclusive=yes`` (C functions: sqlite, the JSON
+scanner, the GIL; Python frames show as the interpreter's)::
+
+    python -m bench.consume_cost --callgrind /tmp/cg --load consume --batches 15
 """
 
 import argparse
+import functools
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -120,8 +132,9 @@ def run(load, batches, messages=None):
         for _ in range(WARM):
             batch()
         started = time.perf_counter()
-        for _ in range(batches):
-            batch()
+        # One C call around the measured batches: ``--callgrind`` collects
+        # only inside it.
+        functools.reduce(lambda _, __: batch(), range(batches), None)
         elapsed = time.perf_counter() - started
         driver.close()
     return elapsed / (batches * requests) * 1e6
@@ -137,8 +150,24 @@ def main(argv=None):
                    help="messages to fill the queue with (default: as the batches need)")
     p.add_argument("--cachegrind", action="store_true",
                    help="instructions per request under cachegrind (a minute a load)")
+    p.add_argument("--callgrind", metavar="FOLDER",
+                   help="write FOLDER/<load>.callgrind: callgrind of the measured batches")
     args = p.parse_args(argv)
     loads = args.load or sorted(LOADS)
+    if args.callgrind:
+        os.makedirs(args.callgrind, exist_ok=True)
+        for load in loads:
+            out = os.path.join(args.callgrind, f"{load}.callgrind")
+            traced = subprocess.run(
+                ["valgrind", "--tool=callgrind", "--toggle-collect=functools_reduce",
+                 f"--callgrind-out-file={out}", sys.executable, "-m", "bench.consume_cost",
+                 "--load", load, "--batches", str(args.batches)],
+                capture_output=True, text=True, check=True)
+            collected = int(re.search(r"Collected : (\d+)", traced.stderr).group(1))
+            requests = 2 * BATCH if load.startswith("consume") else BATCH
+            print(f"{load}: {collected / (args.batches * requests) / 1000:.1f} thousand "
+                  f"instructions a request (measured batches only), in {out}")
+        return
     for load in loads:
         if not args.cachegrind:
             print(f"{load}: {run(load, args.batches, args.stock):.1f} µs a request")
