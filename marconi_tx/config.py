@@ -164,6 +164,13 @@ OPTIONS = (
     Option("drivers:storage:mongodb", "max_post_retries", int, 1000,
            "Attempts to post a batch when another producer took the same markers.",
            minimum=1, maximum=100000),
+    Option("drivers:storage:mongodb", "max_retries", int, 5,
+           "Times a storage call is run again after a replica-set failover or a "
+           "dropped connection answered it (only calls safe to repeat; all within "
+           "operation_timeout; 0: never).", minimum=0, maximum=100),
+    Option("drivers:storage:mongodb", "retry_backoff", float, 0.2,
+           "Seconds before the first retry of a storage call; doubled at each "
+           "further retry.", minimum=0.0, maximum=60.0),
 
     Option("drivers:transport:line", "project", str, "",
            "Project whose queues the line endpoint's tubes are (empty: the global "

@@ -13,8 +13,19 @@ times or more are moved (``dead_letters``) instead of claimed, and the
 claim's update requires fewer claims: a message is either moved or claimed,
 by one consumer. Moved messages use up their places in the claim's
 ``limit``, as the other drivers count them.
+
+Retries (a failover, a dropped connection): the claim id is fixed before
+the first attempt, so messages an attempt tagged before it failed (its
+answer lost) belong to the claim a retry returns: the retry first renews
+them and counts them against the limit. A claim that fails for good
+releases what it may have tagged (in the background), so no message stays
+held by a claim nobody got; if even that fails, such messages are free
+again when the claim's ttl ends.
 """
 
+import itertools
+
+from twisted.internet import defer
 from txmongo import filter as qf
 from zope.interface import implementer
 
@@ -44,16 +55,26 @@ class ClaimController:
     def __init__(self, driver):
         self.driver = driver
 
-    @storage_call
-    async def create(self, project, queue, ttl, grace, limit, dead_letter=None):
+    def create(self, project, queue, ttl, grace, limit, dead_letter=None):
         if limit <= 0:
-            return None
+            return defer.succeed(None)
+        claim_id = new_claim_id()
+        attempts = itertools.count()
+        d = self.driver.retried(lambda: self._create(
+            project, queue, ttl, grace, limit, dead_letter, claim_id, next(attempts) > 0))
+
+        def release(failure):
+            self.driver.background(lambda: self._release(project, queue, claim_id))
+            return failure
+
+        return d.addErrback(release)
+
+    async def _create(self, project, queue, ttl, grace, limit, dead_letter, claim_id, retry):
         snapshot = await batches.view(self.driver, project, queue, ordered=True)
         if snapshot is None:
             return None
         messages = self.driver.db.messages
         now = self.driver.now()
-        claim_id = new_claim_id()
         expires = whole_second_after(now, ttl)
         condition = {"q": snapshot.id, "e": {"$gt": now}, **free(now)}
         fields = ID_ONLY
@@ -61,8 +82,15 @@ class ClaimController:
             condition["cc"] = {"$lt": dead_letter.max_claims}
             fields = {"_id": 1, "cc": 1}
         won = moved = 0
+        if retry:
+            # What an earlier attempt tagged is this claim's: renewed, counted.
+            result = await messages.update_many(
+                {"q": snapshot.id, "ci": claim_id}, {"$set": {"ce": expires, "ct": ttl}})
+            won = result.matched_count
         for _ in range(TAKE_ROUNDS):
             wanted = limit - won - moved
+            if wanted <= 0:
+                break
             candidates = await self._free(messages, snapshot, now, wanted, fields)
             if not candidates:
                 break
@@ -144,8 +172,11 @@ class ClaimController:
 
     @storage_call
     async def delete(self, project, queue, claim_id):
-        if not is_claim_id(claim_id):
-            return
+        if is_claim_id(claim_id):
+            await self._release(project, queue, claim_id)
+
+    async def _release(self, project, queue, claim_id):
+        """Free the messages ``claim_id`` holds in (project, queue)."""
         doc = await find_queue(self.driver, project, queue)
         if doc is not None:
             result = await self.driver.db.messages.update_many(
