@@ -17,10 +17,16 @@ by one consumer. Moved messages use up their places in the claim's
 Retries (a failover, a dropped connection): the claim id is fixed before
 the first attempt, so messages an attempt tagged before it failed (its
 answer lost) belong to the claim a retry returns: the retry first renews
-them and counts them against the limit. A claim that fails for good
-releases what it may have tagged (in the background), so no message stays
-held by a claim nobody got; if even that fails, such messages are free
-again when the claim's ttl ends.
+them and counts them against the limit. A claim that fails for good must
+not leave messages held by a claim nobody got: messages are first tagged
+until a *provisional* expiry (``batches.pending_window``: past the time
+any attempt can take) and given the claim's own expiry by the claim's last
+write; a claim that fails is also released in the background. So what a
+failed claim tagged is free again within that window at worst (a lasting
+outage, a daemon killed mid-claim), not when its ttl ends. The residue: a
+last write that ran but whose answer was lost, then no retry nor release
+reaching the server: those messages wait for the claim's ttl. The price
+is that last write (one more round trip when the ttl exceeds the window).
 """
 
 import itertools
@@ -76,6 +82,8 @@ class ClaimController:
         messages = self.driver.db.messages
         now = self.driver.now()
         expires = whole_second_after(now, ttl)
+        window = batches.pending_window(self.driver.settings.operation_timeout)
+        provisional = min(expires, whole_second_after(now, window))
         condition = {"q": snapshot.id, "e": {"$gt": now}, **free(now)}
         fields = ID_ONLY
         if dead_letter is not None:
@@ -85,7 +93,7 @@ class ClaimController:
         if retry:
             # What an earlier attempt tagged is this claim's: renewed, counted.
             result = await messages.update_many(
-                {"q": snapshot.id, "ci": claim_id}, {"$set": {"ce": expires, "ct": ttl}})
+                {"q": snapshot.id, "ci": claim_id}, {"$set": {"ce": provisional, "ct": ttl}})
             won = result.matched_count
         for _ in range(TAKE_ROUNDS):
             wanted = limit - won - moved
@@ -104,14 +112,20 @@ class ClaimController:
             if markers:
                 result = await messages.update_many(
                     {"_id": {"$in": markers}, **condition},
-                    {"$set": {"ci": claim_id, "ce": expires, "ct": ttl}, "$inc": {"cc": 1}})
+                    {"$set": {"ci": claim_id, "ce": provisional, "ct": ttl}, "$inc": {"cc": 1}})
                 won += result.modified_count
             if won + moved >= limit or len(candidates) < wanted:
                 break
         if not won:
             return None
-        await self._extend(snapshot.id, claim_id, expires, ttl, grace)
+        await self._extend(snapshot.id, claim_id, expires, ttl, grace, tagged=provisional)
         docs = await messages.find({"q": snapshot.id, "ci": claim_id}, sort=BY_MARKER)
+        if provisional < expires:
+            # The last write: the claim is whole (a retry would renew it).
+            await messages.update_many({"q": snapshot.id, "ci": claim_id},
+                                       {"$set": {"ce": expires}})
+            for doc in docs:
+                doc["ce"] = expires
         return to_claim(claim_id, ttl, expires, docs, now)
 
     @staticmethod
@@ -132,11 +146,13 @@ class ClaimController:
                                          sort=FREE_ORDER, limit=wanted)
         return sorted(found, key=lambda doc: doc["_id"])[:wanted]
 
-    async def _extend(self, qid, claim_id, expires, ttl, grace):
-        # semantics.md 3.3: a claimed message outlives its claim by the grace.
+    async def _extend(self, qid, claim_id, expires, ttl, grace, tagged=None):
+        """semantics.md 3.3: a claimed message outlives its claim (expiring
+        at ``expires``) by the grace. ``tagged``: the claim expiry its
+        messages carry now, if not ``expires`` (a claim being created)."""
         until = whole_second_after(expires, grace)
         await self.driver.db.messages.update_many(
-            {"q": qid, "ci": claim_id, "ce": expires, "e": {"$lt": until}},
+            {"q": qid, "ci": claim_id, "ce": tagged or expires, "e": {"$lt": until}},
             {"$set": {"e": until, "t": min(ttl + grace, INT64_MAX)}})
 
     async def _queue_id(self, project, queue, claim_id):

@@ -1,0 +1,436 @@
+"""The MongoDB driver through what a replica set does during a failover.
+
+The server (``tests.mongodb_server.fault_uri``) is the single-node replica
+set ``secantus`` with test commands on, reached through a
+``replicaSet=secantus`` URI. Faults are its ``failCommand`` fail points,
+armed with pymongo (synchronously, before the call or from a thread):
+"not primary" and "node is recovering" answers, a reply whose write
+concern failed after the write ran (an unknown outcome), a dropped
+connection and a slow primary. Each test switches them off at cleanup.
+
+The driver's reactor is the real one: retries wait ``retry_backoff`` and
+reconnections take real time.
+"""
+
+import random
+import time
+
+import pymongo
+from twisted.internet import defer, reactor, task, threads
+from twisted.trial import unittest
+
+from marconi_tx import config, errors
+from marconi_tx.storage.mongodb import batches
+from marconi_tx.storage.mongodb.driver import MongoDriver
+from tests.http_support import ApiClient
+from tests.mongodb_server import REPLICA_SET, fault_database_uri
+
+QUEUE = "faults"
+#: The commands the driver sends that a fault can hit.
+COMMANDS = ("insert", "find", "update", "delete", "findAndModify")
+#: Fail point data of each fault kind (``failCommands`` is added).
+FAULTS = {
+    "NotWritablePrimary": {"errorCode": 10107, "errorLabels": ["RetryableWriteError"]},
+    "InterruptedDueToReplStateChange": {"errorCode": 11602},
+    "PrimarySteppedDown": {"errorCode": 189},
+    "ShutdownInProgress": {"errorCode": 91},
+    "closeConnection": {"closeConnection": True},
+    # The write runs, then its reply says replication failed: the driver
+    # cannot know whether it happened.
+    "writeConcernError": {"writeConcernError": {
+        "code": 91, "codeName": "ShutdownInProgress",
+        "errmsg": "Replication is being shut down"}},
+}
+
+
+def settings(**overrides):
+    """``config.mongodb`` for fault tests: short waits, a small pool."""
+    values = {"pool_size": 2, "operation_timeout": 4, "retry_backoff": 0.05,
+              "max_retries": 5, **overrides}
+    return config.load(overrides=[("drivers:storage:mongodb", name, str(value))
+                                  for name, value in values.items()]).mongodb
+
+
+class FailPoints:
+    """``failCommand`` on the server of ``uri``, through its own pymongo
+    client (sync: each call blocks its thread for one round trip)."""
+
+    def __init__(self, uri):
+        self.client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+
+    def arm(self, fault, commands=COMMANDS, mode="alwaysOn", **extra):
+        """Arm the fault kind ``fault`` (a ``FAULTS`` key, or fail point
+        data) for ``commands``, for ``mode`` (``{"times": N}``...)."""
+        data = dict(FAULTS[fault]) if isinstance(fault, str) else dict(fault)
+        self.client.admin.command("configureFailPoint", "failCommand", mode=mode,
+                                  data={"failCommands": list(commands), **data, **extra})
+
+    def off(self):
+        self.client.admin.command("configureFailPoint", "failCommand", mode="off")
+
+    def close(self):
+        try:
+            self.off()
+        finally:
+            self.client.close()
+
+
+class FaultCase(unittest.TestCase):
+    """An opened driver (``self.driver``, ``settings()`` with ``overrides``)
+    on a fresh database of the fault server, and its fail points
+    (``self.faults``), off again at cleanup."""
+
+    overrides: dict = {}
+
+    async def setUp(self):
+        self.uri = fault_database_uri(self)
+        self.assertIn(f"replicaSet={REPLICA_SET}", self.uri)
+        self.faults = FailPoints(self.uri)
+        self.addCleanup(self.faults.close)
+        self.driver = MongoDriver(self.uri, reactor, settings(**self.overrides))
+        await self.driver.open()
+        self.addCleanup(self.driver.close)
+        await self.driver.queues.create(None, QUEUE)
+
+    async def outcome(self, d):
+        """(True, result) or (False, the StorageUnavailable); any other
+        exception fails the test."""
+        try:
+            return True, await d
+        except errors.StorageUnavailable as e:
+            return False, e
+
+    async def listed(self, queue=QUEUE):
+        """Every message of ``queue``, claimed or not, paging to the end."""
+        found, marker = [], None
+        while True:
+            page = await self.driver.messages.list(None, queue, marker=marker, limit=20,
+                                                   echo=True, include_claimed=True)
+            if not page:
+                return found
+            found += page
+            marker = page[-1].id
+
+    async def drained(self):
+        """Wait for the driver's background clean-ups (a failed claim's
+        release, a failed post's abort) to end."""
+        while self.driver._background:
+            await defer.DeferredList(list(self.driver._background))
+
+
+class OneFaultTests(FaultCase):
+    """One fault (``{"times": 1}``) of each kind on each command the driver
+    sends, while a post, a listing, a claim and its messages' deletion run:
+    every call that is safe to repeat succeeds (it was retried), with the
+    right result; a pop, which is not repeated, succeeds or answers
+    StorageUnavailable; nothing else is ever raised."""
+
+    async def round(self, fault, command):
+        """Arm ``fault`` once on ``command``, then run the calls; the
+        description of what failed (none expected) and of the pop."""
+        tag = f"{fault}-{command}"
+        self.faults.arm(fault, [command], mode={"times": 1})
+        ids = await self.driver.messages.post(
+            None, QUEUE, [{"ttl": 300, "body": {"tag": tag, "n": n}} for n in range(3)])
+        self.assertEqual(len(ids), 3)
+        listed = await self.driver.messages.bulk_get(None, QUEUE, ids)
+        self.assertEqual([m.body for m in listed],
+                         [{"tag": tag, "n": n} for n in range(3)], tag)
+        claim = await self.driver.claims.create(None, QUEUE, 300, 60, 2)
+        self.assertIsNotNone(claim, tag)
+        self.assertEqual(len(claim.messages), 2, tag)
+        renewed = await self.driver.claims.get(None, QUEUE, claim.id)
+        self.assertEqual([m.id for m in renewed.messages], [m.id for m in claim.messages])
+        await self.driver.claims.update(None, QUEUE, claim.id, 200)
+        for message in claim.messages:
+            await self.driver.messages.delete(None, QUEUE, message.id, claim.id)
+        await self.driver.claims.delete(None, QUEUE, claim.id)
+        ok, popped = await self.outcome(self.driver.messages.pop(None, QUEUE, 1))
+        self.faults.off()
+        remaining = await self.listed()
+        # What the claim took is deleted; what the pop took is gone, or
+        # still there if it failed: never both, never twice.
+        left = [m.body["n"] for m in remaining if m.body["tag"] == tag]
+        if ok:
+            self.assertEqual(len(popped), 1, tag)
+            self.assertEqual(left, [], tag)
+        else:
+            self.assertEqual(len(left), 1, tag)
+        for message in remaining:
+            await self.driver.messages.delete(None, QUEUE, message.id)
+
+    async def each_command(self, fault):
+        for command in COMMANDS:
+            await self.round(fault, command)
+
+    def test_not_writable_primary(self):
+        """NotWritablePrimary (10107, RetryableWriteError): retried."""
+        return self.each_command("NotWritablePrimary")
+
+    def test_interrupted_due_to_repl_state_change(self):
+        """InterruptedDueToReplStateChange (11602): retried."""
+        return self.each_command("InterruptedDueToReplStateChange")
+
+    def test_primary_stepped_down(self):
+        """PrimarySteppedDown (189): retried."""
+        return self.each_command("PrimarySteppedDown")
+
+    def test_shutdown_in_progress(self):
+        """ShutdownInProgress (91, "node is shutting down"): retried."""
+        return self.each_command("ShutdownInProgress")
+
+    def test_dropped_connection(self):
+        """A connection dropped by the server (txmongo's AutoReconnect):
+        retried on a new connection."""
+        return self.each_command("closeConnection")
+
+    def test_write_concern_error(self):
+        """A write that ran but whose reply reports a failed write concern:
+        retried without duplicating a post or losing a claim's messages
+        (the round's counts would show either)."""
+        return self.each_command("writeConcernError")
+
+
+class UnknownOutcomeTests(FaultCase):
+    """Writes that ran on the server but answered as failed: the retry
+    must find out what the first attempt did."""
+
+    async def test_post_committed_then_failed_is_not_duplicated(self):
+        """A post whose commit ran but reported failure is answered with
+        the markers it published: the messages exist once, and the ids the
+        client got are theirs."""
+        self.faults.arm("writeConcernError", ["update"], mode={"times": 1})
+        ids = await self.driver.messages.post(None, QUEUE, [{"ttl": 300, "body": "once"}] * 2)
+        self.faults.off()
+        listed = await self.listed()
+        self.assertEqual([m.id for m in listed], ids)
+
+    async def test_post_inserted_then_failed_is_not_duplicated(self):
+        """A post whose insert ran but reported failure is not published
+        twice: the first attempt's batch is aborted (never visible), the
+        retry's is the post's."""
+        self.faults.arm("writeConcernError", ["insert"], mode={"times": 1})
+        ids = await self.driver.messages.post(None, QUEUE, [{"ttl": 300, "body": "once"}] * 2)
+        self.faults.off()
+        self.assertEqual([m.id for m in await self.listed()], ids)
+        await self.driver.gc()  # deletes the aborted batch's messages
+        self.assertEqual([m.id for m in await self.listed()], ids)
+
+    async def test_claim_tagged_then_failed_keeps_its_messages(self):
+        """A claim whose tagging update ran but reported failure returns
+        the messages it tagged, within its limit, and leaves none held by
+        a claim nobody got."""
+        await self.driver.messages.post(None, QUEUE, [{"ttl": 300, "body": n}
+                                                      for n in range(5)])
+        self.faults.arm("writeConcernError", ["update"], mode={"times": 1})
+        claim = await self.driver.claims.create(None, QUEUE, 300, 60, 3)
+        self.faults.off()
+        self.assertEqual([m.body for m in claim.messages], [0, 1, 2])
+        held = [m for m in await self.listed() if m.claim_id is not None]
+        self.assertEqual({m.claim_id for m in held}, {claim.id})
+        self.assertEqual(len(held), 3)
+
+    async def test_queue_created_then_failed_reports_created(self):
+        """A queue creation whose insert ran but reported failure answers
+        "created" (the retry recognises its own record), not "existed"."""
+        self.faults.arm("writeConcernError", ["insert"], mode={"times": 1})
+        self.assertIs(await self.driver.queues.create(None, "fresh"), True)
+        self.faults.off()
+        self.assertIs(await self.driver.queues.create(None, "fresh"), False)
+
+    async def test_subscription_created_then_failed_reports_created(self):
+        """The same for a subscription."""
+        self.faults.arm("writeConcernError", ["insert"], mode={"times": 1})
+        sid, created = await self.driver.subscriptions.create(
+            None, QUEUE, "http://example.com/hook", 3600, {})
+        self.faults.off()
+        self.assertIs(created, True)
+        self.assertEqual((await self.driver.subscriptions.get(None, QUEUE, sid)).id, sid)
+
+
+class LastingFaultTests(FaultCase):
+    """A fault that outlasts the retries: StorageUnavailable, in bounded
+    time; the driver works again once it ends."""
+
+    overrides = {"operation_timeout": 3}
+
+    async def test_every_call_unavailable_then_recovers(self):
+        """With every command answered NotWritablePrimary, each kind of
+        call fails with StorageUnavailable within operation_timeout (plus
+        slack), and no other exception; once the primary is back, the same
+        calls succeed."""
+        ids = await self.driver.messages.post(None, QUEUE, [{"ttl": 300, "body": 1}] * 2)
+
+        def calls():
+            return {
+                "post": lambda: self.driver.messages.post(None, QUEUE, [{"ttl": 300,
+                                                                         "body": 2}]),
+                "list": lambda: self.driver.messages.list(None, QUEUE),
+                "get": lambda: self.driver.messages.get(None, QUEUE, ids[0]),
+                "stats": lambda: self.driver.queues.stats(None, QUEUE),
+                "claim": lambda: self.driver.claims.create(None, QUEUE, 60, 60, 1),
+                "delete": lambda: self.driver.messages.delete(None, QUEUE, ids[1]),
+                "pop": lambda: self.driver.messages.pop(None, QUEUE, 1),
+                "create queue": lambda: self.driver.queues.create(None, "other"),
+            }
+
+        self.faults.arm("NotWritablePrimary")
+        for name, call in calls().items():
+            started = time.monotonic()
+            ok, _ = await self.outcome(call())
+            self.assertFalse(ok, name)
+            self.assertLess(time.monotonic() - started, 3 + 1, name)
+        self.faults.off()
+        for call in calls().values():
+            await call()
+        self.assertIs(await self.driver.is_alive(), True)
+
+
+class SlowPrimaryTests(FaultCase):
+    """A primary slower than operation_timeout: StorageUnavailable at the
+    timeout, and the driver recovers after."""
+
+    overrides = {"operation_timeout": 1}
+
+    async def test_slow_primary_then_recovery(self):
+        """A find blocked for 2.5 s (operation_timeout 1 s) fails with
+        StorageUnavailable after about 1 s; a post whose commit is blocked
+        too; afterwards every call succeeds again, and the post's messages
+        exist at most once."""
+        await self.driver.messages.post(None, QUEUE, [{"ttl": 300, "body": "first"}])
+        self.faults.arm({"blockConnection": True, "blockTimeMS": 2500}, ["find"],
+                        mode={"times": 1})
+        started = time.monotonic()
+        with self.assertRaises(errors.StorageUnavailable):
+            await self.driver.messages.list(None, QUEUE)
+        self.assertLess(time.monotonic() - started, 1.5)
+
+        self.faults.arm({"blockConnection": True, "blockTimeMS": 2500}, ["update"],
+                        mode={"times": 1})
+        started = time.monotonic()
+        with self.assertRaises(errors.StorageUnavailable):
+            await self.driver.messages.post(None, QUEUE, [{"ttl": 300, "body": "slow"}])
+        self.assertLess(time.monotonic() - started, 1.5)
+        self.faults.off()
+
+        deadline = time.monotonic() + 10
+        while True:
+            ok, listed = await self.outcome(self.listed())
+            if ok or time.monotonic() > deadline:
+                break
+        self.assertTrue(ok, "the driver did not recover within 10 s")
+        bodies = [m.body for m in listed]
+        self.assertEqual(bodies[0], "first")
+        self.assertLessEqual(bodies.count("slow"), 1)
+        ids = await self.driver.messages.post(None, QUEUE, [{"ttl": 300, "body": "after"}])
+        self.assertEqual((await self.driver.messages.get(None, QUEUE, ids[0])).body, "after")
+
+
+class ConcurrentFaultTests(FaultCase):
+    """Producers and consumers at work while faults of every kind come and
+    go (armed from a thread, ``{"times": N}``)."""
+
+    overrides = {"pool_size": 4, "operation_timeout": 2}
+
+    async def test_acknowledged_messages_survive_and_claims_stay_disjoint(self):
+        """Every message acknowledged as posted is afterwards found exactly
+        once (claimed, or still queued), a message that failed to post at
+        most once; no message was handed to two claims; once a failed
+        claim's provisional hold has passed, no message is held by a claim
+        nobody got; every call either succeeded or answered
+        StorageUnavailable."""
+        rng = random.Random(20261206)
+        acked, failed = {}, set()  # body tag -> message id; tags not acked
+        claims = []
+        outcomes = {"post": [0, 0], "claim": [0, 0]}
+        running = [True]
+
+        async def produce(producer):
+            for batch in range(12):
+                tags = [f"{producer}.{batch}.{n}" for n in range(3)]
+                ok, ids = await self.outcome(self.driver.messages.post(
+                    None, QUEUE, [{"ttl": 600, "body": tag} for tag in tags]))
+                outcomes["post"][not ok] += 1
+                if ok:
+                    acked.update(zip(tags, ids))
+                else:
+                    failed.update(tags)
+
+        async def consume():
+            while running[0]:
+                ok, claim = await self.outcome(
+                    self.driver.claims.create(None, QUEUE, 600, 60, 4))
+                outcomes["claim"][not ok] += 1
+                if ok and claim is not None:
+                    claims.append(claim)
+                await task.deferLater(reactor, 0.01)
+
+        def inject():
+            # Runs in a thread: pymongo blocks it, not the reactor.
+            faults = FailPoints(self.uri)
+            try:
+                while running[0]:
+                    kind = rng.choice(list(FAULTS))
+                    commands = rng.sample(COMMANDS, 2)
+                    faults.arm(kind, commands, mode={"times": rng.randint(1, 3)})
+                    time.sleep(0.3)
+            finally:
+                faults.close()
+
+        injector = threads.deferToThread(inject)
+        consumers = [defer.ensureDeferred(consume()) for _ in range(3)]
+        await defer.gatherResults([defer.ensureDeferred(produce(p)) for p in range(4)])
+        running[0] = False
+        await injector
+        await defer.gatherResults(consumers)
+        self.faults.off()
+        await self.drained()
+        # The provisional hold of a claim that failed (claims.py) ends.
+        window = batches.pending_window(self.driver.settings.operation_timeout)
+        await task.deferLater(reactor, window + 1)
+
+        # Posts and claims both succeeded and failed (a run where the faults
+        # never hit would prove nothing).
+        self.assertTrue(all(ok and failed for ok, failed in outcomes.values()), outcomes)
+        listed = await self.listed()
+        found = {}
+        for message in listed:
+            found.setdefault(message.body, []).append(message.id)
+        for tag, mid in acked.items():
+            self.assertEqual(found.get(tag), [mid], tag)
+        for tag in failed:
+            self.assertLessEqual(len(found.get(tag, [])), 1, tag)
+        self.assertEqual(set(found), set(acked) | (set(found) & failed))
+
+        handed = [m.id for claim in claims for m in claim.messages]
+        self.assertEqual(len(handed), len(set(handed)), "a message was in two claims")
+        given = {claim.id for claim in claims}
+        held = {m.id: m.claim_id for m in listed if m.claimed}
+        self.assertEqual({cid for cid in held.values()} - given, set(),
+                         "messages held by a claim nobody got")
+        self.assertEqual(set(held), set(handed))
+
+
+class HttpFaultTests(FaultCase):
+    """The HTTP API over the MongoDB driver during faults (StubTreq)."""
+
+    overrides = {"operation_timeout": 2}
+
+    async def test_fault_answers_503_with_retry_after(self):
+        """A lasting fault answers 503 with Retry-After and a JSON error on
+        every API version; a single one is retried and answered as usual."""
+        api = ApiClient(self.driver, waits=True)
+        self.faults.arm("NotWritablePrimary")
+        for version in ("v1", "v1.1", "v2"):
+            answer = await api.get(f"/{version}/queues/{QUEUE}/messages?echo=true",
+                                   project="p")
+            self.assertEqual(answer.code, 503, (version, answer.body))
+            self.assertTrue(answer.headers["retry-after"].isdigit(), version)
+            self.assertEqual(answer.json["title"], "Service temporarily unavailable")
+        self.faults.off()
+        self.faults.arm("closeConnection", ["insert"], mode={"times": 1})
+        answer = await api.post(f"/v2/queues/{QUEUE}/messages",
+                                {"messages": [{"ttl": 300, "body": {"n": 1}}]}, project="p")
+        self.assertEqual(answer.code, 201, answer.body)
+        listed = await api.get(f"/v2/queues/{QUEUE}/messages?echo=true", project="p")
+        self.assertEqual([m["body"] for m in listed.json["messages"]], [{"n": 1}])
