@@ -239,13 +239,40 @@ class UnknownOutcomeTests(FaultCase):
         self.assertIs(await self.driver.queues.create(None, "fresh"), False)
 
     async def test_subscription_created_then_failed_reports_created(self):
-        """The same for a subscription."""
-        self.faults.arm("writeConcernError", ["insert"], mode={"times": 1})
+        """The same for a subscription (the first insert, skipped, is its
+        queue's creation)."""
+        self.faults.arm("writeConcernError", ["insert"], mode={"skip": 1, "times": 1})
         sid, created = await self.driver.subscriptions.create(
             None, QUEUE, "http://example.com/hook", 3600, {})
         self.faults.off()
         self.assertIs(created, True)
         self.assertEqual((await self.driver.subscriptions.get(None, QUEUE, sid)).id, sid)
+
+
+class FailedClaimTests(FaultCase):
+    """A claim that fails for good after tagging messages."""
+
+    overrides = {"operation_timeout": 1}
+
+    async def test_failed_claim_frees_its_messages_within_the_window(self):
+        """A claim whose messages were tagged, and whose later writes and
+        release all fail, answers StorageUnavailable; its messages are held
+        only provisionally: free again once the pending window has passed,
+        not when the claim's ttl (300 s) would have ended."""
+        await self.driver.messages.post(None, QUEUE, [{"ttl": 600, "body": n}
+                                                      for n in range(3)])
+        # The first update (the tagging) runs; every later one fails.
+        self.faults.arm("NotWritablePrimary", ["update"], mode={"skip": 1, "times": 1000})
+        with self.assertRaises(errors.StorageUnavailable):
+            await self.driver.claims.create(None, QUEUE, 300, 60, 3)
+        await self.drained()  # the release failed too
+        self.faults.off()
+        self.assertTrue(all(m.claimed for m in await self.listed()))
+        self.assertIsNone(await self.driver.claims.create(None, QUEUE, 300, 60, 3))
+        window = batches.pending_window(self.driver.settings.operation_timeout)
+        await task.deferLater(reactor, window + 1)
+        claim = await self.driver.claims.create(None, QUEUE, 300, 60, 3)
+        self.assertEqual([m.body for m in claim.messages], [0, 1, 2])
 
 
 class LastingFaultTests(FaultCase):
