@@ -133,9 +133,10 @@ async def view(driver, project, queue, ordered=False):
         return None
     snapshot = QueueView(doc, now)
     if ordered and snapshot.stale:
+        record = {**queue_key(project, queue), "_id": snapshot.id}
         for token in snapshot.stale:
-            await abort(driver, {"_id": snapshot.id}, token)
-        doc = await driver.db.queues.find_one({"_id": snapshot.id}, VIEW_FIELDS)
+            await abort(driver, record, token)
+        doc = await driver.db.queues.find_one(record, VIEW_FIELDS)
         if doc is None:
             return None
         snapshot = QueueView(doc, now)
@@ -209,30 +210,31 @@ async def publish(driver, project, queue, count, expiry, build, publication=None
             raise
         if qid is None:
             continue  # a producer holding a later block registered first
+        record = {**name, "_id": qid}
         try:
             await driver.db.messages.insert_many(build(qid, first), ordered=True)
         except PyMongoError as e:
             if not is_duplicate_key(e):
-                driver.background(functools.partial(abort, driver, {"_id": qid}, token))
+                driver.background(functools.partial(abort, driver, record, token))
                 raise
             # The counter fell behind the stored ids (it was dropped or
             # restored from an old backup): skip past them and retry.
-            await abort(driver, {"_id": qid}, token)
+            await abort(driver, record, token)
             publication.token = None
             await repair_counter(driver)
             continue
         except BaseException:
-            driver.background(functools.partial(abort, driver, {"_id": qid}, token))
+            driver.background(functools.partial(abort, driver, record, token))
             raise
         try:
-            committed = await commit(driver, qid, token)
+            committed = await commit(driver, record, token)
         except BaseException:
-            driver.background(functools.partial(abort, driver, {"_id": qid}, token))
+            driver.background(functools.partial(abort, driver, record, token))
             raise
         publication.token = None
         if committed:
             return list(range(first, last + 1))
-        if await driver.db.queues.find_one({"_id": qid}, {"_id": 1}) is None:
+        if await driver.db.queues.find_one(record, {"_id": 1}) is None:
             raise errors.QueueDoesNotExist(queue, project)
         raise errors.StorageUnavailable(
             "the batch was rolled back: it was not published within "
@@ -262,11 +264,11 @@ async def register(driver, project, queue, first, last, token, deadline, expiry)
     return None
 
 
-async def commit(driver, qid, token):
-    """Step 4: publish a pending batch; False if it was aborted (or its
-    queue deleted) first."""
+async def commit(driver, where, token):
+    """Step 4: publish a pending batch of the queue record ``where``; False
+    if it was aborted (or its queue deleted) first."""
     result = await driver.db.queues.update_one(
-        {"_id": qid, f"pend.{token}.s": PENDING}, {"$unset": {f"pend.{token}": ""}})
+        {**where, f"pend.{token}.s": PENDING}, {"$unset": {f"pend.{token}": ""}})
     return bool(result.modified_count)
 
 
@@ -330,19 +332,20 @@ async def collect(driver, now):
     @return: the number of messages deleted.
     """
     removed = 0
-    docs = await driver.db.queues.find({"pend": {"$ne": {}}}, {"pend": 1})
+    docs = await driver.db.queues.find({"pend": {"$ne": {}}}, {"p": 1, "n": 1, "pend": 1})
     for doc in docs:
         qid = doc["_id"]
+        record = {**queue_key(doc["p"], doc["n"]), "_id": qid}
         for token, entry in (doc.get("pend") or {}).items():
             if entry["s"] == PENDING and (
-                    entry["d"] > now or not await abort(driver, {"_id": qid}, token)):
+                    entry["d"] > now or not await abort(driver, record, token)):
                 continue
             result = await driver.db.messages.delete_many(
                 {"q": qid, "_id": {"$gte": entry["a"], "$lte": entry["b"]}})
             removed += result.deleted_count
             if entry["x"] <= now:
                 await driver.db.queues.update_one(
-                    {"_id": qid, f"pend.{token}.s": ABORTED},
+                    {**record, f"pend.{token}.s": ABORTED},
                     {"$unset": {f"pend.{token}": ""}})
     return removed
 

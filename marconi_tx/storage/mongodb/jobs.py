@@ -260,7 +260,8 @@ class JobController:
             return False
         # Taking a burial number that ends up unused only leaves a gap.
         record = await self.driver.db.queues.find_one_and_update(
-            {"_id": found[0]["q"]}, {"$inc": {"bn": 1}}, projection={"bn": 1},
+            {**queue_key(project, found[1]), "_id": found[0]["q"]}, {"$inc": {"bn": 1}},
+            projection={"bn": 1},
             return_document=ReturnDocument.AFTER)
         if record is None:
             return False
