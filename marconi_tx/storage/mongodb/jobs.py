@@ -121,7 +121,7 @@ class JobController:
         """Extend the message to outlast its claim (semantics.md 3.3, no
         grace); conditioned on the claim, so a lost race changes nothing."""
         await self.messages.update_one(
-            {"_id": doc["_id"], "ci": claim_id, "e": {"$lt": expires}},
+            {"_id": doc["_id"], "q": doc["q"], "ci": claim_id, "e": {"$lt": expires}},
             {"$set": {"e": expires, "t": ttr}})
         doc["e"], doc["t"] = expires, ttr
 
@@ -234,7 +234,8 @@ class JobController:
         ttr = int(doc.get("tr", DEFAULT_TTR))
         expires = self._after(ttr)
         result = await self.messages.update_one(
-            {"_id": doc["_id"], "ci": claim_id, "ce": {"$gt": now}}, {"$set": {"ce": expires}})
+            {"_id": doc["_id"], "q": doc["q"], "ci": claim_id, "ce": {"$gt": now}},
+            {"$set": {"ce": expires}})
         if not result.modified_count:
             return False
         if doc["e"] < expires:
