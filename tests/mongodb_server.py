@@ -260,9 +260,10 @@ def fault_database_uri(case):
     return uri
 
 
-def dedicated_server(case):
-    """A started ``DedicatedServer`` for ``case`` alone, destroyed after it."""
-    server = DedicatedServer()
+def dedicated_server(case, **options):
+    """A started ``DedicatedServer(**options)`` for ``case`` alone,
+    destroyed after it."""
+    server = DedicatedServer(**options)
     case.addCleanup(server.destroy)
     try:
         server.start()

@@ -12,6 +12,7 @@ The driver's reactor is the real one: retries wait ``retry_backoff`` and
 reconnections take real time.
 """
 
+import os
 import random
 import time
 
@@ -23,7 +24,14 @@ from marconi_tx import config, errors
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.driver import MongoDriver
 from tests.http_support import ApiClient
-from tests.mongodb_server import REPLICA_SET, fault_database_uri
+from tests.mongodb_server import (
+    REPLICA_SET,
+    URI_ENV,
+    accepts_fail_points,
+    dedicated_server,
+    fault_database_uri,
+    fault_uri,
+)
 
 QUEUE = "faults"
 #: The commands the driver sends that a fault can hit.
@@ -116,6 +124,40 @@ class FaultCase(unittest.TestCase):
         release, a failed post's abort) to end."""
         while self.driver._background:
             await defer.DeferredList(list(self.driver._background))
+
+
+class FaultServerTests(unittest.TestCase):
+    """Which server the fault tests use (``tests.mongodb_server``)."""
+
+    def override(self, uri):
+        """Set ``MARCONI_TEST_MONGODB_URI`` to ``uri`` for this test."""
+        previous = os.environ.get(URI_ENV)
+        os.environ[URI_ENV] = uri
+        self.addCleanup(lambda: os.environ.pop(URI_ENV) if previous is None
+                        else os.environ.__setitem__(URI_ENV, previous))
+
+    def test_own_server_needs_test_commands(self):
+        """A server named by MARCONI_TEST_MONGODB_URI without test commands
+        makes the fault tests skip (nothing else does); one with them is
+        used as given."""
+        self.override(dedicated_server(self).uri)
+        self.assertRaises(unittest.SkipTest, fault_uri)
+        with_fail_points = dedicated_server(self, replica_set=True, test_commands=True)
+        self.override(with_fail_points.uri)
+        self.assertEqual(fault_uri(), with_fail_points.uri)
+
+    def test_harness_server_is_a_replica_set_with_fail_points(self):
+        """Without the variable, the harness's own fault server answers as
+        the primary of the replica set ``secantus`` and runs
+        configureFailPoint."""
+        if os.environ.get(URI_ENV):
+            raise unittest.SkipTest(f"{URI_ENV} is set: the harness starts no server")
+        uri = fault_uri()
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+        self.addCleanup(client.close)
+        hello = client.admin.command("hello")
+        self.assertEqual((hello["setName"], hello["isWritablePrimary"]), (REPLICA_SET, True))
+        self.assertTrue(accepts_fail_points(uri))
 
 
 class OneFaultTests(FaultCase):
@@ -261,8 +303,10 @@ class FailedClaimTests(FaultCase):
         not when the claim's ttl (300 s) would have ended."""
         await self.driver.messages.post(None, QUEUE, [{"ttl": 600, "body": n}
                                                       for n in range(3)])
-        # The first update (the tagging) runs; every later one fails.
-        self.faults.arm("NotWritablePrimary", ["update"], mode={"skip": 1, "times": 1000})
+        # The first update (the tagging) runs; every later one fails, at
+        # once (MaxTimeMSExpired is not retried): the test takes no time
+        # out of the window.
+        self.faults.arm({"errorCode": 50}, ["update"], mode={"skip": 1, "times": 1000})
         with self.assertRaises(errors.StorageUnavailable):
             await self.driver.claims.create(None, QUEUE, 300, 60, 3)
         await self.drained()  # the release failed too
