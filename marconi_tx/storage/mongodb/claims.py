@@ -84,12 +84,17 @@ class ClaimController:
         expires = whole_second_after(now, ttl)
         window = batches.pending_window(self.driver.settings.operation_timeout)
         provisional = min(expires, whole_second_after(now, window))
+        until = whole_second_after(expires, grace)
         condition = {"q": snapshot.id, "e": {"$gt": now}, **free(now)}
-        fields = ID_ONLY
+        fields = {"_id": 1, "e": 1}
         if dead_letter is not None:
             condition["cc"] = {"$lt": dead_letter.max_claims}
-            fields = {"_id": 1, "cc": 1}
+            fields["cc"] = 1
         won = moved = 0
+        # Whether a tagged message may expire before the claim's end plus
+        # grace (it then needs extending; messages an earlier attempt tagged
+        # are not known here).
+        short_lived = retry
         if retry:
             # What an earlier attempt tagged is this claim's: renewed, counted.
             result = await messages.update_many(
@@ -114,11 +119,15 @@ class ClaimController:
                     {"_id": {"$in": markers}, **condition},
                     {"$set": {"ci": claim_id, "ce": provisional, "ct": ttl}, "$inc": {"cc": 1}})
                 won += result.modified_count
+                tagged = set(markers)
+                short_lived = short_lived or any(
+                    doc["e"] < until for doc in candidates if doc["_id"] in tagged)
             if won + moved >= limit or len(candidates) < wanted:
                 break
         if not won:
             return None
-        await self._extend(snapshot.id, claim_id, expires, ttl, grace, tagged=provisional)
+        if short_lived:
+            await self._extend(snapshot.id, claim_id, expires, ttl, grace, tagged=provisional)
         docs = await messages.find({"q": snapshot.id, "ci": claim_id}, sort=BY_MARKER)
         if provisional < expires:
             # The last write: the claim is whole (a retry would renew it).
