@@ -26,7 +26,9 @@ failed claim tagged is free again within that window at worst (a lasting
 outage, a daemon killed mid-claim), not when its ttl ends. The residue: a
 last write that ran but whose answer was lost, then no retry nor release
 reaching the server: those messages wait for the claim's ttl. The price
-is that last write (one more round trip when the ttl exceeds the window).
+is that last write (one more round trip when the ttl exceeds the window),
+paid back when no message needs its life extended for the claim (the
+candidates' expiries tell; the extension's round trip is then skipped).
 """
 
 import itertools
