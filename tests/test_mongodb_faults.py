@@ -7,6 +7,9 @@ armed with pymongo (synchronously, before the call or from a thread):
 "not primary" and "node is recovering" answers, a reply whose write
 concern failed after the write ran (an unknown outcome), a dropped
 connection and a slow primary. Each test switches them off at cleanup.
+Fail points fire ``{"times": N}`` (after ``"skip"``) or always: the test
+server has no ``activationProbability`` (it would read such a mode as
+"always on"), so the concurrent test draws the faults at random itself.
 
 The driver's reactor is the real one: retries wait ``retry_backoff`` and
 reconnections take real time.
@@ -162,44 +165,55 @@ class FaultServerTests(unittest.TestCase):
 
 class OneFaultTests(FaultCase):
     """One fault (``{"times": 1}``) of each kind on each command the driver
-    sends, while a post, a listing, a claim and its messages' deletion run:
-    every call that is safe to repeat succeeds (it was retried), with the
-    right result; a pop, which is not repeated, succeeds or answers
-    StorageUnavailable; nothing else is ever raised."""
+    sends, armed before each call of a post, a read, a claim (create, get,
+    update, release) and its messages' deletion: every call that is safe
+    to repeat succeeds (it was retried), with the right result; a pop,
+    which is not repeated, succeeds or answers StorageUnavailable; nothing
+    else is ever raised."""
+
+    async def faulted(self, fault, command, call):
+        """``call()`` with ``fault`` armed once on ``command`` (off after,
+        if the call sent no such command)."""
+        self.faults.arm(fault, [command], mode={"times": 1})
+        try:
+            return await call()
+        finally:
+            self.faults.off()
 
     async def round(self, fault, command):
-        """Arm ``fault`` once on ``command``, then run the calls; the
-        description of what failed (none expected) and of the pop."""
+        """The calls, each with the fault armed, and their results."""
         tag = f"{fault}-{command}"
-        self.faults.arm(fault, [command], mode={"times": 1})
-        ids = await self.driver.messages.post(
-            None, QUEUE, [{"ttl": 300, "body": {"tag": tag, "n": n}} for n in range(3)])
+        d = self.driver
+
+        def faulted(call):
+            return self.faulted(fault, command, call)
+
+        ids = await faulted(lambda: d.messages.post(
+            None, QUEUE, [{"ttl": 300, "body": {"tag": tag, "n": n}} for n in range(3)]))
         self.assertEqual(len(ids), 3)
-        listed = await self.driver.messages.bulk_get(None, QUEUE, ids)
+        listed = await faulted(lambda: d.messages.bulk_get(None, QUEUE, ids))
         self.assertEqual([m.body for m in listed],
                          [{"tag": tag, "n": n} for n in range(3)], tag)
-        claim = await self.driver.claims.create(None, QUEUE, 300, 60, 2)
-        self.assertIsNotNone(claim, tag)
-        self.assertEqual(len(claim.messages), 2, tag)
-        renewed = await self.driver.claims.get(None, QUEUE, claim.id)
-        self.assertEqual([m.id for m in renewed.messages], [m.id for m in claim.messages])
-        await self.driver.claims.update(None, QUEUE, claim.id, 200)
-        for message in claim.messages:
-            await self.driver.messages.delete(None, QUEUE, message.id, claim.id)
-        await self.driver.claims.delete(None, QUEUE, claim.id)
-        ok, popped = await self.outcome(self.driver.messages.pop(None, QUEUE, 1))
-        self.faults.off()
+        claim = await faulted(lambda: d.claims.create(None, QUEUE, 300, 60, 2))
+        self.assertEqual([m.id for m in claim.messages], ids[:2], tag)
+        renewed = await faulted(lambda: d.claims.get(None, QUEUE, claim.id))
+        self.assertEqual([m.id for m in renewed.messages], ids[:2], tag)
+        await faulted(lambda: d.claims.update(None, QUEUE, claim.id, 200))
+        await faulted(lambda: d.messages.delete(None, QUEUE, ids[0], claim.id))
+        await faulted(lambda: d.claims.delete(None, QUEUE, claim.id))
+        await faulted(lambda: d.messages.delete(None, QUEUE, ids[1]))
+        ok, popped = await self.outcome(faulted(lambda: d.messages.pop(None, QUEUE, 1)))
         remaining = await self.listed()
-        # What the claim took is deleted; what the pop took is gone, or
-        # still there if it failed: never both, never twice.
+        # Two messages deleted; the third popped, or still there if the pop
+        # failed: never both, never twice.
         left = [m.body["n"] for m in remaining if m.body["tag"] == tag]
         if ok:
-            self.assertEqual(len(popped), 1, tag)
+            self.assertEqual([m.body["n"] for m in popped], [2], tag)
             self.assertEqual(left, [], tag)
         else:
-            self.assertEqual(len(left), 1, tag)
+            self.assertEqual(left, [2], tag)
         for message in remaining:
-            await self.driver.messages.delete(None, QUEUE, message.id)
+            await d.messages.delete(None, QUEUE, message.id)
 
     async def each_command(self, fault):
         for command in COMMANDS:
@@ -209,17 +223,14 @@ class OneFaultTests(FaultCase):
         """NotWritablePrimary (10107, RetryableWriteError): retried."""
         return self.each_command("NotWritablePrimary")
 
-    def test_interrupted_due_to_repl_state_change(self):
-        """InterruptedDueToReplStateChange (11602): retried."""
-        return self.each_command("InterruptedDueToReplStateChange")
-
-    def test_primary_stepped_down(self):
-        """PrimarySteppedDown (189): retried."""
-        return self.each_command("PrimarySteppedDown")
-
-    def test_shutdown_in_progress(self):
-        """ShutdownInProgress (91, "node is shutting down"): retried."""
-        return self.each_command("ShutdownInProgress")
+    async def test_other_failover_codes(self):
+        """The other codes of a primary stepping down or shutting down
+        (InterruptedDueToReplStateChange 11602, PrimarySteppedDown 189,
+        ShutdownInProgress 91), one command each in turn: retried."""
+        kinds = ("InterruptedDueToReplStateChange", "PrimarySteppedDown",
+                 "ShutdownInProgress")
+        for n, command in enumerate(COMMANDS):
+            await self.round(kinds[n % len(kinds)], command)
 
     def test_dropped_connection(self):
         """A connection dropped by the server (txmongo's AutoReconnect):
