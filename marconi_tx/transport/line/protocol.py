@@ -308,8 +308,7 @@ class LineProtocol(Protocol):
         except Exception:
             answer = defer.fail()
         if isinstance(answer, defer.Deferred):
-            answer.addErrback(self._failed)
-            answer.addCallback(self._reply)
+            answer.addCallbacks(self._reply, self._failed_reply)
         else:
             self._reply(answer)
 
@@ -320,12 +319,13 @@ class LineProtocol(Protocol):
         if not self._pumping:
             self._pump()
 
-    def _failed(self, failure):
+    def _failed_reply(self, failure):
         if failure.check(errors.StorageUnavailable, errors.ServiceUnavailable):
             self.log.warn("Storage failed: {error}", error=failure.getErrorMessage())
-            return replies.OUT_OF_MEMORY
-        self.log.failure("Line command failed", failure)
-        return replies.INTERNAL_ERROR
+            self._reply(replies.OUT_OF_MEMORY)
+        else:
+            self.log.failure("Line command failed", failure)
+            self._reply(replies.INTERNAL_ERROR)
 
     # -- reservations ------------------------------------------------------
 
@@ -452,6 +452,31 @@ class LineProtocol(Protocol):
 
     def _reserve(self, timeout):
         self.worker = True
+        if not self._deadline_soon(self.clock.seconds()):
+            # Nobody waits for these tubes: no turn to keep, so one storage
+            # call takes a ready job (the room is entered if there is none).
+            room = self.server.room
+            project = self.project
+            if not any(room.waiting_on((project, tube)) for tube in self.watching):
+                tubes = self.server.active_tubes(self.watching)
+                if tubes:
+                    d = self.jobs.reserve(project, sorted(tubes))
+                    return d.addCallback(self._reserved_at_once, timeout)
+        return self._wait(timeout)
+
+    def _reserved_at_once(self, job, timeout):
+        if self._closed or self._input_ended:
+            # Gone (or half-closed, which ends a reserve) meanwhile.
+            if job is not None:
+                self.jobs.abandon(self.project, job.id, job.claim_id, False).addErrback(
+                    self._not_given_back, job.id)
+            return replies.TIMED_OUT
+        if job is None:
+            return self._wait(timeout)
+        return self.reserved_answer(job)
+
+    def _wait(self, timeout):
+        """Wait in the room for a job of the watched tubes."""
         soon = self._deadline_soon(self.clock.seconds())
         give_up = replies.DEADLINE_SOON if soon else replies.TIMED_OUT
         waiter = PendingReserve(self, frozenset(self.watching),
