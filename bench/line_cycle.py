@@ -43,8 +43,10 @@ from bench import servers
 TUBE = "bench-line"
 #: The job put by every cycle.
 BODY = b"job"
-#: Unmeasured cycles before each measurement, per connection.
+#: Unmeasured cycles before each measurement: on one connection, and on
+#: each of more.
 WARMUP = 200
+WARMUP_EACH = 50
 
 
 def _summary(count, elapsed, took):
@@ -141,7 +143,7 @@ async def _concurrent(address, connections, count, warmup):
     return _summary(each * connections, time.perf_counter() - t0, took)
 
 
-def concurrent_cycles(address, connections, count, warmup=WARMUP):
+def concurrent_cycles(address, connections, count, warmup=WARMUP_EACH):
     """``count`` cycles in all over ``connections`` connections at once
     (asyncio, in this process), after ``warmup`` unmeasured cycles on each;
     rate and latencies."""
@@ -176,9 +178,10 @@ def measure(target, port, connections, count):
     before = target.cpu_seconds()
     if connections == 1:
         result = cycles(address, count)
+        warm = WARMUP
     else:
         result = concurrent_cycles(address, connections, count)
-    warm = WARMUP * connections
+        warm = WARMUP_EACH * connections
     result["server_cpu_us"] = 1e6 * (target.cpu_seconds() - before) / (count + warm)
     return result
 

@@ -31,8 +31,10 @@ Sections (each can be left out with ``--sections``):
     second meanwhile) and on one with ``[drivers] metrics = false``, loaded
     in turns; the ratio of their rates is the cost of metrics.
 ``line``
-    The put/reserve/delete cycle of the line endpoint against beanstalkd
-    (``bench.line_cycle``, when that module and beanstalkd are present).
+    The put/reserve/delete cycle of the line endpoint against beanstalkd, in
+    memory and with its binlog, on 1 connection (greenstalk) and on 16 (an
+    asyncio client), in turns (``bench.line_cycle``, when that module and
+    beanstalkd are present).
 ``zaqar``
     marconi_tx against upstream Zaqar (on redis, under gunicorn), the same
     wrk loads on both in turns, over each API version both serve
@@ -175,11 +177,14 @@ class Settings:
         if "metrics" in self.sections:
             seconds += self.repeats * 2 * self.duration
         if "line" in self.sections:
-            # marconi_tx does one to a few thousand cycles a second,
-            # beanstalkd (twice: in memory, with a binlog) ten times that;
-            # every connection has 200 warm-up cycles a run.
-            seconds += sum(self.repeats * (self.line_cycles + 200 * n) * 1.2 / 1000
-                           for n in self.line_connections)
+            # marconi_tx does about a thousand cycles a second on one
+            # connection and two on more, beanstalkd (twice: in memory, with
+            # a binlog) about ten; a run warms up with 200 cycles on one
+            # connection, 50 a connection on more (bench.line_cycle).
+            for n in self.line_connections:
+                cycles = self.line_cycles + (200 if n == 1 else 50 * n)
+                rate = 1000 if n == 1 else 2000
+                seconds += self.repeats * cycles * (1 / rate + 2 / 10000)
         if "zaqar" in self.sections:
             # Zaqar 23 serves one API version of marconi_tx's three (v2).
             seconds += (self.repeats * len(self.zaqar_concurrency)
