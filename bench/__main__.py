@@ -95,7 +95,7 @@ def main(argv=None, say=run.say):
         absent = deps.install(absent, say=say)
     notes = []
     if "wrk" in absent:
-        skipped = [s for s in ("throughput", "scale", "zaqar") if s in settings.sections]
+        skipped = [s for s in ("throughput", "scale", "pools", "zaqar") if s in settings.sections]
         if skipped:
             notes.append(f"wrk is missing: {', '.join(skipped)} skipped "
                          f"(apt-get install wrk)")

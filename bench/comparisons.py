@@ -10,6 +10,8 @@ every ratio of ``bench.report``:
 * ``zaqar_ratios``: marconi_tx over upstream Zaqar (section ``zaqar``,
   ``bench.zaqar``) for each load, API version and concurrency, in messages
   per second (the work a load exists for; for POST 1 it is the request rate).
+* ``pool_ratios``: each layout of the ``pools`` section (``bench.pools``)
+  over its reference layout, per load, in messages per second.
 """
 
 import statistics
@@ -102,4 +104,28 @@ def zaqar_ratios(runs):
                      # Cores used: marconi_tx's process; Zaqar's gunicorn and redis.
                      "marconi_cpu": _median(cpu.get(("marconi", config), [])),
                      "zaqar_cpu": _median(cpu.get(("zaqar", config), []))})
+    return rows
+
+
+def pool_ratios(runs):
+    """One row per layout and load of the ``pools`` section: its rate
+    (median), its reference's and its rate over the reference's: one
+    process on one sqlite file for sqlite layouts, the 1-pool MongoDB layout
+    for MongoDB ones."""
+    from bench import pools
+
+    layouts = {}
+    for run in runs:
+        if run["section"] == "pools":
+            layouts.setdefault(run["target"], (run["engine"], run["pools"], run["processes"]))
+    rows = []
+    for target, (engine, count, processes) in layouts.items():
+        reference = pools.REFERENCE if engine == "sqlite" else pools.MONGO_REFERENCE
+        for load, (mine, theirs, ratios) in _paired(
+                runs, "pools", lambda run: run["scenario"], target, reference,
+                "messages_per_s").items():
+            rows.append({"layout": target, "engine": engine, "pools": count,
+                         "processes": processes, "scenario": load, "reference": reference,
+                         "mps": _median(mine), "reference_mps": _median(theirs),
+                         "ratio": _median(ratios) if target != reference else 1.0})
     return rows

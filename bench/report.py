@@ -132,6 +132,7 @@ def summarize(runs):
     summary["v2_vs_v1"] = _v2_vs_v1(runs)
     summary["post1_vs_ceilings"] = comparisons.post1_vs_ceilings(runs)
     summary["zaqar"] = comparisons.zaqar_ratios(runs)
+    summary["pools"] = comparisons.pool_ratios(runs)
 
     groups = _group(runs, "scale", ("target", "scenario", "concurrency", "processes"))
     singles = {(t, s, c): _rate_summary(g)["requests_per_s"]
@@ -329,6 +330,13 @@ def format_table(result):
         rows.sort(key=lambda r: (r[0] != "ceiling", r[1], r[2]))
         out += _table(["target", "load", "procs", "req/s", "msg/s", "p50 ms", "p99 ms",
                        "x one", "cpu each", "wrk", "notes"], rows)
+    if summary.get("pools"):
+        out += ["", f"Pools (queues spread over pools; messages/s; ratio = the layout over "
+                    f"one process on one sqlite file, MongoDB layouts over one MongoDB pool, "
+                    f"median of the repeats), concurrency {settings['scale_concurrency']}"]
+        rows = [[row["layout"], row["processes"], LABELS.get(row["scenario"], row["scenario"]),
+                 _fmt(row["mps"]), _fmt(row["ratio"], 2)] for row in summary["pools"]]
+        out += _table(["layout", "procs", "load", "msg/s", "ratio"], rows)
     if summary["line"]:
         out += ["", "Line endpoint (put/reserve/delete cycles; 1 connection: greenstalk, "
                     "more: an asyncio client; ratios: medians of each repeat's)"]

@@ -22,6 +22,10 @@ Sections (each can be left out with ``--sections``):
 ``scale``
     One daemon and N daemons (N = cores by default) sharing one port and one
     sqlite file, and the ceiling with 1 and N processes, loaded in turns.
+``pools``
+    Queues spread over 1, 2 and 4 sqlite pools with ``--workers 2``, and
+    over 2 MongoDB-wire pools, against one process on one file: POST 1 and
+    the consume cycle on each layout in turns (``bench.pools``).
 ``soak``
     POST 1 and the consume cycle on one queue at once for ``soak_seconds``,
     sampling the sqlite WAL file's size every second (``bench.soak``), with
@@ -58,6 +62,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import NamedTuple
 
+from bench import pools as pool_layouts
 from bench import prefill, probe, profile, servers, soak, wrk, zaqar_compare
 
 #: The project of the v2 loads' queues (v2 requires one; v1's are global).
@@ -104,7 +109,7 @@ CEILING_ALSO = ("post1",)
 #: (``bench.raw_ceiling``, the floor of any Twisted HTTP server).
 CEILINGS = ("ceiling", "raw-ceiling")
 
-SECTIONS = ("throughput", "depth", "scale", "soak", "metrics", "line", "long_poll",
+SECTIONS = ("throughput", "depth", "scale", "pools", "soak", "metrics", "line", "long_poll",
             "zaqar", "profile")
 #: What runs without --sections: profiling needs py-spy and slows the daemon.
 DEFAULT_SECTIONS = SECTIONS[:-1]
@@ -172,6 +177,9 @@ class Settings:
         if "scale" in self.sections:
             counts = len({1, self.processes})
             seconds += self.repeats * counts * (1 + len(self.scale_scenarios)) * self.duration
+        if "pools" in self.sections:
+            layouts = len(pool_layouts.SQLITE_LAYOUTS) + len(pool_layouts.MONGO_LAYOUTS)
+            seconds += self.repeats * layouts * len(pool_layouts.LOADS) * self.duration
         if "soak" in self.sections:
             seconds += sum(soak.seconds_of(m, self.soak_seconds) for m, _ in soak.WAL_SETTINGS)
         if "metrics" in self.sections:
@@ -195,9 +203,9 @@ class Settings:
 
 
 PRESETS = {
-    # About 15 minutes on 2 cores (6 of them the WAL soak).
+    # About 21 minutes on 2 cores (6 of them the WAL soak).
     "full": Settings(),
-    # About 3 minutes: shorter and fewer runs, same shape.
+    # About 4 minutes: shorter and fewer runs, same shape.
     "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
                       line_cycles=2000, profile_seconds=5, soak_seconds=12,
                       long_poll_samples=100),
@@ -257,11 +265,14 @@ class Bench:
             prefill.fill(db_path, load.queue, missing, load.project)
 
     def load(self, section, server, target, scenario, concurrency, db_path=None, api=None,
-             **labels):
+             script=None, **labels):
         """One wrk run against ``server`` (``scenario`` over ``api`` if given:
-        the record says so); appends and returns the run record. A consume
-        load on marconi_tx (``db_path``) is stocked first."""
-        if scenario == CEILING:
+        the record says so; with ``script``, the (lua, params) it runs);
+        appends and returns the run record. A consume load on marconi_tx
+        (``db_path``) is stocked first."""
+        if script is not None:
+            lua, params = script
+        elif scenario == CEILING:
             lua, params = "get", {}
         else:
             lua, params = self.params(scenario, api)
@@ -546,6 +557,9 @@ class Bench:
 
     def zaqar(self):
         zaqar_compare.run(self)
+
+    def pools(self):
+        pool_layouts.run(self)
 
     def note(self, text):
         self.notes.append(text)

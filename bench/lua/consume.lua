@@ -5,11 +5,14 @@
 -- claim queues its delete, and the next request of any connection of the
 -- thread sends the oldest queued delete before claiming again. Every claim
 -- is thus followed by its delete, and at most one request per connection is
--- in flight (no pipelining).
+-- in flight (no pipelining). With PARAMS.queues above 1, the claims go in
+-- turn to PARAMS.queue .. "-0" ... "-(queues-1)" (loads spread over pools),
+-- and each delete to the queue its claim's hrefs name.
 
-local claim_request
-local queue_path = "/" .. PARAMS.api .. "/queues/" .. PARAMS.queue
-local delete_prefix = queue_path .. "/messages?ids="
+local claim_requests = {}
+local queues = PARAMS.queues or 1
+local turn = 0
+local api_prefix = "/" .. PARAMS.api .. "/queues/"
 local delete_headers = {["Client-ID"] = PARAMS.client_id}
 local claim_headers = {["Client-ID"] = PARAMS.client_id, ["Content-Type"] = "application/json"}
 if PARAMS.project ~= "" then
@@ -20,9 +23,15 @@ local pending = {}
 local first, last = 1, 0
 
 function init(args)
-   claim_request = wrk.format(
-      "POST", queue_path .. "/claims?limit=" .. PARAMS.batch, claim_headers,
-      '{"ttl":60,"grace":60}')
+   for i = 1, queues do
+      local name = PARAMS.queue
+      if queues > 1 then
+         name = name .. "-" .. (i - 1)
+      end
+      claim_requests[i] = wrk.format(
+         "POST", api_prefix .. name .. "/claims?limit=" .. PARAMS.batch, claim_headers,
+         '{"ttl":60,"grace":60}')
+   end
 end
 
 function request()
@@ -33,19 +42,21 @@ function request()
       bench_deletes = bench_deletes + 1
       return wrk.format("DELETE", path, delete_headers)
    end
-   return claim_request
+   turn = turn % queues + 1
+   return claim_requests[turn]
 end
 
 function response(status, headers, body)
    if status == 201 then
-      local ids = {}
-      for id in string.gmatch(body, '/messages/([^"?/]+)%?claim_id=') do
+      local ids, queue = {}, nil
+      for name, id in string.gmatch(body, '/queues/([^/"]+)/messages/([^"?/]+)%?claim_id=') do
          ids[#ids + 1] = id
+         queue = name
       end
       bench_messages = bench_messages + #ids
       if #ids > 0 then
          last = last + 1
-         pending[last] = delete_prefix .. table.concat(ids, ",")
+         pending[last] = api_prefix .. queue .. "/messages?ids=" .. table.concat(ids, ",")
       end
    elseif status == 204 then
       bench_no_content = bench_no_content + 1
