@@ -161,13 +161,14 @@ class JobController:
 
     def put(self, project, queue, body, ttl, priority, delay, ttr):
         now = self.driver.now()
+        publication = batches.Publication()  # see messages.MessageController.post
+        return self.driver.retried(lambda: self._put(
+            project, queue, body, ttl, priority, delay, ttr, now, publication))
+
+    async def _put(self, project, queue, body, ttl, priority, delay, ttr, now, publication):
         [row] = documents([{"body": body, "ttl": ttl, "priority": priority}], now)
         row["av"] = self._after(delay) if delay else now
         row["tr"], row["dl"] = ttr, delay
-        publication = batches.Publication()  # see messages.MessageController.post
-        return self.driver.retried(lambda: self._put(project, queue, row, publication))
-
-    async def _put(self, project, queue, row, publication):
         [job_id] = await publish(self.driver, project, queue, [row], create=True,
                                  publication=publication)
         self.driver.events.notify(project, queue)

@@ -87,12 +87,12 @@ class MessageController:
         self.driver = driver
 
     def post(self, project, queue, messages, client_uuid=None, create=False):
-        # The rows and the publication are fixed before the first attempt:
-        # a retry settles what an earlier one published (batches).
-        rows = documents(messages, self.driver.now(), client_uuid)
+        # The post's time and publication are fixed before the first
+        # attempt: a retry settles what an earlier one published (batches).
+        now = self.driver.now()
         publication = batches.Publication()
-        return self.driver.retried(
-            lambda: self._post(project, queue, rows, create, publication))
+        return self.driver.retried(lambda: self._post(
+            project, queue, documents(messages, now, client_uuid), create, publication))
 
     async def _post(self, project, queue, rows, create, publication):
         if not rows:
