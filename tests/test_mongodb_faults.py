@@ -129,6 +129,96 @@ class FaultCase(unittest.TestCase):
             await defer.DeferredList(list(self.driver._background))
 
 
+class RetryPolicyTests(unittest.SynchronousTestCase):
+    """Which failures the driver runs a call again after, how often and
+    when (``MongoDriver.retried`` on a Clock; no server involved)."""
+
+    def test_transient_failures(self):
+        """What a failover raises is transient (connection failures, the
+        retryable-writes codes, the RetryableWriteError label, a write
+        concern error with such a code, through gatherResults); a
+        duplicate key, another server error or a bug is not."""
+        from pymongo.errors import (
+            AutoReconnect,
+            BulkWriteError,
+            DuplicateKeyError,
+            NotPrimaryError,
+            OperationFailure,
+        )
+        from twisted.internet.error import ConnectionLost
+        from twisted.python.failure import Failure
+
+        from marconi_tx.storage.mongodb.driver import transient
+
+        def first_error(error):
+            return defer.FirstError(Failure(error), 0)
+
+        for error in (AutoReconnect("gone"), NotPrimaryError("not primary"),
+                      ConnectionLost(), OperationFailure("x", 10107),
+                      OperationFailure("x", 189), OperationFailure("x", 91),
+                      OperationFailure("x", 2, {"errorLabels": ["RetryableWriteError"]}),
+                      BulkWriteError({"writeConcernErrors": [{"code": 91}], "writeErrors": []}),
+                      first_error(AutoReconnect("gone"))):
+            self.assertTrue(transient(error), error)
+        for error in (DuplicateKeyError("dup", 11000), OperationFailure("x", 2),
+                      OperationFailure("x", 50),
+                      BulkWriteError({"writeErrors": [{"code": 11000}]}),
+                      BulkWriteError({"writeConcernErrors": [{"code": 91}],
+                                      "writeErrors": [{"code": 11000}]}),
+                      ValueError("bug"), errors.QueueDoesNotExist("q"),
+                      first_error(ValueError("bug"))):
+            self.assertFalse(transient(error), error)
+
+    def attempts(self, failures, **overrides):
+        """A driver on a Clock, and a call of it failing transiently
+        ``failures`` times before answering "done"; (clock, Deferred, the
+        times of its attempts)."""
+        from pymongo.errors import AutoReconnect
+
+        clock = task.Clock()
+        driver = MongoDriver("mongodb://127.0.0.1:1/q", clock, settings(**overrides))
+        times = []
+
+        async def operation():
+            times.append(clock.seconds())
+            if len(times) <= failures:
+                raise AutoReconnect("gone")
+            return "done"
+
+        return clock, driver.retried(operation), times
+
+    def test_backoff_doubles_until_an_answer(self):
+        """Each retry waits retry_backoff, doubled each time, on the
+        driver's reactor; the answer of the attempt that succeeds is the
+        call's."""
+        clock, d, times = self.attempts(3, retry_backoff=0.5, max_retries=5)
+        clock.pump([0.25] * 20)
+        self.assertEqual(self.successResultOf(d), "done")
+        self.assertEqual(times, [0, 0.5, 1.5, 3.5])
+
+    def test_retries_are_bounded(self):
+        """After max_retries retries the transient failure is
+        StorageUnavailable; 0 retries means a single attempt."""
+        clock, d, times = self.attempts(10, retry_backoff=0.1, max_retries=2)
+        clock.pump([0.1] * 10)
+        self.failureResultOf(d, errors.StorageUnavailable)
+        self.assertEqual(len(times), 3)
+        clock, d, times = self.attempts(1, max_retries=0)
+        self.failureResultOf(d, errors.StorageUnavailable)
+        self.assertEqual(len(times), 1)
+
+    def test_retries_stop_at_the_timeout(self):
+        """All attempts share operation_timeout: a call still failing when
+        it ends is StorageUnavailable then, whatever retries were left."""
+        clock, d, times = self.attempts(100, retry_backoff=0.4, max_retries=50,
+                                        operation_timeout=1)
+        clock.advance(0.9)
+        self.assertNoResult(d)
+        clock.advance(0.1)
+        self.failureResultOf(d, errors.StorageUnavailable)
+        self.assertEqual(len(times), 2)  # at 0 and 0.4; the next was due at 1.2
+
+
 class FaultServerTests(unittest.TestCase):
     """Which server the fault tests use (``tests.mongodb_server``)."""
 
