@@ -1,6 +1,7 @@
 """The pooled driver against the storage suites: the conformance suite, the
 subscription suite and the job suite, each on a ``PooledDriver`` over two
-sqlite-file pools (queues spread over both by weight)."""
+sqlite-file pools (queues spread over both by weight), and the storage and
+job suites over a sqlite pool and a MongoDB pool."""
 
 from random import Random
 
@@ -10,6 +11,7 @@ from marconi_tx import config
 from marconi_tx.storage.pooling.driver import PooledDriver
 from marconi_tx.testing import MemoryDriver
 from tests.clock_reactor import ClockReactor
+from tests.mongodb_server import fresh_database_uri
 from tests.storage_conformance import StorageConformanceMixin
 from tests.subscription_conformance import QUEUE, SubscriptionConformanceMixin
 from tests.test_line_storage import JobConformanceMixin
@@ -35,7 +37,8 @@ def pooled_config(**pooling):
     """The default settings, with ``[drivers:storage:pooling]`` ones
     given; sqlite commits each write at once, as the suites' own sqlite
     drivers do (group commit notifies at the end of the turn)."""
-    overrides = [("drivers:storage:sqlite", "group_commit", "false")]
+    overrides = [("drivers:storage:sqlite", "group_commit", "false"),
+                 ("drivers:storage:mongodb", "pool_size", "3")]
     overrides += [("drivers:storage:pooling", name, str(value))
                   for name, value in pooling.items()]
     return config.load(None, overrides)
@@ -46,8 +49,11 @@ class PooledStorageMixin:
     of two sqlite-file pools; the second driver is another process's, over
     the same catalog and pools."""
 
+    def pool_uris(self):
+        return sqlite_pools(self)
+
     def make_driver(self, clock):
-        self.catalog = memory_catalog(clock, sqlite_pools(self))
+        self.catalog = memory_catalog(clock, self.pool_uris())
         return PooledDriver(self.catalog, ClockReactor(clock), pooled_config(), Random(1))
 
     def make_second_driver(self, clock):
@@ -56,6 +62,20 @@ class PooledStorageMixin:
 
 class PooledConformanceTests(PooledStorageMixin, StorageConformanceMixin, unittest.TestCase):
     """The storage conformance suite through the pooled driver."""
+
+
+class MixedPooledStorageMixin(PooledStorageMixin):
+    """Pools on a sqlite file and on a fresh database of the MongoDB-wire
+    server."""
+
+    def pool_uris(self):
+        return sqlite_pools(self, 1) + [fresh_database_uri(self)]
+
+
+class MixedPooledConformanceTests(MixedPooledStorageMixin, StorageConformanceMixin,
+                                  unittest.TestCase):
+    """The storage conformance suite through the pooled driver, one pool on
+    sqlite and one on MongoDB."""
 
 
 class PooledSubscriptionTests(PooledStorageMixin, SubscriptionConformanceMixin,
@@ -77,3 +97,8 @@ class PooledSubscriptionTests(PooledStorageMixin, SubscriptionConformanceMixin,
 
 class PooledJobTests(PooledStorageMixin, JobConformanceMixin, unittest.TestCase):
     """The job suite through the pooled driver."""
+
+
+class MixedPooledJobTests(MixedPooledStorageMixin, JobConformanceMixin, unittest.TestCase):
+    """The job suite through the pooled driver, one pool on sqlite and one
+    on MongoDB."""
