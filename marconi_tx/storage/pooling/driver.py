@@ -64,7 +64,11 @@ class PooledDriver:
         """The open pool (``OpenPool``) of the queue, or None if the queue
         was never placed."""
         name = self.routes.get(project, queue)
-        if name is None:
+        if name is not None:  # the usual case: known, open
+            pool = self.pool_set.by_name.get(name)
+            if pool is not None and pool.driver is not None:
+                return pool
+        else:
             name = await self.catalog.lookup(project, queue)
             if name is None:
                 return None
