@@ -9,18 +9,12 @@ def driver_from_config(config, reactor):
     ``reactor`` (its time, timers and threads): with ``[drivers] pooling``,
     a ``PooledDriver`` whose catalog is kept in that storage.
 
-    @raise ConfigError: an unknown or malformed storage URI, or one that
-        cannot hold the catalog.
+    @raise ConfigError: an unknown or malformed storage URI.
     """
     driver = driver_for_uri(config.drivers.storage, config, reactor)
     if not config.drivers.pooling:
         return driver
-    from marconi_tx.storage.interfaces import IPoolingStorage
     from marconi_tx.storage.pooling.driver import PooledDriver
-
-    if not IPoolingStorage.providedBy(driver):
-        raise ConfigError(f"storage {config.drivers.storage!r} cannot hold the catalog of "
-                          "pools ([drivers] pooling)")
 
     return PooledDriver(driver, reactor, config)
 
