@@ -9,12 +9,11 @@ id), and an id of another pool is one the queue does not have.
 
 import dataclasses
 
-from marconi_tx.storage.ids import MAX_MESSAGE_ID, parse_message_id
+from marconi_tx.storage.ids import parse_message_id
 
-#: Pool numbers are 1 .. SPACING - 1.
+#: Pool numbers are 1 .. SPACING - 1. A pool's local ids must stay below
+#: 2**63 / SPACING (9e15: engines count from 1) for global ids to fit.
 SPACING = 1024
-#: The highest pool-local id that still has a global id.
-MAX_LOCAL_ID = (MAX_MESSAGE_ID - SPACING + 1) // SPACING
 
 
 def routable(number):
