@@ -18,7 +18,7 @@ from marconi_tx.storage.records import DeadLetter, JobCounts, Pool, Queue
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from tests.clock_reactor import ClockReactor
 from tests.storage_conformance import START, concurrently
-from tests.test_pooling_storage import memory_catalog, pooled_config, sqlite_pools
+from tests.test_pooling_storage import pooled_config, sqlite_catalog, sqlite_pools
 
 TTL = 300
 
@@ -86,8 +86,9 @@ class IdTests(unittest.SynchronousTestCase):
 
 class PooledDriverCase(unittest.TestCase):
     """A PooledDriver (and, for tests about two processes, a second one)
-    over a memory catalog of pools on sqlite files; ``direct[name]`` is a
-    plain SqliteDriver on each pool's file, to see where data really is."""
+    over a sqlite catalog of pools on sqlite files; ``catalog`` is the
+    first driver's catalog store; ``direct[name]`` is a plain SqliteDriver
+    on each pool's file, to see where data really is."""
 
     weights = (1, 1)
     flavors = None
@@ -96,8 +97,10 @@ class PooledDriverCase(unittest.TestCase):
         self.clock = task.Clock()
         self.clock.advance(START)
         self.uris = sqlite_pools(self, len(self.weights))
-        self.catalog = memory_catalog(self.clock, self.uris, self.weights, self.flavors)
-        self.driver = self.make_pooled(Random(1))
+        self.catalog_path = self.mktemp()
+        self.catalog = sqlite_catalog(self.catalog_path, self.clock, self.uris, self.weights,
+                                      self.flavors)
+        self.driver = self.make_pooled(Random(1), self.catalog)
         self.direct = {}
         for n, uri in enumerate(self.uris):
             direct = self.direct[f"pool{n + 1}"] = SqliteDriver(uri[len("sqlite:"):], self.clock)
@@ -105,14 +108,15 @@ class PooledDriverCase(unittest.TestCase):
             self.addCleanup(direct.close)
         return self.driver.open()
 
-    def make_pooled(self, random, **pooling):
-        driver = PooledDriver(self.catalog, ClockReactor(self.clock), pooled_config(**pooling),
+    def make_pooled(self, random, catalog, **pooling):
+        driver = PooledDriver(catalog, ClockReactor(self.clock), pooled_config(**pooling),
                               random)
         self.addCleanup(driver.close)
         return driver
 
     async def second(self, **pooling):
-        driver = self.make_pooled(Random(2), **pooling)
+        driver = self.make_pooled(Random(2), sqlite_catalog(self.catalog_path, self.clock),
+                                  **pooling)
         await driver.open()
         return driver
 
@@ -490,6 +494,18 @@ class PoolChangeTests(PooledDriverCase):
         self.clock.advance(self.driver.config.pooling.refresh_interval)
         self.assertFalse(await self.driver.queues.exists(None, "q"))
         self.assertEqual(await self.driver.queues.list(None), [])
+
+
+    async def test_catalog_outage_keeps_known_routes(self):
+        """While the catalog does not answer, queues already routed are
+        still served and a failed refresh is a warning, not an error; a new
+        queue cannot be placed (503)."""
+        await self.post("q")
+        await self.catalog.close()
+        self.clock.advance(self.driver.config.pooling.refresh_interval)
+        self.assertEqual(len(await self.driver.messages.list(None, "q")), 1)
+        await self.assertFailure(self.driver.queues.create(None, "new"),
+                                 errors.StorageUnavailable)
 
 
 class HealthTests(PooledDriverCase):

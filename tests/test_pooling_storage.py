@@ -1,15 +1,19 @@
 """The pooled driver against the storage suites: the conformance suite, the
 subscription suite and the job suite, each on a ``PooledDriver`` over two
-sqlite-file pools (queues spread over both by weight), and the storage and
-job suites over a sqlite pool and a MongoDB pool."""
+sqlite-file pools with a sqlite catalog (queues spread over both by
+weight), and the storage and job suites over a sqlite pool and a MongoDB
+pool with a MongoDB catalog."""
 
 from random import Random
 
+from twisted.internet import defer, task
+from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from marconi_tx import config
+from marconi_tx.storage.mongodb.driver import MongoDriver
 from marconi_tx.storage.pooling.driver import PooledDriver
-from marconi_tx.testing import MemoryDriver
+from marconi_tx.storage.sqlite.driver import SqliteDriver
 from tests.clock_reactor import ClockReactor
 from tests.mongodb_server import fresh_database_uri
 from tests.storage_conformance import StorageConformanceMixin
@@ -22,14 +26,26 @@ def sqlite_pools(testcase, count=2):
     return [f"sqlite:{testcase.mktemp()}" for _ in range(count)]
 
 
-def memory_catalog(clock, uris, weights=None, flavors=None):
-    """An open MemoryDriver catalog with pools ``pool1``, ``pool2``, ... on
-    ``uris`` (weight 1 and no flavor unless given)."""
-    catalog = MemoryDriver(clock)
-    catalog.open()
+def fired(d):
+    """The result of the Deferred ``d``, which has fired (sqlite on a
+    ``task.Clock`` answers at once)."""
+    results = []
+    d.addBoth(results.append)
+    [result] = results
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
+
+
+def sqlite_catalog(path, clock, uris=(), weights=None, flavors=None):
+    """An open catalog store on the sqlite file ``path``, with pools
+    ``pool1``, ``pool2``, ... on ``uris`` (weight 1 and no flavor unless
+    given)."""
+    catalog = SqliteDriver(path, clock)
+    fired(catalog.open())
     for n, uri in enumerate(uris):
-        catalog.pools.create(f"pool{n + 1}", uri, weights[n] if weights else 1,
-                             flavors[n] if flavors else None)
+        fired(catalog.pools.create(f"pool{n + 1}", uri, weights[n] if weights else 1,
+                                   flavors[n] if flavors else None))
     return catalog
 
 
@@ -45,19 +61,21 @@ def pooled_config(**pooling):
 
 
 class PooledStorageMixin:
-    """``make_driver`` of the suites: a PooledDriver over a memory catalog
+    """``make_driver`` of the suites: a PooledDriver over a sqlite catalog
     of two sqlite-file pools; the second driver is another process's, over
-    the same catalog and pools."""
+    the same catalog file and pools."""
 
     def pool_uris(self):
         return sqlite_pools(self)
 
     def make_driver(self, clock):
-        self.catalog = memory_catalog(clock, self.pool_uris())
-        return PooledDriver(self.catalog, ClockReactor(clock), pooled_config(), Random(1))
+        self.catalog_path = self.mktemp()
+        catalog = sqlite_catalog(self.catalog_path, clock, self.pool_uris())
+        return PooledDriver(catalog, ClockReactor(clock), pooled_config(), Random(1))
 
     def make_second_driver(self, clock):
-        return PooledDriver(self.catalog, ClockReactor(clock), pooled_config(), Random(2))
+        return PooledDriver(sqlite_catalog(self.catalog_path, clock), ClockReactor(clock),
+                            pooled_config(), Random(2))
 
 
 class PooledConformanceTests(PooledStorageMixin, StorageConformanceMixin, unittest.TestCase):
@@ -66,16 +84,38 @@ class PooledConformanceTests(PooledStorageMixin, StorageConformanceMixin, unitte
 
 class MixedPooledStorageMixin(PooledStorageMixin):
     """Pools on a sqlite file and on a fresh database of the MongoDB-wire
-    server."""
+    server, the catalog on another (registered before the suite's
+    ``setUp``: the MongoDB catalog answers over the network)."""
 
-    def pool_uris(self):
-        return sqlite_pools(self, 1) + [fresh_database_uri(self)]
+    def setUp(self):
+        self.catalog_uri = fresh_database_uri(self)
+        d = defer.ensureDeferred(self.register(sqlite_pools(self, 1) + [fresh_database_uri(self)]))
+        d.addCallback(lambda _: super(MixedPooledStorageMixin, self).setUp())
+        return d
+
+    async def register(self, uris):
+        catalog = self.mongo_catalog(task.Clock())
+        await catalog.open()
+        for n, uri in enumerate(uris):
+            await catalog.pools.create(f"pool{n + 1}", uri, 1)
+        await catalog.close()
+
+    def mongo_catalog(self, clock):
+        return MongoDriver(self.catalog_uri, clock, pooled_config().mongodb)
+
+    def make_driver(self, clock):
+        return PooledDriver(self.mongo_catalog(clock), ClockReactor(clock), pooled_config(),
+                            Random(1))
+
+    def make_second_driver(self, clock):
+        return PooledDriver(self.mongo_catalog(clock), ClockReactor(clock), pooled_config(),
+                            Random(2))
 
 
 class MixedPooledConformanceTests(MixedPooledStorageMixin, StorageConformanceMixin,
                                   unittest.TestCase):
     """The storage conformance suite through the pooled driver, one pool on
-    sqlite and one on MongoDB."""
+    sqlite and one on MongoDB, the catalog on MongoDB."""
 
 
 class PooledSubscriptionTests(PooledStorageMixin, SubscriptionConformanceMixin,
@@ -101,4 +141,4 @@ class PooledJobTests(PooledStorageMixin, JobConformanceMixin, unittest.TestCase)
 
 class MixedPooledJobTests(MixedPooledStorageMixin, JobConformanceMixin, unittest.TestCase):
     """The job suite through the pooled driver, one pool on sqlite and one
-    on MongoDB."""
+    on MongoDB, the catalog on MongoDB."""

@@ -180,6 +180,8 @@ class PoolSet:
     async def _refresh_logged(self):
         try:
             await self.refresh()
+        except errors.StorageUnavailable as e:  # an outage: the next refresh tries again
+            self.log.warn("Cannot read the pools from the catalog: {error}", error=e)
         except Exception:
             self.log.failure("Cannot read the pools from the catalog")
 
