@@ -10,7 +10,8 @@ from twisted.internet import task
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from marconi_tx import errors
+from marconi_tx import config, errors, storage
+from marconi_tx.config import ConfigError
 from marconi_tx.storage.interfaces import IPooledDriver
 from marconi_tx.storage.pooling import ids, placement
 from marconi_tx.storage.pooling.driver import PooledDriver
@@ -82,6 +83,31 @@ class IdTests(unittest.SynchronousTestCase):
             expected_first = after[0]
             self.assertEqual(1 if local is None else int(local) + 1, expected_first)
         self.assertEqual(ids.local_marker("zz", number), "zz")
+
+
+class DriverFromConfigTests(unittest.SynchronousTestCase):
+    """``[drivers] pooling`` makes ``driver_from_config`` pooled."""
+
+    def test_pooling_wraps_the_catalog_storage(self):
+        """With pooling on, the driver is a PooledDriver whose catalog
+        storage is the driver of ``[drivers] storage``; off, that driver."""
+        path = self.mktemp()
+        overrides = [("drivers", "storage", f"sqlite:{path}")]
+        plain = storage.driver_from_config(config.load(None, overrides), task.Clock())
+        self.assertIsInstance(plain, SqliteDriver)
+        pooled = storage.driver_from_config(
+            config.load(None, overrides + [("drivers", "pooling", "true")]), task.Clock())
+        self.assertIsInstance(pooled, PooledDriver)
+        self.assertIsInstance(pooled.catalog_storage, SqliteDriver)
+        self.assertEqual(pooled.catalog_storage.path, path)
+
+    def test_driver_for_uri(self):
+        """Pools' drivers come from their URIs; an unknown URI is a
+        ConfigError."""
+        settings = config.load()
+        self.assertEqual(storage.driver_for_uri("sqlite:/x/y.db", settings, None).path,
+                         "/x/y.db")
+        self.assertRaises(ConfigError, storage.driver_for_uri, "redis://x", settings, None)
 
 
 class PooledDriverCase(unittest.TestCase):
