@@ -1,15 +1,16 @@
-"""A real ``twistd marconi --workers 2`` with pooling on: every process finds
-a queue's pool through the shared catalog."""
+"""A real ``twistd marconi --workers 2`` with pooling on: every process and
+every transport finds a queue's pool through the shared catalog."""
 
 import http.client
 import json
 import os
+import socket
 
 from twisted.internet import task
 from twisted.trial import unittest
 
 from marconi_tx.storage.sqlite.driver import SqliteDriver
-from tests.daemon import Daemon
+from tests.daemon import Daemon, free_port, wait_for_port
 from tests.http_support import CLIENT_ID
 from tests.test_workers import children, established, wait_until
 
@@ -33,8 +34,10 @@ class PooledWorkersTests(unittest.SynchronousTestCase):
         settings = os.path.join(self.workdir, "marconi.conf")
         with open(settings, "w") as f:
             f.write("[drivers]\npooling = true\n")
+        self.line_port = free_port()
         self.daemon = Daemon(self.workdir, "--config", settings, "--storage",
-                             "sqlite:catalog.db", "--workers", "2").start()
+                             "sqlite:catalog.db", "--workers", "2",
+                             "--line", f"tcp:{self.line_port}:interface=127.0.0.1").start()
         self.addCleanup(self.daemon.stop)
         wait_until(lambda: len(children(self.daemon.process.pid)) == 1)
         self.processes = [self.daemon.process.pid, *children(self.daemon.process.pid)]
@@ -94,3 +97,58 @@ class PooledWorkersTests(unittest.SynchronousTestCase):
         for name in names:
             recorded = self.successResultOf(catalog.catalog.lookup(None, name))
             self.assertIn(name, held[recorded])
+
+    def test_line_port_and_http_share_pooled_queues(self):
+        """Jobs put over the line port (the daemon's process) are read over
+        HTTP through both processes with the same ids; messages posted over
+        HTTP through both processes are reserved and deleted by id over the
+        line port."""
+        wait_for_port(self.line_port, self.daemon.process)
+        line = socket.create_connection(("127.0.0.1", self.line_port), timeout=10)
+        self.addCleanup(line.close)
+        replies = line.makefile("rb")
+
+        def command(text):
+            line.sendall(text)
+            return replies.readline()
+
+        put = set()
+        for tube in ("t0", "t1", "t2", "t3"):
+            self.assertEqual(command(f"use {tube}\r\n".encode()), f"USING {tube}\r\n".encode())
+            answer = command(b"put 1 0 60 2\r\nhi\r\n")
+            self.assertTrue(answer.startswith(b"INSERTED "), answer)
+            put.add((tube, answer.split()[1].decode()))
+        connections = []
+        read = set()
+        for tube in ("t0", "t1", "t2", "t3"):
+            for _ in range(4):
+                conn = self.connect()
+                connections.append(conn)
+                status, listed = self.request(conn, "GET",
+                                              f"/v1/queues/{tube}/messages?echo=true")
+                self.assertEqual(status, 200)
+                read |= {(tube, m["href"].rsplit("/", 1)[1]) for m in listed["messages"]}
+            self.assertEqual(self.request(conn, "POST", f"/v1/queues/{tube}/messages",
+                                          [{"ttl": 60, "body": "posted"}])[0], 201)
+        self.assertEqual(set(established(self.processes, self.daemon.port)),
+                         set(self.processes))
+        for conn in connections:
+            conn.close()
+        self.assertEqual(read, put)
+        for tube in ("t0", "t1", "t2", "t3"):
+            self.assertTrue(command(f"watch {tube}\r\n".encode()).startswith(b"WATCHING"))
+        self.assertTrue(command(b"ignore default\r\n").startswith(b"WATCHING"))
+        reserved = []
+        for _ in range(8):
+            answer = command(b"reserve-with-timeout 0\r\n")
+            self.assertTrue(answer.startswith(b"RESERVED "), answer)
+            reserved.append(answer.split()[1])
+            replies.readline()  # the body
+        self.assertEqual(command(b"reserve-with-timeout 0\r\n"), b"TIMED_OUT\r\n")
+        for job in reserved:
+            self.assertEqual(command(b"delete " + job + b"\r\n"), b"DELETED\r\n")
+        conn = self.connect()
+        self.addCleanup(conn.close)
+        for tube in ("t0", "t1", "t2", "t3"):
+            _, stats = self.request(conn, "GET", f"/v1/queues/{tube}/stats")
+            self.assertEqual(stats["messages"]["total"], 0)
