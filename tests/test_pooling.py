@@ -553,3 +553,16 @@ class HealthTests(PooledDriverCase):
         self.assertEqual(await self.driver.pool_health(),
                          {"broken": False, "pool1": True, "pool2": True})
         self.assertFalse(await self.driver.is_alive())
+
+    async def test_gc_collects_the_pools_that_answer(self):
+        """gc collects in every pool that answers, then reports the outage
+        of one that does not."""
+        for name in ("pool1", "pool2"):
+            await self.put_in(name, f"in-{name}")
+            await self.post(f"in-{name}", 2)
+        await self.catalog.pools.create("broken", "sqlite:/proc/nope/x.db", 1)
+        await self.driver.pool_set.refresh()
+        self.clock.advance(TTL)
+        await self.assertFailure(self.driver.gc(), errors.StorageUnavailable)
+        for direct in self.direct.values():
+            self.assertEqual(direct.db.execute("SELECT count(*) FROM messages").fetchone(), (0,))

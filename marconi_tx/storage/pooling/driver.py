@@ -163,9 +163,18 @@ class PooledDriver:
 
     @returns_deferred
     async def gc(self):
-        removed = 0
-        for pool in await self.every_pool():
-            removed += await pool.driver.gc()
+        # A pool that is down does not keep the others from being collected;
+        # its outage is still reported, once they have been.
+        if not self.pool_set.by_name:
+            await self.pool_set.refresh()
+        removed, outage = 0, None
+        for pool in self.pool_set.all():
+            try:
+                removed += await (await pool.ready()).driver.gc()
+            except errors.StorageUnavailable as e:
+                outage = outage or e
+        if outage is not None:
+            raise outage
         return removed
 
     # -- IPooledDriver -----------------------------------------------------
