@@ -534,6 +534,20 @@ class PoolChangeTests(PooledDriverCase):
                                  errors.StorageUnavailable)
 
 
+    async def test_pool_made_again_under_its_name(self):
+        """A pool removed and made again under its name (a new number) is a
+        new pool: the old one's routes are forgotten, its ids name nothing."""
+        [posted] = await self.post("q")
+        await self.catalog.catalog.remove_pool("pool1")
+        await self.catalog.pools.delete("pool1")
+        await self.catalog.pools.create("pool1", self.uris[0], 1)  # the same file
+        self.clock.advance(self.driver.config.pooling.refresh_interval)
+        self.assertFalse(await self.driver.queues.exists(None, "q"))
+        self.assertIsNone(await self.driver.jobs.peek(None, int(posted)))
+        [again] = await self.post("q")
+        self.assertEqual(ids.pool_number(int(again)), 2)
+
+
 class HealthTests(PooledDriverCase):
     """check_uri, pool_health, is_alive."""
 

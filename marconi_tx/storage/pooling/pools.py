@@ -87,7 +87,8 @@ class PoolSet:
     ``OpenPool``s by name, read again every ``interval`` seconds of
     ``reactor`` (``start``) and whenever a caller names a pool not known
     yet (``get``). A pool whose URI changed is closed and opened again; a
-    removed pool is closed and ``forget(name)`` is called.
+    removed pool (or one made again under its name) is closed and
+    ``forget(name)`` is called.
     """
 
     log = Logger()
@@ -101,6 +102,7 @@ class PoolSet:
         self.by_name = {}
         self.by_number = {}
         self._refreshing = None  # the waiters of a refresh under way
+        self._unusable = set()  # numbers of pools ids cannot name (warned of)
         self._loop = task.LoopingCall(self._refresh_logged)
         self._loop.clock = reactor
         self._interval = interval
@@ -152,19 +154,22 @@ class PoolSet:
     async def _update(self, records):
         fresh = {}
         for record in records:
-            if not ids.routable(record.number):
+            if ids.routable(record.number):
+                fresh[record.name] = record
+            elif record.number not in self._unusable:
+                self._unusable.add(record.number)
                 self.log.warn("pool {name!r} has number {number}, past the {most} that message "
                               "ids can name: it is not used", name=record.name,
                               number=record.number, most=ids.SPACING - 1)
-                continue
-            fresh[record.name] = record
         gone = []
         for name, pool in list(self.by_name.items()):
             record = fresh.get(name)
-            if record is None or record.uri != pool.record.uri:
+            if record is None or (record.uri, record.number) != (pool.record.uri, pool.number):
                 gone.append(pool)
                 del self.by_name[name]
                 del self.by_number[pool.number]
+                if record is None or record.number != pool.number:
+                    self.forget(name)  # removed (perhaps made again): its routes went with it
             else:
                 pool.record = record  # weight, flavor, options
         for name, record in fresh.items():
@@ -172,8 +177,6 @@ class PoolSet:
                 pool = OpenPool(record, self.reactor, self.config, self.notify)
                 self.by_name[name] = self.by_number[record.number] = pool
         for pool in gone:
-            if pool.name not in self.by_name:
-                self.forget(pool.name)
             await pool.close()
 
     @returns_deferred
