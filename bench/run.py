@@ -193,9 +193,9 @@ class Settings:
 
 
 PRESETS = {
-    # About 15 minutes on 2 cores (6 of them the WAL soak).
+    # About 21 minutes on 2 cores (6 of them the WAL soak).
     "full": Settings(),
-    # About 3 minutes: shorter and fewer runs, same shape.
+    # About 4 minutes: shorter and fewer runs, same shape.
     "quick": Settings(preset="quick", duration=2.0, repeats=2, depth_samples=100,
                       line_cycles=2000, profile_seconds=5, soak_seconds=12,
                       long_poll_samples=100),
