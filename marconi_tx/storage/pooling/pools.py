@@ -131,14 +131,13 @@ class PoolSet:
             return await waiter
         self._refreshing = []
         try:
-            records = await self._read()
+            await self._update(await self._read())
         except Exception as e:
             waiting, self._refreshing = self._refreshing, None
             for waiter in waiting:
                 waiter.errback(e)
             raise
         waiting, self._refreshing = self._refreshing, None
-        await self._update(records)
         for waiter in waiting:
             waiter.callback(None)
 
