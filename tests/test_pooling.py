@@ -12,7 +12,7 @@ from zope.interface.verify import verifyObject
 
 from marconi_tx import config, errors, storage
 from marconi_tx.config import ConfigError
-from marconi_tx.storage.interfaces import IPooledDriver
+from marconi_tx.storage.interfaces import IFlavorController, IPoolController, IPooledDriver
 from marconi_tx.storage.pooling import ids, placement
 from marconi_tx.storage.pooling.driver import PooledDriver
 from marconi_tx.storage.records import DeadLetter, JobCounts, Pool, Queue
@@ -170,8 +170,30 @@ class RoutingTests(PooledDriverCase):
         storage's pools, flavors and catalog."""
         self.assertTrue(verifyObject(IPooledDriver, self.driver))
         self.assertIs(self.driver.catalog, self.catalog.catalog)
-        self.assertIs(self.driver.pools, self.catalog.pools)
-        self.assertIs(self.driver.flavors, self.catalog.flavors)
+        self.assertTrue(verifyObject(IPoolController, self.driver.pools))
+        self.assertTrue(verifyObject(IFlavorController, self.driver.flavors))
+        self.assertEqual(await self.driver.pools.list(), await self.catalog.pools.list())
+
+    async def test_changes_through_the_driver_apply_at_once(self):
+        """Pools created, changed or deleted and flavors deleted through the
+        driver's controllers apply to this process's next placement,
+        without waiting for a refresh."""
+        pools, flavors = self.driver.pools, self.driver.flavors
+        await flavors.create("gold")
+        await pools.create("gold", sqlite_pools(self, 1)[0], 1, "gold")
+        await self.driver.queues.create(None, "g", {"_flavor": "gold"})
+        self.assertEqual(await self.catalog.catalog.lookup(None, "g"), "gold")
+        for name in ("pool1", "pool2"):
+            await pools.update(name, {"weight": 0})
+        await flavors.delete("gold")
+        await self.driver.queues.create(None, "plain")
+        self.assertEqual(await self.catalog.catalog.lookup(None, "plain"), "gold")
+        await pools.create("pool3", sqlite_pools(self, 1)[0], 1)
+        await self.driver.catalog.remove_pool("gold")
+        await pools.delete("gold")
+        await self.driver.queues.create(None, "last")
+        self.assertEqual(await self.catalog.catalog.lookup(None, "last"), "pool3")
+        self.assertEqual(sorted(await self.driver.pool_health()), ["pool1", "pool2", "pool3"])
 
     async def test_placement_by_weight(self):
         """New queues spread over the pools by weight (1:3), each recorded in

@@ -25,7 +25,7 @@ from marconi_tx.storage.interfaces import IPooledDriver
 from marconi_tx.storage.pooling import placement
 from marconi_tx.storage.pooling.jobs import JobController
 from marconi_tx.storage.pooling.messages import ClaimController, MessageController
-from marconi_tx.storage.pooling.pools import PoolSet
+from marconi_tx.storage.pooling.pools import PoolSet, RefreshingFlavors, RefreshingPools
 from marconi_tx.storage.pooling.queues import QueueController
 from marconi_tx.storage.pooling.routes import RouteCache
 from marconi_tx.storage.pooling.subscriptions import SubscriptionController
@@ -42,16 +42,16 @@ class PooledDriver:
 
     def __init__(self, catalog, reactor, config, random=None):
         self.catalog_storage = catalog
-        self.pools = catalog.pools
-        self.flavors = catalog.flavors
         self.catalog = catalog.catalog
         self.reactor = reactor
         self.config = config
         self.random = random or Random()
         self.events = QueueEvents()
         self.routes = RouteCache(config.pooling.route_cache_size)
-        self.pool_set = PoolSet(self.pools, reactor, config, self.events.notify,
+        self.pool_set = PoolSet(catalog.pools, reactor, config, self.events.notify,
                                 self.routes.forget_pool, config.pooling.refresh_interval)
+        self.pools = RefreshingPools(catalog.pools, self.pool_set)
+        self.flavors = RefreshingFlavors(catalog.flavors, self.pool_set)
         self.queues = QueueController(self)
         self.messages = MessageController(self)
         self.claims = ClaimController(self)

@@ -1,12 +1,16 @@
 """The pools this process knows: their records, read from the catalog, and
-their drivers, each opened once, on first use."""
+their drivers, each opened once, on first use; the catalog's pool and
+flavor controllers as the pooled driver offers them (changes made through
+this process are known to it at once)."""
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from marconi_tx import errors, storage
 from marconi_tx.config import ConfigError
 from marconi_tx.deferreds import returns_deferred
+from marconi_tx.storage.interfaces import IFlavorController, IPoolController
 from marconi_tx.storage.pooling import ids
 
 #: Pools read from the catalog per call while refreshing.
@@ -195,3 +199,67 @@ class PoolSet:
         self.by_number.clear()
         for pool in pools:
             await pool.close()
+
+
+@implementer(IPoolController)
+class RefreshingPools:
+    """
+    The catalog storage's IPoolController ``pools``, as the pooled driver
+    offers it: a pool created, changed or deleted through it is read into
+    ``pool_set`` at once, so this process places queues by the change from
+    the next call (the others within their refresh interval).
+    """
+
+    def __init__(self, pools, pool_set):
+        self._pools = pools
+        self._pool_set = pool_set
+
+    def get(self, name):
+        return self._pools.get(name)
+
+    def list(self, marker=None, limit=10, flavor=None):
+        return self._pools.list(marker, limit, flavor)
+
+    @returns_deferred
+    async def create(self, name, uri, weight, flavor=None, options=None):
+        pool = await self._pools.create(name, uri, weight, flavor, options)
+        await self._pool_set.refresh()
+        return pool
+
+    @returns_deferred
+    async def update(self, name, changes):
+        pool = await self._pools.update(name, changes)
+        await self._pool_set.refresh()
+        return pool
+
+    @returns_deferred
+    async def delete(self, name):
+        await self._pools.delete(name)
+        await self._pool_set.refresh()
+
+
+@implementer(IFlavorController)
+class RefreshingFlavors:
+    """The catalog storage's IFlavorController ``flavors``; deleting a
+    flavor detaches its pools, read into ``pool_set`` at once."""
+
+    def __init__(self, flavors, pool_set):
+        self._flavors = flavors
+        self._pool_set = pool_set
+
+    def create(self, name, capabilities=None):
+        return self._flavors.create(name, capabilities)
+
+    def get(self, name):
+        return self._flavors.get(name)
+
+    def list(self, marker=None, limit=10):
+        return self._flavors.list(marker, limit)
+
+    def update(self, name, capabilities):
+        return self._flavors.update(name, capabilities)
+
+    @returns_deferred
+    async def delete(self, name):
+        await self._flavors.delete(name)
+        await self._pool_set.refresh()
