@@ -1,6 +1,6 @@
-"""The HTTP API suites (v1, v1.1, v2 and v2 subscriptions) over a
-``PooledDriver`` of two sqlite-file pools: the answers are those of one
-driver, whichever pool each queue is in."""
+"""The HTTP API suites (v1, v1.1, v2 and v2 subscriptions) and webhook
+delivery over a ``PooledDriver`` of two sqlite-file pools: the answers are
+those of one driver, whichever pool each queue is in."""
 
 from random import Random
 
@@ -12,6 +12,7 @@ from tests.http_support import ApiOverDriverMixin
 from tests.http_v1_1_tests import HttpV1_1Mixin
 from tests.http_v1_tests import HttpV1Mixin
 from tests.http_v2_tests import PATCH_TYPE, HttpV2Mixin
+from tests.test_notifier import DeliveryMixin
 from tests.test_pooling_storage import pooled_config, sqlite_catalog, sqlite_pools
 
 
@@ -88,3 +89,11 @@ class PoolRulesOverHttpTests(ApiOverDriverMixin, unittest.TestCase):
             self.assertEqual(answer.code, 503, path)
             self.assertIn("retry-after", answer.headers)
             self.assertEqual(set(answer.json), {"title", "description"})
+
+
+class PooledDeliveryTests(DeliveryMixin, unittest.TestCase):
+    """Webhook delivery (the notifier's sweep, cursors) from two pools."""
+
+    def make_driver(self, reactor):
+        catalog = sqlite_catalog(self.mktemp(), reactor.clock, sqlite_pools(self))
+        return PooledDriver(catalog, reactor, pooled_config(), Random(1))
