@@ -13,11 +13,13 @@ from zope.interface.verify import verifyObject
 from marconi_tx import config, errors, storage
 from marconi_tx.config import ConfigError
 from marconi_tx.storage.interfaces import IFlavorController, IPoolController, IPooledDriver
+from marconi_tx.storage.mongodb.driver import MongoDriver
 from marconi_tx.storage.pooling import ids, placement
 from marconi_tx.storage.pooling.driver import PooledDriver
 from marconi_tx.storage.records import DeadLetter, JobCounts, Pool, Queue
 from marconi_tx.storage.sqlite.driver import SqliteDriver
 from tests.clock_reactor import ClockReactor
+from tests.mongodb_server import fresh_database_uri
 from tests.storage_conformance import START, concurrently
 from tests.test_pooling_storage import pooled_config, sqlite_catalog, sqlite_pools
 
@@ -441,6 +443,45 @@ class MergingTests(PooledDriverCase):
                          sorted(made)[:2])
         self.clock.advance(61)
         self.assertEqual(await self.driver.gc(), 5)
+
+
+class MongoCatalogRaceTests(unittest.TestCase):
+    """Two processes over a MongoDB catalog (answering over the network,
+    so their placements really interleave) and two sqlite pools."""
+
+    async def test_concurrent_placements_agree(self):
+        """Two pooled drivers placing the same new queues at the same time
+        (each drawing its own pool) both use the pool the catalog recorded:
+        each queue is in one pool's storage only, and each driver routes it
+        there."""
+        clock = task.Clock()
+        clock.advance(START)
+        uri = fresh_database_uri(self)
+        uris = sqlite_pools(self)
+        drivers = []
+        for seed in (1, 2):
+            catalog = MongoDriver(uri, clock, pooled_config().mongodb)
+            driver = PooledDriver(catalog, ClockReactor(clock), pooled_config(), Random(seed))
+            await driver.open()
+            self.addCleanup(driver.close)
+            drivers.append(driver)
+        for n, pool_uri in enumerate(uris):
+            await drivers[0].pools.create(f"pool{n + 1}", pool_uri, 1)
+        await drivers[1].pool_set.refresh()
+        names = [f"q{n}" for n in range(20)]
+        await concurrently(*(driver.queues.create(None, name)
+                             for name in names for driver in drivers))
+        direct = [SqliteDriver(pool_uri[len("sqlite:"):], clock) for pool_uri in uris]
+        for each in direct:
+            await each.open()
+            self.addCleanup(each.close)
+        for name in names:
+            recorded = await drivers[0].catalog.lookup(None, name)
+            held = [f"pool{n + 1}" for n, each in enumerate(direct)
+                    if await each.queues.exists(None, name)]
+            self.assertEqual(held, [recorded], name)
+            for driver in drivers:
+                self.assertEqual((await driver.route(None, name)).name, recorded)
 
 
 class DeadLetterTests(PooledDriverCase):
