@@ -18,6 +18,7 @@ from marconi_tx.storage.pooling import ids, placement
 from marconi_tx.storage.pooling.driver import PooledDriver
 from marconi_tx.storage.records import DeadLetter, JobCounts, Pool, Queue
 from marconi_tx.storage.sqlite.driver import SqliteDriver
+from marconi_tx.tap import Options
 from tests.clock_reactor import ClockReactor
 from tests.mongodb_server import fresh_database_uri
 from tests.storage_conformance import START, concurrently
@@ -87,8 +88,8 @@ class IdTests(unittest.SynchronousTestCase):
         self.assertEqual(ids.local_marker("zz", number), "zz")
 
 
-class DriverFromConfigTests(unittest.SynchronousTestCase):
-    """``[drivers] pooling`` makes ``driver_from_config`` pooled."""
+class ConfigurationTests(unittest.SynchronousTestCase):
+    """``[drivers] pooling`` in the daemon's settings and options."""
 
     def test_pooling_wraps_the_catalog_storage(self):
         """With pooling on, the driver is a PooledDriver whose catalog
@@ -110,6 +111,24 @@ class DriverFromConfigTests(unittest.SynchronousTestCase):
         self.assertEqual(storage.driver_for_uri("sqlite:/x/y.db", settings, None).path,
                          "/x/y.db")
         self.assertRaises(ConfigError, storage.driver_for_uri, "redis://x", settings, None)
+
+
+    def test_workers_need_a_shared_catalog(self):
+        """twistd refuses, in one line, workers over a catalog in memory
+        (each process would have its own), and starts a pooled daemon's
+        options over a catalog file."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("[drivers]\npooling = true\n")
+        with self.assertRaises(SystemExit) as caught:
+            Options().parseOptions(["--config", path, "--workers", "2",
+                                    "--storage", "sqlite::memory:"])
+        self.assertTrue(str(caught.exception.code).startswith("marconi: "))
+        self.assertNotIn("\n", str(caught.exception.code))
+        options = Options()
+        options.parseOptions(["--config", path, "--workers", "2",
+                              "--storage", f"sqlite:{self.mktemp()}"])
+        self.assertTrue(options.config.drivers.pooling)
 
 
 class PooledDriverCase(unittest.TestCase):
