@@ -22,6 +22,16 @@ def _after(names, marker, limit):
     return [name for name in sorted(names) if marker is None or name > marker][:limit]
 
 
+def _pool(pool):
+    """A caller's copy of a kept pool: changing its options changes nothing kept."""
+    return replace(pool, options=copy.deepcopy(pool.options))
+
+
+def _flavor(flavor):
+    """A caller's copy of a kept flavor."""
+    return replace(flavor, capabilities=copy.deepcopy(flavor.capabilities))
+
+
 @implementer(IPoolController)
 class PoolController:
     def __init__(self, driver):
@@ -36,18 +46,18 @@ class PoolController:
         self.last_number += 1
         self.kept[name] = Pool(name=name, uri=uri, weight=weight, flavor=flavor,
                                options=copy.deepcopy(options or {}), number=self.last_number)
-        return self.kept[name]
+        return _pool(self.kept[name])
 
     @answers
     def get(self, name):
         if name not in self.kept:
             raise errors.PoolDoesNotExist(name)
-        return self.kept[name]
+        return _pool(self.kept[name])
 
     @answers
     def list(self, marker=None, limit=10, flavor=None):
         names = [n for n, p in self.kept.items() if flavor is None or p.flavor == flavor]
-        return [self.kept[n] for n in _after(names, marker, limit)]
+        return [_pool(self.kept[n]) for n in _after(names, marker, limit)]
 
     @answers
     def update(self, name, changes):
@@ -55,7 +65,7 @@ class PoolController:
             raise errors.PoolDoesNotExist(name)
         fields = {k: copy.deepcopy(v) for k, v in changes.items() if k in _POOL_FIELDS}
         self.kept[name] = replace(self.kept[name], **fields)
-        return self.kept[name]
+        return _pool(self.kept[name])
 
     @answers
     def delete(self, name):
@@ -74,24 +84,24 @@ class FlavorController:
         if name in self.kept:
             raise errors.FlavorExists(name)
         self.kept[name] = Flavor(name=name, capabilities=copy.deepcopy(capabilities or {}))
-        return self.kept[name]
+        return _flavor(self.kept[name])
 
     @answers
     def get(self, name):
         if name not in self.kept:
             raise errors.FlavorDoesNotExist(name)
-        return self.kept[name]
+        return _flavor(self.kept[name])
 
     @answers
     def list(self, marker=None, limit=10):
-        return [self.kept[n] for n in _after(self.kept, marker, limit)]
+        return [_flavor(self.kept[n]) for n in _after(self.kept, marker, limit)]
 
     @answers
     def update(self, name, capabilities):
         if name not in self.kept:
             raise errors.FlavorDoesNotExist(name)
         self.kept[name] = Flavor(name=name, capabilities=copy.deepcopy(capabilities))
-        return self.kept[name]
+        return _flavor(self.kept[name])
 
     @answers
     def delete(self, name):

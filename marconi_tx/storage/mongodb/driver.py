@@ -35,12 +35,15 @@ from zope.interface import implementer
 from marconi_tx import errors
 from marconi_tx.config import ConfigError
 from marconi_tx.deferreds import returns_deferred
-from marconi_tx.storage.interfaces import ILineStorageDriver
+from marconi_tx.storage.interfaces import ILineStorageDriver, IPoolingStorage
 from marconi_tx.storage.mongodb import batches
 from marconi_tx.storage.mongodb.schema import (
+    CATALOG,
     COUNTERS,
+    FLAVORS,
     INDEXES,
     MESSAGES,
+    POOLS,
     QUEUES,
     SUBSCRIPTIONS,
 )
@@ -102,7 +105,7 @@ def parse_write_concern(value):
     return value
 
 
-@implementer(ILineStorageDriver)
+@implementer(ILineStorageDriver, IPoolingStorage)
 class MongoDriver:
     """
     @param uri: ``mongodb://HOST[:PORT][,HOST...]/[DB][?OPTIONS]``; the
@@ -119,6 +122,11 @@ class MongoDriver:
         from marconi_tx.storage.mongodb.claims import ClaimController
         from marconi_tx.storage.mongodb.jobs import JobController
         from marconi_tx.storage.mongodb.messages import MessageController
+        from marconi_tx.storage.mongodb.pools import (
+            CatalogController,
+            FlavorController,
+            PoolController,
+        )
         from marconi_tx.storage.mongodb.queues import QueueController
         from marconi_tx.storage.mongodb.subscriptions import SubscriptionController
 
@@ -144,6 +152,10 @@ class MongoDriver:
         #: The line protocol's view of the messages (IJobController).
         self.jobs = JobController(self)
         self.subscriptions = SubscriptionController(self)
+        #: The catalog of a pooled deployment (IPoolingStorage).
+        self.pools = PoolController(self)
+        self.flavors = FlavorController(self)
+        self.catalog = CatalogController(self)
         #: Per-process notifications of posts and releases (IQueueEvents).
         self.events = QueueEvents()
 
@@ -154,7 +166,7 @@ class MongoDriver:
     @property
     def db(self):
         """The collections (``queues``, ``messages``, ``counters``,
-        ``subscriptions``)."""
+        ``subscriptions``, ``pools``, ``flavors``, ``catalog``)."""
         if self._db is None:
             raise errors.StorageUnavailable("the MongoDB driver is not open")
         return self._db
@@ -212,7 +224,8 @@ class MongoDriver:
             db = self.pool[self.database]
             self._db = SimpleNamespace(queues=db[QUEUES], messages=db[MESSAGES],
                                        counters=db[COUNTERS],
-                                       subscriptions=db[SUBSCRIPTIONS])
+                                       subscriptions=db[SUBSCRIPTIONS], pools=db[POOLS],
+                                       flavors=db[FLAVORS], catalog=db[CATALOG])
         try:
             for collection, name, keys, options in INDEXES:
                 await getattr(self._db, collection).create_index(

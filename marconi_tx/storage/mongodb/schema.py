@@ -27,7 +27,8 @@
     av    int        available at (end of the delay)
     bu    bool       buried
 
-``counters``: ``{_id: "message_id", v: int64}``, the last id handed out.
+``counters``: ``{_id: "message_id", v: int64}``, the last id handed out;
+``{_id: "pool_number", v: int64}``, the last pool number handed out.
 
 The line protocol (``jobs``) adds fields, absent on messages posted over
 HTTP (which take the defaults)::
@@ -49,7 +50,12 @@ MESSAGES = "messages"
 COUNTERS = "counters"
 #: API v2 subscriptions (its fields: storage/mongodb/subscriptions.py).
 SUBSCRIPTIONS = "subscriptions"
+#: The catalog of a pooled deployment (their fields: storage/mongodb/pools.py).
+POOLS = "pools"
+FLAVORS = "flavors"
+CATALOG = "catalog"
 MESSAGE_ID_COUNTER = "message_id"
+POOL_NUMBER_COUNTER = "pool_number"
 
 #: (collection, index name, keys, options). Created at every open; creating
 #: an existing index with the same definition is a no-op for MongoDB.
@@ -72,6 +78,12 @@ INDEXES: tuple[tuple[str, str, tuple[tuple[str, int], ...], dict[str, bool]], ..
     (SUBSCRIPTIONS, "subscriber", (("p", 1), ("q", 1), ("s", 1)), {"unique": True}),
     (SUBSCRIPTIONS, "queue_subscriptions", (("p", 1), ("q", 1), ("_id", 1)), {}),
     (SUBSCRIPTIONS, "subscription_expiry", (("e", 1),), {}),
+    # a pool number names its pool in message ids; listings by flavor
+    (POOLS, "pool_number", (("n", 1),), {"unique": True}),
+    (POOLS, "flavor_pools", (("f", 1), ("_id", 1)), {}),
+    # one catalog entry per queue, decided here; a pool's entries in order
+    (CATALOG, "catalog_queue", (("p", 1), ("q", 1)), {"unique": True}),
+    (CATALOG, "pool_entries", (("pool", 1), ("p", 1), ("q", 1)), {}),
 )
 
 #: The projection of a queue record's id alone.

@@ -30,11 +30,12 @@ from zope.interface import implementer
 
 from marconi_tx import errors
 from marconi_tx.storage.events import QueueEvents
-from marconi_tx.storage.interfaces import ILineStorageDriver
+from marconi_tx.storage.interfaces import ILineStorageDriver, IPoolingStorage
 from marconi_tx.storage.sqlite import schema, wal
 from marconi_tx.storage.sqlite.claims import ClaimController
 from marconi_tx.storage.sqlite.jobs import JobController
 from marconi_tx.storage.sqlite.messages import MessageController
+from marconi_tx.storage.sqlite.pools import CatalogController, FlavorController, PoolController
 from marconi_tx.storage.sqlite.queues import QueueController
 from marconi_tx.storage.sqlite.subscriptions import SubscriptionController
 from marconi_tx.storage.sqlite.transactions import run_now, unavailable
@@ -47,7 +48,7 @@ WAL_MAX_BYTES = 64 * 1024 * 1024
 FIRST_RETRY, LAST_RETRY = 0.0002, 0.002
 
 
-@implementer(ILineStorageDriver)
+@implementer(ILineStorageDriver, IPoolingStorage)
 class SqliteDriver:
     """
     The driver of the sqlite file ``path`` (or ``":memory:"``).
@@ -89,6 +90,9 @@ class SqliteDriver:
         self.claims = ClaimController(self)
         self.jobs = JobController(self)
         self.subscriptions = SubscriptionController(self)
+        self.pools = PoolController(self)
+        self.flavors = FlavorController(self)
+        self.catalog = CatalogController(self)
         self.events = QueueEvents()
 
     def now(self):

@@ -111,7 +111,41 @@ CREATE INDEX IF NOT EXISTS subscriptions_by_queue ON subscriptions (project, que
 CREATE INDEX IF NOT EXISTS subscriptions_by_expiry ON subscriptions (expires);
 """
 
-UPGRADES = (VERSION_1, VERSION_2)
+# The catalog of a pooled deployment (storage/sqlite/pools.py): its pools,
+# flavors and where each queue lives. The catalog stores the None project as
+# '' like the other tables (a NULL would make every such row distinct to the
+# primary key). Pool numbers come from the one row of pool_numbers, so a
+# number is never given again, even after its pool is deleted.
+VERSION_3 = """
+CREATE TABLE IF NOT EXISTS pools (
+    name    TEXT PRIMARY KEY,
+    uri     TEXT NOT NULL,
+    weight  INTEGER NOT NULL,
+    flavor  TEXT,
+    options TEXT NOT NULL,
+    number  INTEGER NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS pools_by_flavor ON pools (flavor, name);
+CREATE TABLE IF NOT EXISTS pool_numbers (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    last INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO pool_numbers (id, last) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS flavors (
+    name         TEXT PRIMARY KEY,
+    capabilities TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalog (
+    project TEXT NOT NULL,
+    queue   TEXT NOT NULL,
+    pool    TEXT NOT NULL,
+    PRIMARY KEY (project, queue)
+) WITHOUT ROWID;
+-- a pool's entries in (project, queue) order: listing them, removing them
+CREATE INDEX IF NOT EXISTS catalog_by_pool ON catalog (pool, project, queue);
+"""
+
+UPGRADES = (VERSION_1, VERSION_2, VERSION_3)
 #: The version this code writes and reads.
 VERSION = len(UPGRADES)
 
