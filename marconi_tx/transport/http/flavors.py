@@ -39,7 +39,7 @@ class FlavorRoutes:
         return f"{self.prefix}/flavors/{name}"
 
     async def flavor_doc(self, flavor, detailed=True):
-        pools = await self.flavor_pools(flavor.name)
+        pools = await self.all_pools(flavor.name)
         doc = {"name": flavor.name, "href": self.flavor_href(flavor.name),
                "pool_list": [pool.name for pool in pools]}
         if detailed:
@@ -66,7 +66,7 @@ class FlavorRoutes:
     async def assign(self, flavor_name, pools):
         """Make ``pools`` (records) the pools of the flavor."""
         keep = {pool.name for pool in pools}
-        for pool in await self.flavor_pools(flavor_name):
+        for pool in await self.all_pools(flavor_name):
             if pool.name not in keep:
                 await self.driver.pools.update(pool.name, {"flavor": None})
         for pool in pools:

@@ -7,9 +7,10 @@ What the spec leaves open, and the choices made here (the bodies: see
 ``pool_input``):
 
 * A PUT checks the body, the flavor's capabilities (the pools of a flavor
-  share their engine's), then that the storage answers
-  (``IPooledDriver.check_uri``: 400 if not), and creates the pool (409 if
-  it exists). A PATCH checks the same of what it changes and answers the
+  share their engine's), that no other pool has the URI (the same text:
+  two pools on one storage would list its queues twice), then that the
+  storage answers (``IPooledDriver.check_uri``), each a 400, and creates
+  the pool (409 if it exists). A PATCH checks the same of what it changes and answers the
   pool as a detailed GET does.
 * DELETE of a missing pool is 204 (as every DELETE of the API). It is 403
   while the pool's flavor exists, and while a queue lives in the pool: the
@@ -85,8 +86,8 @@ class PoolRoutes:
             doc["options"] = pool.options
         return doc
 
-    async def flavor_pools(self, flavor):
-        """Every pool of ``flavor``, by name."""
+    async def all_pools(self, flavor=None):
+        """Every pool (of ``flavor`` if given), by name."""
         found, marker = [], None
         while True:
             page = await self.driver.pools.list(marker, self.limits.max_pools_per_page,
@@ -96,10 +97,19 @@ class PoolRoutes:
                 return found
             marker = page[-1].name
 
+    async def check_uri(self, pool_name, uri):
+        """400 unless ``uri`` is usable and no other pool has it (its
+        queues would be listed twice)."""
+        for pool in await self.all_pools():
+            if pool.uri == uri and pool.name != pool_name:
+                raise errors.ValidationError(f"Pool {pool.name!r} has that URI already.",
+                                             title="Invalid pool URI")
+        await self.driver.check_uri(uri)
+
     async def check_capabilities(self, flavor, pool_name, uri):
         """400 unless a pool at ``uri`` has the capabilities of the other
         pools of ``flavor``."""
-        uris = {pool.name: pool.uri for pool in await self.flavor_pools(flavor)}
+        uris = {pool.name: pool.uri for pool in await self.all_pools(flavor)}
         uris[pool_name] = uri
         pool_input.check_same_capabilities(uris, flavor)
 
@@ -119,7 +129,7 @@ class PoolRoutes:
         fields = pool_input.pool_create(self.admin_body(request), self.limits)
         if fields.get("flavor") is not None:
             await self.check_capabilities(fields["flavor"], pool_name, fields["uri"])
-        await self.driver.check_uri(fields["uri"])
+        await self.check_uri(pool_name, fields["uri"])
         await self.driver.pools.create(pool_name, **fields)
         return empty(request, 201, Location=self.pool_href(pool_name))
 
@@ -138,7 +148,7 @@ class PoolRoutes:
         if flavor is not None and (uri != pool.uri or flavor != pool.flavor):
             await self.check_capabilities(flavor, pool_name, uri)
         if uri != pool.uri:
-            await self.driver.check_uri(uri)
+            await self.check_uri(pool_name, uri)
         pool = await self.driver.pools.update(pool_name, changes)
         return json_body(request, 200, self.pool_doc(pool, detailed=True))
 
