@@ -17,8 +17,10 @@ What the spec leaves open, and the choices made here (the bodies: see
   catalog's entries of the pool are sticky (they outlive their queues), so
   each is asked whether its queue still exists. When none does, the
   entries go, then the pool. A queue created in the pool between that
-  check and the delete is lost to the API: set the pool's weight to 0 and
-  let the clients of its queues finish before deleting it.
+  check and the delete, or before each process's driver has read the
+  pools again (``[drivers:storage:pooling] refresh_interval``), is lost
+  to the API: set the pool's weight to 0 and let the clients of its
+  queues finish before deleting it.
 * ``GET /v2/health`` with pooling reports whether the catalog answers
   (``catalog_reachable``: the pools could be read within ``[drivers]
   health_timeout``) and each pool's storage; it is 200 whatever they say
