@@ -37,6 +37,13 @@ What api-v2.md leaves open, and the choices made here:
 * Subscriptions (``transport/http/subscriptions.py``): purging
   ``subscriptions`` removes every one of the queue (not the first 10 as
   upstream); deleting the queue keeps them (api-v2.md §2.6).
+* With ``[drivers] pooling``, a queue PUT's ``_flavor`` must name a
+  flavor (400 otherwise, even when the queue exists and the body is
+  ignored); the pooled driver places a new queue by it. It acts at
+  creation only: a PATCH may change the stored value, which moves
+  nothing. Without pooling it is plain metadata. (v1 and v1.1 PUTs do not
+  check it: with pooling, an unknown flavor there leaves the new queue no
+  pool, a 503.) The pool and flavor routes: ``pools``, ``flavors``.
 * ``503`` answers still carry ``Retry-After`` (v2 dropped it; a hint costs
   clients nothing).
 """
