@@ -165,6 +165,16 @@ OPTIONS = (
            "Attempts to post a batch when another producer took the same markers.",
            minimum=1, maximum=100000),
 
+    Option("drivers:storage:pooling", "refresh_interval", float, 5.0,
+           "With [drivers] pooling: seconds between reads of the pool list from the "
+           "catalog (a pool added, changed or removed elsewhere is seen within them; "
+           "a queue placed in a pool this process does not know yet is seen at once).",
+           minimum=0.1, maximum=86400.0),
+    Option("drivers:storage:pooling", "route_cache_size", int, 100000,
+           "With [drivers] pooling: queue -> pool routes each process keeps in memory "
+           "(the least recently used are dropped, then read from the catalog again).",
+           minimum=1, maximum=2**31 - 1),
+
     Option("drivers:transport:line", "project", str, "",
            "Project whose queues the line endpoint's tubes are (empty: the global "
            "namespace, as HTTP requests without X-Project-ID)."),

@@ -181,3 +181,37 @@ class SchemaUpgradeTests(unittest.TestCase):
         self.assertRaises(sqlite3.IntegrityError, db.execute,
                           "INSERT INTO catalog (project, queue, pool) VALUES ('', 'q', 'b')")
         db.close()
+
+
+class SqliteCatalogPlanTests(unittest.TestCase):
+    """The catalog's statements search indexes: their cost is what they
+    find, whatever the number of queues and pools."""
+
+    async def test_statements_search_indexes(self):
+        """Every read, update and delete that lookup, insert, entries (with
+        and without a marker), remove_pool, a flavor's pool listing and a
+        flavor's delete run on the catalog and pools searches an index,
+        scanning no table and sorting nothing."""
+        clock = task.Clock()
+        driver = SqliteDriver(":memory:", clock)
+        await driver.open()
+        self.addCleanup(driver.close)
+        await driver.pools.create("a", URI, 1, flavor="gold")
+        run = []
+        driver.db.set_trace_callback(run.append)
+        await driver.catalog.lookup("p", "q")
+        await driver.catalog.insert("p", "q", "a")
+        await driver.catalog.entries("a")
+        await driver.catalog.entries("a", marker=(None, "q"))
+        await driver.catalog.remove_pool("a")
+        await driver.pools.list(flavor="gold")
+        await driver.flavors.delete("gold")
+        driver.db.set_trace_callback(None)
+        statements = [sql for sql in run if (" catalog " in sql or " pools " in sql)
+                      and not sql.startswith("INSERT")]
+        self.assertGreaterEqual(len(statements), 7)
+        for sql in statements:
+            plan = " ".join(row[-1] for row in driver.db.execute("EXPLAIN QUERY PLAN " + sql))
+            self.assertIn("SEARCH", plan, sql)
+            self.assertNotIn("SCAN", plan, sql)
+            self.assertNotIn("TEMP B-TREE", plan, sql)
