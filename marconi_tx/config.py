@@ -260,6 +260,9 @@ OPTIONS = (
            "Most pools a page of GET /v2/pools may ask for.", minimum=1, maximum=1000),
     Option("limits:transport", "max_flavors_per_page", int, 20,
            "Most flavors a page of GET /v2/flavors may ask for.", minimum=1, maximum=1000),
+    Option("limits:transport", "max_pool_uri_length", int, 255,
+           "Longest storage URI of a pool (PUT/PATCH /v2/pools), characters.", minimum=1,
+           maximum=65536),
     Option("limits:transport", "max_subscriptions_per_page", int, 20,
            "Largest 'limit' of a subscription listing.", minimum=1, maximum=_INT64),
     Option("limits:transport", "max_subscription_body", int, 65536,
@@ -285,6 +288,9 @@ OPTIONS = (
     Option("limits:storage", "default_subscription_paging", int, 10,
            "Subscriptions listed when a request gives no 'limit'.", minimum=1,
            maximum=_INT64),
+    Option("limits:storage", "default_pool_paging", int, 10,
+           "Pools or flavors listed (GET /v2/pools, /v2/flavors) when a request gives "
+           "no 'limit'.", minimum=1, maximum=_INT64),
 
     # [auth]: who a request is (README.rst, "Authentication").
     Option("auth", "strategy", str, "noauth",
