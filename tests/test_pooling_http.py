@@ -91,6 +91,27 @@ class PoolRulesOverHttpTests(ApiOverDriverMixin, unittest.TestCase):
             self.assertEqual(set(answer.json), {"title", "description"})
 
 
+    async def test_unknown_flavor_is_400_on_every_version(self):
+        """A queue created with a ``_flavor`` that does not exist (or is not
+        a name) is 400 over v1.1, which does not check it before placement
+        (v1 creates queues without metadata), as over v2; nothing is
+        placed."""
+        for version, flavor in (("v1.1", "nope"), ("v1.1", 5), ("v2", "nope")):
+            answer = await self.api.request("PUT", f"/{version}/queues/q",
+                                            {"_flavor": flavor}, project="p")
+            self.assertEqual(answer.code, 400, (version, flavor))
+            self.assertEqual(set(answer.json), {"title", "description"})
+        self.assertIsNone(await self.catalog.catalog.lookup("p", "q"))
+
+    async def test_flavor_without_pool_is_503(self):
+        """A queue of a flavor that exists but has no pool able to take it
+        is 503 (the operator's to fix), not 400."""
+        await self.catalog.flavors.create("gold")
+        answer = await self.api.request("PUT", "/v1.1/queues/q", {"_flavor": "gold"},
+                                        project="p")
+        self.assertEqual(answer.code, 503)
+
+
 class PooledDeliveryTests(DeliveryMixin, unittest.TestCase):
     """Webhook delivery (the notifier's sweep, cursors) from two pools."""
 

@@ -103,7 +103,21 @@ class PooledDriver:
         if not placement.candidates(records, flavor):
             await self.pool_set.refresh()  # a pool may have been added since
             records = [pool.record for pool in self.pool_set.all()]
+            if flavor is not None and not placement.candidates(records, flavor):
+                await self._check_flavor(flavor)
         return self.pool_set.by_name[placement.choose(records, flavor, self.random).name]
+
+    async def _check_flavor(self, flavor):
+        """A flavor that does not exist is the client's mistake (400), on
+        every API version (v2 checks it before, v1 and v1.1 do not)."""
+        if isinstance(flavor, str):
+            try:
+                await self.flavors.get(flavor)
+                return  # it exists: no pool of it can take a queue (503)
+            except errors.FlavorDoesNotExist:
+                pass
+        raise errors.ValidationError(f"flavor {flavor!r} does not exist",
+                                     title="Invalid queue metadata")
 
     async def place_dead_letter_queue(self, project, source, pool, target):
         """
