@@ -550,8 +550,8 @@ class FlavorTests(PooledDriverCase):
 
     async def test_flavor_placement(self):
         """A queue created with ``_flavor`` goes to a pool of that flavor; one
-        without goes to pools without a flavor; an unknown flavor has no
-        pool."""
+        without goes to pools without a flavor; a flavor that neither exists
+        nor names a pool is the client's mistake (ValidationError, 400)."""
         for n in range(10):
             await self.driver.queues.create(None, f"gold{n}", {"_flavor": "gold"})
             await self.driver.queues.create(None, f"plain{n}")
@@ -559,7 +559,7 @@ class FlavorTests(PooledDriverCase):
         self.assertEqual(gold, {"pool2", "pool3"})
         self.assertEqual({(await self.where(f"plain{n}"))[0] for n in range(10)}, {"pool1"})
         await self.assertFailure(self.driver.queues.create(None, "x", {"_flavor": "tin"}),
-                                 errors.NoPoolAvailable)
+                                 errors.ValidationError)
 
 
 class PoolChangeTests(PooledDriverCase):
