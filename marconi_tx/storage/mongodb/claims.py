@@ -72,7 +72,10 @@ class ClaimController:
             project, queue, ttl, grace, limit, dead_letter, claim_id, next(attempts) > 0))
 
         def release(failure):
-            self.driver.background(lambda: self._release(project, queue, claim_id))
+            # Until the claim would have ended: what an attempt tagged is
+            # freed even if the storage stays away for a while.
+            self.driver.background(lambda: self._release(project, queue, claim_id),
+                                   until=self.driver.now() + ttl)
             return failure
 
         return d.addErrback(release)

@@ -66,6 +66,8 @@ from marconi_tx.storage.mongodb.schema import (
 DEFAULT_DATABASE = "marconi"
 #: Seconds between reconnection attempts while the server is unreachable.
 RECONNECT_INTERVAL = 1.0
+#: Seconds between two tries of a clean-up with a deadline (``background``).
+BACKGROUND_PAUSE = 1.0
 
 #: Exceptions meaning "the engine failed or could not be reached".
 ENGINE_FAILURES = (PyMongoError, TimeExceeded, net_error.ConnectError,
@@ -275,10 +277,14 @@ class MongoDriver:
                     raise
             await task.deferLater(self.reactor, self.settings.retry_backoff * 2 ** attempt)
 
-    def background(self, operation):
+    def background(self, operation, until=None):
         """Run clean-up work nobody waits for (``operation()``, retried:
-        it must be safe to run again; bounded, errors logged)."""
-        d = self.retried(operation)
+        it must be safe to run again; errors logged). With ``until`` (epoch
+        seconds of the driver's clock) it is tried again, every
+        ``BACKGROUND_PAUSE`` seconds, while the storage stays unavailable
+        until then: a clean-up that a fault storm outlasts still happens
+        once the storage is back."""
+        d = defer.ensureDeferred(self._persist(operation, until))
         self._background.add(d)
 
         def done(result):
@@ -288,6 +294,15 @@ class MongoDriver:
                 self.log.failure("MongoDB background clean-up failed", result)
 
         d.addBoth(done)
+
+    async def _persist(self, operation, until):
+        while True:
+            try:
+                return await self.retried(operation)
+            except errors.StorageUnavailable:
+                if until is None or self.now() >= until:
+                    raise
+            await task.deferLater(self.reactor, BACKGROUND_PAUSE)
 
     def open(self):
         return self.retried(self._open, self.settings.connect_timeout
