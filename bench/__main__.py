@@ -66,6 +66,8 @@ def parser():
                         "with apt-get; Zaqar with pip)")
     p.add_argument("--zaqar-concurrency", type=_ints,
                    help="connections in the zaqar section (default 16)")
+    p.add_argument("--line-connections", type=_ints,
+                   help="connections of the line section's loads (default 1,16)")
     return p
 
 
@@ -76,7 +78,8 @@ def settings_from(args):
         scenarios=args.scenarios, depths=args.depths, depth_samples=args.depth_samples,
         processes=args.processes, scale_concurrency=args.scale_concurrency,
         soak_seconds=args.soak_seconds, live_claims=args.live_claims,
-        sections=args.sections, zaqar_concurrency=args.zaqar_concurrency)
+        sections=args.sections, zaqar_concurrency=args.zaqar_concurrency,
+        line_connections=args.line_connections)
 
 
 def main(argv=None, say=run.say):

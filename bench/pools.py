@@ -28,7 +28,7 @@ import sys
 import time
 from typing import NamedTuple
 
-from bench import probe, servers
+from bench import probe, servers, wrk
 
 #: Queues each load spreads over (enough that weighted random placement
 #: gives every pool a share).
@@ -41,6 +41,10 @@ STOCK_BATCH = 10
 PROJECT = "bench"
 #: Weight of every pool: equal shares.
 WEIGHT = 100
+#: Messages stocked before each consume load on MongoDB-wire pools.
+MONGO_STOCK = 2000
+#: Seconds of unrecorded POST 1 load each daemon gets first.
+WARM_UP = 1
 #: The target name of the reference layout.
 REFERENCE = "file"
 
@@ -188,6 +192,16 @@ def _pool_uris(workdir, layout, mongo):
     return [f"sqlite:{stem}-pool{index}.db" for index in range(layout.pools)]
 
 
+def _stock(bench, layout):
+    """Messages to post before a consume load of ``layout``: twice what the
+    fastest consume load seen would take (the test MongoDB-wire server, far
+    slower, gets ``MONGO_STOCK``)."""
+    if layout.engine == "mongodb":
+        return MONGO_STOCK
+    rate = max(bench.consume_rate, 5000.0) * layout.workers
+    return int(rate * bench.settings.duration * 2)
+
+
 def run(bench):
     """The section: every layout up, loaded in turns, ``repeats`` times."""
     s = bench.settings
@@ -207,14 +221,18 @@ def run(bench):
             daemon = _start(bench, workdir, layout, _pool_uris(workdir, layout, mongo))
             stack.enter_context(daemon.server)
             daemons.append(daemon)
+        for daemon in daemons:
+            # Unrecorded: every process opens its pools (connections, indexes).
+            lua, params = bench.params("post1", "v2")
+            params.update(queue="bench-pools-post1", queues=QUEUES)
+            wrk.run(daemon.server.url + "/", lua, params, concurrency, WARM_UP)
         for repeat in range(s.repeats):
             for daemon in daemons:
                 for load in LOADS:
                     lua, params = bench.params(load, "v2")
                     params.update(queue=f"bench-pools-{load}", queues=QUEUES)
                     if lua == "consume":
-                        rate = max(bench.consume_rate, 5000.0) * daemon.layout.workers
-                        daemon.stock(int(rate * s.duration * 2))
+                        daemon.stock(_stock(bench, daemon.layout))
                     bench.load("pools", daemon.server, daemon.layout.name, load, concurrency,
                                api="v2", script=(lua, params), repeat=repeat,
                                pools=daemon.layout.pools, engine=daemon.layout.engine)

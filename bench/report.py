@@ -81,6 +81,33 @@ def _ratio(value, reference):
     return round(value / reference, 4)
 
 
+#: The line section's references: each rate is also given as a ratio to
+#: theirs at the same number of connections (beanstalkd in memory, and
+#: with its binlog: ``bench.line_cycle``).
+LINE_REFERENCES = ("beanstalkd", "beanstalkd-binlog")
+
+
+def _line(runs):
+    """Line rows: one per (target, connections), with the median of each
+    repeat's ratio to each reference measured in the same repeat."""
+    runs = [r for r in runs if r["section"] == "line"]
+    rates = {(r["target"], r.get("connections", 1), r.get("repeat")): r["cycles_per_s"]
+             for r in runs}
+    rows = []
+    for (target, connections), group in _group(
+            [dict(r, connections=r.get("connections", 1)) for r in runs], "line",
+            ("target", "connections")).items():
+        row = {"target": target, "connections": connections, "repeats": len(group)}
+        for key in ("cycles_per_s", "p50_ms", "p99_ms", "server_cpu_us"):
+            row[key] = median([r.get(key) for r in group])
+        for reference in LINE_REFERENCES:
+            row[f"ratio_to_{reference}"] = median([
+                _ratio(r["cycles_per_s"], rates.get((reference, connections, r.get("repeat"))))
+                for r in group])
+        rows.append(row)
+    return rows
+
+
 def summarize(runs):
     """The summary of ``runs``: one row per configuration, in run order."""
     summary = {"throughput": [], "v2_vs_v1": [], "scale": [], "depth": [], "line": [],
@@ -134,19 +161,7 @@ def summarize(runs):
                                    "after_answer_p50_ms", "after_answer_p99_ms")}
         for run in runs if run["section"] == "long_poll"]
 
-    groups = _group(runs, "line", ("target",))
-    for (target,), group in groups.items():
-        summary["line"].append({
-            "target": target,
-            "repeats": len(group),
-            "cycles_per_s": median([r["cycles_per_s"] for r in group]),
-            "p50_ms": median([r.get("p50_ms") for r in group]),
-            "p99_ms": median([r.get("p99_ms") for r in group]),
-        })
-    beanstalkd = next((row["cycles_per_s"] for row in summary["line"]
-                       if row["target"] == "beanstalkd"), None)
-    for row in summary["line"]:
-        row["ratio_to_beanstalkd"] = _ratio(row["cycles_per_s"], beanstalkd)
+    summary["line"] = _line(runs)
 
     for run in runs:
         if run["section"] == "live_claims":
@@ -323,11 +338,15 @@ def format_table(result):
                  _fmt(row["mps"]), _fmt(row["ratio"], 2)] for row in summary["pools"]]
         out += _table(["layout", "procs", "load", "msg/s", "ratio"], rows)
     if summary["line"]:
-        out += ["", "Line endpoint (put/reserve/delete cycles, same client)"]
-        rows = [[row["target"], _fmt(row["cycles_per_s"]), _fmt(row["p50_ms"], 3),
-                 _fmt(row["p99_ms"], 3), _fmt(row["ratio_to_beanstalkd"], 3)]
+        out += ["", "Line endpoint (put/reserve/delete cycles; 1 connection: greenstalk, "
+                    "more: an asyncio client; ratios: medians of each repeat's)"]
+        rows = [[row["target"], row.get("connections", 1), _fmt(row["cycles_per_s"]),
+                 _fmt(row["p50_ms"], 3), _fmt(row["p99_ms"], 3),
+                 _fmt(row.get("server_cpu_us")),
+                 *[_fmt(row.get(f"ratio_to_{ref}"), 3) for ref in LINE_REFERENCES]]
                 for row in summary["line"]]
-        out += _table(["server", "cycles/s", "p50 ms", "p99 ms", "vs beanstalkd"], rows)
+        out += _table(["server", "conns", "cycles/s", "p50 ms", "p99 ms", "cpu us/cycle",
+                       "vs beanstalkd", "vs beanstalkd -b"], rows)
     if summary.get("long_poll"):
         out += ["", "Long-poll claims (wake-up: a post to a waiting claim's 201)"]
         rows = [[row["waiters"], row["samples"], _fmt(row["p50_ms"], 3),

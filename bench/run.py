@@ -35,8 +35,10 @@ Sections (each can be left out with ``--sections``):
     second meanwhile) and on one with ``[drivers] metrics = false``, loaded
     in turns; the ratio of their rates is the cost of metrics.
 ``line``
-    The put/reserve/delete cycle of the line endpoint against beanstalkd
-    (``bench.line_cycle``, when that module and beanstalkd are present).
+    The put/reserve/delete cycle of the line endpoint against beanstalkd, in
+    memory and with its binlog, on 1 connection (greenstalk) and on 16 (an
+    asyncio client), in turns (``bench.line_cycle``, when that module and
+    beanstalkd are present).
 ``zaqar``
     marconi_tx against upstream Zaqar (on redis, under gunicorn), the same
     wrk loads on both in turns, over each API version both serve
@@ -129,6 +131,8 @@ class Settings:
     scale_concurrency: int = 64
     scale_scenarios: tuple = ("post1", "consume", "list")
     line_cycles: int = 5000
+    #: Connections of the line section's loads (1: greenstalk; more: asyncio).
+    line_connections: tuple = (1, 16)
     #: Claims waiting at once in each run of the long_poll section.
     long_poll_waiters: tuple = (1, 100)
     long_poll_samples: int = 200
@@ -156,7 +160,8 @@ class Settings:
         unknown = set(self.sections) - set(SECTIONS)
         if unknown:
             raise ValueError(f"unknown sections: {', '.join(sorted(unknown))}")
-        if any(c < 1 for c in self.concurrency + self.zaqar_concurrency) \
+        if any(c < 1 for c in self.concurrency + self.zaqar_concurrency
+                                  + self.line_connections) \
                 or self.scale_concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if self.processes < 1:
@@ -180,9 +185,14 @@ class Settings:
         if "metrics" in self.sections:
             seconds += self.repeats * 2 * self.duration
         if "line" in self.sections:
-            # marconi_tx does about a thousand cycles a second, beanstalkd
-            # ten times that; both have 200 warm-up cycles a run.
-            seconds += self.repeats * (self.line_cycles + 200) * 1.1 / 1000
+            # marconi_tx does about a thousand cycles a second on one
+            # connection and two on more, beanstalkd (twice: in memory, with
+            # a binlog) about ten; a run warms up with 200 cycles on one
+            # connection, 50 a connection on more (bench.line_cycle).
+            for n in self.line_connections:
+                cycles = self.line_cycles + (200 if n == 1 else 50 * n)
+                rate = 1000 if n == 1 else 2000
+                seconds += self.repeats * cycles * (1 / rate + 2 / 10000)
         if "zaqar" in self.sections:
             # Zaqar 23 serves one API version of marconi_tx's three (v2).
             seconds += (self.repeats * len(self.zaqar_concurrency)
@@ -203,6 +213,7 @@ PRESETS = {
     "smoke": Settings(preset="smoke", duration=1.0, repeats=1, concurrency=(2,),
                       depths=(100, 1000), depth_samples=5, processes=2,
                       scale_concurrency=4, scale_scenarios=("post1",), line_cycles=100,
+                      line_connections=(1, 2),
                       long_poll_waiters=(1, 3), long_poll_samples=5,
                       live_claims=500, soak_seconds=3, soak_concurrency=2,
                       zaqar_concurrency=(2,), profile_seconds=2, profile_concurrency=2),
@@ -499,10 +510,10 @@ class Bench:
             self.note("line: beanstalkd is missing (apt-get install beanstalkd); "
                       "marconi_tx measured alone")
         self.log(f"line: {s.line_cycles} put/reserve/delete cycles, {s.repeats} runs per "
-                 f"server, one greenstalk connection")
+                 f"server, on {' and '.join(map(str, s.line_connections))} connection(s)")
         self.runs.extend(line_cycle.run(os.path.join(self.workdir, "line"),
                                         count=s.line_cycles, repeats=s.repeats,
-                                        log=self.log))
+                                        log=self.log, connections=s.line_connections))
 
     def long_poll(self):
         s = self.settings

@@ -164,6 +164,23 @@ OPTIONS = (
     Option("drivers:storage:mongodb", "max_post_retries", int, 1000,
            "Attempts to post a batch when another producer took the same markers.",
            minimum=1, maximum=100000),
+    Option("drivers:storage:mongodb", "max_retries", int, 5,
+           "Times a storage call is run again after a replica-set failover or a "
+           "dropped connection answered it (only calls safe to repeat; all within "
+           "operation_timeout; 0: never).", minimum=0, maximum=100),
+    Option("drivers:storage:mongodb", "retry_backoff", float, 0.2,
+           "Seconds before the first retry of a storage call; doubled at each "
+           "further retry.", minimum=0.0, maximum=60.0),
+
+    Option("drivers:storage:pooling", "refresh_interval", float, 5.0,
+           "With [drivers] pooling: seconds between reads of the pool list from the "
+           "catalog (a pool added, changed or removed elsewhere is seen within them; "
+           "a queue placed in a pool this process does not know yet is seen at once).",
+           minimum=0.1, maximum=86400.0),
+    Option("drivers:storage:pooling", "route_cache_size", int, 100000,
+           "With [drivers] pooling: queue -> pool routes each process keeps in memory "
+           "(the least recently used are dropped, then read from the catalog again).",
+           minimum=1, maximum=2**31 - 1),
 
     Option("drivers:transport:line", "project", str, "",
            "Project whose queues the line endpoint's tubes are (empty: the global "
@@ -250,6 +267,9 @@ OPTIONS = (
            "Most pools a page of GET /v2/pools may ask for.", minimum=1, maximum=1000),
     Option("limits:transport", "max_flavors_per_page", int, 20,
            "Most flavors a page of GET /v2/flavors may ask for.", minimum=1, maximum=1000),
+    Option("limits:transport", "max_pool_uri_length", int, 255,
+           "Longest storage URI of a pool (PUT/PATCH /v2/pools), characters.", minimum=1,
+           maximum=65536),
     Option("limits:transport", "max_subscriptions_per_page", int, 20,
            "Largest 'limit' of a subscription listing.", minimum=1, maximum=_INT64),
     Option("limits:transport", "max_subscription_body", int, 65536,
@@ -275,6 +295,9 @@ OPTIONS = (
     Option("limits:storage", "default_subscription_paging", int, 10,
            "Subscriptions listed when a request gives no 'limit'.", minimum=1,
            maximum=_INT64),
+    Option("limits:storage", "default_pool_paging", int, 10,
+           "Pools or flavors listed (GET /v2/pools, /v2/flavors) when a request gives "
+           "no 'limit'.", minimum=1, maximum=_INT64),
 
     # [auth]: who a request is (README.rst, "Authentication").
     Option("auth", "strategy", str, "noauth",

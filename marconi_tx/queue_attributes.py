@@ -9,6 +9,7 @@ with them:
   (``shown``) and applies them: the post rules (``post_policy``) and the
   dead-letter queue of claims (``dead_letter``); ``_retry_policy`` applies
   to deliveries to the queue's subscribers (``marconi_tx.notification.notifier``).
+  With pooling, a v2 PUT's ``_flavor`` (``flavor``) must name a flavor.
 
 v1 checks nothing, so v2 applies a value stored over v1 only when it has the
 right type and, for the post rules, is within the limits; otherwise the value
@@ -33,6 +34,11 @@ ENCRYPT = "_enable_encrypt_messages"
 #: The subscriptions' retry policy (``marconi_tx.retry_policy``), checked on
 #: PUT and PATCH like the others but not shown with defaults.
 RETRY_POLICY = "_retry_policy"
+
+#: The flavor of a new queue, with pooling (api-v2.md §8): it places the
+#: queue at creation and does nothing after; without pooling it is plain
+#: metadata. Not shown with a default.
+FLAVOR = "_flavor"
 
 #: The keys shown with their defaults: JSON-patch may replace them when absent
 #: and removing them when absent is no change.
@@ -87,6 +93,19 @@ def check(metadata, limits):
             raise ValidationError(problem, title="Invalid queue attribute")
     if RETRY_POLICY in metadata:  # the subscriptions' (it does not affect posts)
         retry_policy.check(metadata[RETRY_POLICY])
+
+
+def flavor(metadata):
+    """The flavor a new queue's ``metadata`` asks for, or None; 400 when
+    ``_flavor`` is not a flavor name."""
+    value = metadata.get(FLAVOR)
+    if value is None:
+        return None
+    if not validation.is_queue_name(value):
+        raise ValidationError(f"'{FLAVOR}' must be a flavor name (at most "
+                              f"{validation.MAX_QUEUE_NAME} ASCII letters, digits, underscores "
+                              "and dashes).", title="Invalid queue attribute")
+    return value
 
 
 def _defaults(limits):

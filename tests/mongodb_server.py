@@ -10,6 +10,12 @@ test its own database, dropped when the test ends.
 ``DedicatedServer`` is a separate server process on its own port and
 storage directory, for tests that stop and restart it.
 
+``fault_database_uri(case)`` is the same for the fault tests: a second
+shared server, started as the single-node replica set ``secantus`` with
+``--enable-test-commands`` (``configureFailPoint``), reached through a
+``replicaSet=secantus`` URI. With ``MARCONI_TEST_MONGODB_URI`` set it is
+that server, and the tests skip if it refuses test commands.
+
 When no server can be started the tests skip with the reason, except when
 the ``CI`` environment variable is set: there they fail, so a broken set-up
 never passes as a green run.
@@ -65,18 +71,30 @@ def _die_with_parent():
         pass
 
 
-class DedicatedServer:
-    """One ``secantusd-py`` process; keeps its port and data across restarts."""
+#: The replica set name a server started without ``--standalone`` reports.
+REPLICA_SET = "secantus"
 
-    def __init__(self):
+
+class DedicatedServer:
+    """One ``secantusd-py`` process; keeps its port and data across restarts.
+
+    @param replica_set: run as the single-node replica set ``REPLICA_SET``
+        (its ``uri`` names it), not ``--standalone``.
+    @param test_commands: enable ``configureFailPoint``.
+    """
+
+    def __init__(self, replica_set=False, test_commands=False):
         self.directory = tempfile.mkdtemp(prefix="marconi-secantus-")
         self.port = None
         self.process = None
         self._log = None
+        self.replica_set = replica_set
+        self.test_commands = test_commands
 
     @property
     def uri(self):
-        return f"mongodb://127.0.0.1:{self.port}"
+        base = f"mongodb://127.0.0.1:{self.port}"
+        return f"{base}/?replicaSet={REPLICA_SET}" if self.replica_set else base
 
     def start(self):
         """Start (or restart, on the same port) and wait until it accepts
@@ -88,10 +106,13 @@ class DedicatedServer:
             self.port = _free_port()
         log_path = os.path.join(self.directory, "server.log")
         self._log = open(log_path, "ab")
+        flags = [] if self.replica_set else ["--standalone"]
+        if self.test_commands:
+            flags.append("--enable-test-commands")
         self.process = subprocess.Popen(
             [executable, "--host", "127.0.0.1", "--port", str(self.port),
              "--storage-path", os.path.join(self.directory, "data"),
-             "--standalone", "--log-level", "WARNING"],
+             *flags, "--log-level", "WARNING"],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         deadline = time.monotonic() + START_TIMEOUT
@@ -128,30 +149,72 @@ class DedicatedServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-_shared = None
-_shared_failure = None
 _names = itertools.count(1)
+
+
+class _SharedServer:
+    """A ``DedicatedServer`` started on first use, for the whole run."""
+
+    def __init__(self, **options):
+        self.options = options
+        self.server = None
+        self.failure = None
+
+    def uri(self):
+        """Its URI; skips or fails (in CI) the calling test if it cannot
+        be started."""
+        if self.failure is None and self.server is None:
+            server = DedicatedServer(**self.options)
+            try:
+                server.start()
+            except ServerUnavailable as e:
+                server.destroy()
+                self.failure = str(e)
+            else:
+                self.server = server
+                atexit.register(server.destroy)
+        if self.failure is not None:
+            unavailable(self.failure)
+        return self.server.uri
+
+
+_shared = _SharedServer()
+_faults = _SharedServer(replica_set=True, test_commands=True)
 
 
 def shared_uri():
     """The URI of this run's server (``mongodb://HOST:PORT``), started on
     first use; skips or fails (in CI) the calling test if impossible."""
-    global _shared, _shared_failure
     if os.environ.get(URI_ENV):
         return os.environ[URI_ENV]
-    if _shared_failure is None and _shared is None:
-        server = DedicatedServer()
-        try:
-            server.start()
-        except ServerUnavailable as e:
-            server.destroy()
-            _shared_failure = str(e)
-        else:
-            _shared = server
-            atexit.register(server.destroy)
-    if _shared_failure is not None:
-        unavailable(_shared_failure)
-    return _shared.uri
+    return _shared.uri()
+
+
+def fault_uri():
+    """The URI of this run's fault server (a replica set with fail points),
+    started on first use; with ``MARCONI_TEST_MONGODB_URI`` that server,
+    skipping the calling test if it has no test commands."""
+    if not os.environ.get(URI_ENV):
+        return _faults.uri()
+    uri = os.environ[URI_ENV]
+    if not accepts_fail_points(uri):
+        raise SkipTest(f"{URI_ENV} names a server without test commands "
+                       "(configureFailPoint); start it with them to run the fault tests")
+    return uri
+
+
+def accepts_fail_points(uri):
+    """Whether the server at ``uri`` runs ``configureFailPoint``."""
+    import pymongo
+
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    try:
+        client.admin.command("configureFailPoint", "failCommand", mode="off")
+    except pymongo.errors.OperationFailure:
+        return False
+    finally:
+        client.close()
+    return True
 
 
 def fresh_database_name():
@@ -189,9 +252,18 @@ def fresh_database_uri(case):
     return uri
 
 
-def dedicated_server(case):
-    """A started ``DedicatedServer`` for ``case`` alone, destroyed after it."""
-    server = DedicatedServer()
+def fault_database_uri(case):
+    """``fresh_database_uri`` on the fault server (``fault_uri``)."""
+    name = fresh_database_name()
+    uri = with_database(fault_uri(), name)
+    case.addCleanup(drop_database, uri, name)
+    return uri
+
+
+def dedicated_server(case, **options):
+    """A started ``DedicatedServer(**options)`` for ``case`` alone,
+    destroyed after it."""
+    server = DedicatedServer(**options)
     case.addCleanup(server.destroy)
     try:
         server.start()

@@ -307,6 +307,21 @@ class SummaryTests(SynchronousTestCase):
         line = report.summarize(runs)["line"]
         self.assertEqual([r["ratio_to_beanstalkd"] for r in line], [1.0, 0.25])
 
+    def test_line_ratios_are_medians_of_each_repeat(self):
+        """Each line row's ratio to a beanstalkd is the median of the ratios
+        of the repeats, each against the same repeat and connections."""
+        runs = []
+        for repeat, (plain, binlog, marconi) in enumerate(
+                [(4000.0, 2000.0, 1000.0), (1000.0, 1000.0, 500.0), (2000.0, 1000.0, 1000.0)]):
+            for target, rate in (("beanstalkd", plain), ("beanstalkd-binlog", binlog),
+                                 ("marconi_tx", marconi)):
+                runs.append({"section": "line", "target": target, "connections": 16,
+                             "repeat": repeat, "cycles_per_s": rate})
+        [row] = [r for r in report.summarize(runs)["line"] if r["target"] == "marconi_tx"]
+        self.assertEqual((row["connections"], row["cycles_per_s"]), (16, 1000.0))
+        self.assertEqual(row["ratio_to_beanstalkd"], 0.5)  # of 0.25, 0.5, 0.5
+        self.assertEqual(row["ratio_to_beanstalkd-binlog"], 0.5)  # of 0.5, 0.5, 1.0
+
     def test_table_and_file(self):
         """The table names every load; the file is JSON named by date,
         commit and preset, holding the raw runs and their summary."""

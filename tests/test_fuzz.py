@@ -246,3 +246,43 @@ class MongoFuzzTests(FuzzMixin, unittest.TestCase):
         from tests.mongodb_server import fresh_database_uri
 
         return fresh_database_uri(self)
+
+
+class PooledAdminFuzzTests(unittest.TestCase):
+    """The v2 pool, flavor and health operations, fuzzed against a daemon
+    with admin_mode and pooling on (sqlite catalog, one sqlite pool): the
+    other fuzz tests only see their 404."""
+
+    timeout = 900
+
+    def setUp(self):
+        self.workdir = workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        settings = os.path.join(workdir, "marconi.conf")
+        with open(settings, "w") as f:
+            f.write("[drivers]\nadmin_mode = true\npooling = true\n"
+                    f"storage = sqlite:{os.path.join(workdir, 'catalog.db')}\n")
+        self.daemon = Daemon(workdir, "--config", settings).start()
+        self.addCleanup(self.daemon.stop, signal.SIGKILL)
+        self.session = requests.Session()
+        self.addCleanup(self.session.close)
+
+    def test_pool_admin_against_twistd(self):
+        """Every pool, flavor and health operation of the v2 document, with
+        valid and invalid requests: no 5xx, every answer as documented."""
+        url = self.daemon.url
+        seeded = self.session.put(
+            f"{url}/v2/pools/seed", headers={"Client-ID": CLIENT, "X-Project-ID": PROJECT},
+            json={"uri": f"sqlite:{os.path.join(self.workdir, 'seed.db')}", "weight": 1})
+        self.assertEqual(seeded.status_code, 201, seeded.text)
+        schema = schemathesis.openapi.from_dict(load(self.session, url, "v2"), config=CONFIG)
+        labels = {result.ok().label for result in schema.get_all_operations()}
+        only = {label for label in labels
+                if label.split()[1].startswith(("/v2/pools", "/v2/flavors", "/v2/health"))}
+        tally = Tally()
+        failures = fuzz(schema, url, Seeded(self.session, url, "v2"), tally, only)
+        with open("fuzz-v2-pooled.txt", "w") as f:
+            f.write(tally.report() + "\n")
+        self.assertEqual(len(tally.rows), len(only))
+        self.assertGreaterEqual(tally.total()[0], EXAMPLES * len(tally.rows))
+        self.assertEqual(failures, [], "\n\n".join(failures))

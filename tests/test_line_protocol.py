@@ -490,6 +490,8 @@ class BadInputTests(LineTestCase):
         self.assertEqual(self.c.send(b"put 1 0 1 1\r\nx\r\n"), b"OUT_OF_MEMORY\r\n")
         self.assertEqual(self.c.ask(b"peek 1"), b"OUT_OF_MEMORY\r\n")
         self.assertEqual(self.c.ask(b"reserve-with-timeout 0"), b"OUT_OF_MEMORY\r\n")
+        self.assertEqual(self.c.ask(b"reserve"), b"OUT_OF_MEMORY\r\n")
+        self.assertEqual(self.c.ask(b"delete 1"), b"OUT_OF_MEMORY\r\n")
         self.assertEqual(self.c.ask(b"list-tube-used"), b"USING default\r\n")
         self.driver.open_now()
         self.c.put()

@@ -84,7 +84,7 @@ class MongoJobTests(JobConformanceMixin, unittest.TestCase):
         self.assertIsNone(await self.jobs.peek(None, first))
         self.assertIsNone(await self.jobs.reserve(None, [TUBE]))
         self.assertEqual((await self.jobs.counts(None, TUBE)).ready, 0)
-        self.assertTrue(await batches.commit(self.driver, qid, "t0k3n"))
+        self.assertTrue(await batches.commit(self.driver, {"_id": qid}, "t0k3n"))
         self.assertEqual((await self.jobs.reserve(None, [TUBE])).id, first)
 
     async def test_job_of_a_deleted_queue_is_gone(self):

@@ -66,10 +66,12 @@ class DocumentTests(unittest.TestCase):
 
     def test_paths_and_methods_are_the_routes(self):
         """Each version's document describes exactly the routes the daemon
-        serves under its prefix (admin routes included: the health report
-        is documented with the 404 it answers without admin_mode), each with
-        the methods it answers (and OPTIONS)."""
-        settings = config.load(overrides=[("drivers", "admin_mode", "true")])
+        serves under its prefix (admin routes included: the health report,
+        pools and flavors are documented with the 404 they answer without
+        admin_mode and pooling), each with the methods it answers (and
+        OPTIONS)."""
+        settings = config.load(overrides=[("drivers", "admin_mode", "true"),
+                                          ("drivers", "pooling", "true")])
         for version, api in APIS.items():
             served = {}
             for path, handlers in api(None, settings).routes() + openapi.routes():
@@ -186,6 +188,19 @@ class DocumentTests(unittest.TestCase):
             self.assertEqual(reserved["_enable_encrypt_messages"]["type"], "boolean")
         delay = schemas["NewMessage"]["properties"]["delay"]
         self.assertEqual((delay["minimum"], delay["maximum"]), (0, limits.max_message_delay))
+
+    def test_pool_limits_are_the_configured_defaults(self):
+        """The v2 document's pool and flavor page sizes and pool URI length
+        are the defaults of [limits:transport] and [limits:storage]."""
+        limits, paging = config.load().transport, config.load().storage
+        doc = load("v2")
+        self.assertEqual(query_limit(doc, "/v2/pools", "get", "limit"),
+                         (1, limits.max_pools_per_page, paging.default_pool_paging))
+        self.assertEqual(query_limit(doc, "/v2/flavors", "get", "limit"),
+                         (1, limits.max_flavors_per_page, paging.default_pool_paging))
+        uri = doc["components"]["schemas"]["NewPool"]["properties"]["uri"]
+        self.assertEqual(uri["maxLength"], limits.max_pool_uri_length)
+        self.assertIn(f"({limits.max_pool_uri_length})", uri["description"])
 
 
 def bounds(schema, name):

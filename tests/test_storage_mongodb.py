@@ -254,7 +254,7 @@ class MongoDriverTests(unittest.TestCase):
                                      errors.MessageDoesNotExist)
         self.assertEqual(await self.driver.messages.bulk_get(None, QUEUE, stalled), [])
         self.assertEqual((await self.driver.queues.stats(None, QUEUE)).total, 3)
-        self.assertIs(await batches.commit(self.driver, qid, token), True)
+        self.assertIs(await batches.commit(self.driver, {"_id": qid}, token), True)
         self.assertEqual(await self.everything(), before + stalled + after)
         self.assertEqual((await self.driver.queues.stats(None, QUEUE)).total, 5)
 
@@ -268,7 +268,7 @@ class MongoDriverTests(unittest.TestCase):
         self.assertEqual(await self.everything(), [])
         self.clock.advance(10)
         self.assertEqual(await self.everything(), after)
-        self.assertIs(await batches.commit(self.driver, qid, token), False)
+        self.assertIs(await batches.commit(self.driver, {"_id": qid}, token), False)
         self.assertEqual(await self.everything(), after)
         await self.assertFailure(self.driver.messages.get(None, QUEUE, stalled[0]),
                                  errors.MessageDoesNotExist)
@@ -286,7 +286,7 @@ class MongoDriverTests(unittest.TestCase):
         self.assertEqual(await self.driver.gc(), 0)
         self.clock.advance(10)
         self.assertEqual(await self.driver.gc(), 3)
-        self.assertIs(await batches.commit(self.driver, qid, token), False)
+        self.assertIs(await batches.commit(self.driver, {"_id": qid}, token), False)
         self.assertEqual(await self.driver.db.messages.count_documents({"q": qid}), 0)
 
     async def test_post_to_deleted_queue_never_shows_in_new_one(self):
@@ -297,7 +297,7 @@ class MongoDriverTests(unittest.TestCase):
         stalled, qid, token = await self.stalled_batch(2, deadline=START + 1000)
         await self.driver.queues.delete(None, QUEUE)
         await self.driver.queues.create(None, QUEUE)
-        self.assertIs(await batches.commit(self.driver, qid, token), False)
+        self.assertIs(await batches.commit(self.driver, {"_id": qid}, token), False)
         self.assertEqual(await self.everything(), [])
         new = await self.post(1)
         self.assertEqual(await self.everything(), new)
@@ -422,7 +422,7 @@ class MongoDriverTests(unittest.TestCase):
         await self.post(2)
         stalled, qid, token = await self.stalled_batch(2, deadline=START + 1000)
         self.assertEqual(await self.driver.messages.purge(None, QUEUE), 2)
-        self.assertIs(await batches.commit(self.driver, qid, token), True)
+        self.assertIs(await batches.commit(self.driver, {"_id": qid}, token), True)
         self.assertEqual(await self.everything(), stalled)
 
     async def test_producers_on_three_drivers_keep_order(self):

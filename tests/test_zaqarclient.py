@@ -212,3 +212,80 @@ class ZaqarClientTests(unittest.TestCase):
         made.delete()
         self.assertEqual([s.subscriber for s in self.client.subscriptions("jobs")],
                          ["https://example.net/other"])
+
+
+POOLED_CONFIG = """\
+[drivers]
+admin_mode = true
+pooling = true
+storage = sqlite:{catalog}
+"""
+
+
+class ZaqarPoolTests(unittest.TestCase):
+    """python-zaqarclient's pool and flavor calls against ``twistd marconi``
+    with pooling and admin_mode on, over sqlite-file pools."""
+
+    timeout = 120
+
+    def setUp(self):
+        self.workdir = os.path.abspath(self.mktemp())
+        os.makedirs(self.workdir)
+        path = os.path.join(self.workdir, "marconi.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(POOLED_CONFIG.format(catalog=os.path.join(self.workdir, "catalog.db")))
+        self.daemon = Daemon(self.workdir, "--config", path).start()
+        self.addCleanup(self.daemon.stop, signal.SIGKILL)
+        self.client = zaqar.Client(self.daemon.url, version=2, conf=noauth())
+
+    def uri(self, name):
+        return f"sqlite:{os.path.join(self.workdir, name)}.db"
+
+    def test_pools(self):
+        """client.pool creates a pool (a second time: a conflict), pools()
+        lists them with their uri, weight and flavor, Pool.get reads one,
+        Pool.update changes it, Pool.delete removes it (refused while a
+        queue lives in it)."""
+        pool = self.client.pool("a", uri=self.uri("a"), weight=10)
+        self.client.pool("b", uri=self.uri("b"), weight=0, options={"tier": "ssd"})
+        listed = list(self.client.pools())
+        self.assertEqual([(p.name, p.uri, p.weight, p.flavor) for p in listed],
+                         [("a", self.uri("a"), 10, None), ("b", self.uri("b"), 0, None)])
+        self.assertEqual([p.options for p in self.client.pools(detailed=True)],
+                         [{}, {"tier": "ssd"}])
+        with self.assertRaises(errors.ConflictError):
+            self.client.pool("a", uri=self.uri("a"), weight=1)
+
+        pool.update({"weight": 5})
+        self.assertEqual(pool.get()["weight"], 5)
+        self.client.queue("jobs", force_create=True)  # weight 0: never in b
+        with self.assertRaises(errors.ForbiddenError):
+            pool.delete()
+        self.client.queue("jobs", auto_create=False).delete()
+        pool.delete()
+        self.assertEqual([p.name for p in self.client.pools()], ["b"])
+        with self.assertRaises(errors.ResourceNotFound):
+            pool.get()
+
+    def test_flavors(self):
+        """client.flavor makes a flavor of pools; flavors() lists it,
+        Flavor.get shows its pools and capabilities, Flavor.update changes
+        its pools and Flavor.delete removes it; the health report shows
+        every pool."""
+        self.client.pool("a", uri=self.uri("a"), weight=1)
+        self.client.pool("b", uri=self.uri("b"), weight=1)
+        flavor = self.client.flavor("gold", pool_list=["a"])
+        self.assertEqual([(f.name, f.pool_list) for f in self.client.flavors()],
+                         [("gold", ["a"])])
+        shown = flavor.get()
+        self.assertEqual((shown["pool_list"], shown["capabilities"][:2]),
+                         (["a"], ["FIFO", "CLAIMS"]))
+        flavor.update({"pool_list": ["a", "b"]})
+        self.assertEqual(flavor.get()["pool_list"], ["a", "b"])
+        health = self.client.health()
+        self.assertEqual((health["catalog_reachable"], health["a"]["storage_reachable"],
+                          health["b"]["storage_reachable"]), (True, True, True))
+        flavor.delete()
+        self.assertEqual(list(self.client.flavors()), [])
+        with self.assertRaises(errors.ResourceNotFound):
+            flavor.get()

@@ -15,7 +15,9 @@ v2 adds ``queue.pop(n)``, ``queue.purge()``, delayed posts (``"delay"`` in
 a message), ``queue.patch_metadata(ops)``, and ``queue.share(...)`` whose
 document ``Client.signed(url, document)`` uses, and subscriptions
 (``queue.subscribe(url)``, ``queue.subscriptions()``,
-``queue.get_subscription(id)``).
+``queue.get_subscription(id)``), and for an admin of a pooled server
+pools and flavors (``client.create_pool(...)``, ``client.pools()``,
+``client.create_flavor(...)``, ...).
 
 Every call returns a Deferred; listings (``client.queues()``,
 ``queue.messages()``) are async iterators with a ``collect()`` Deferred.
@@ -29,11 +31,14 @@ from marconi_tx.client.errors import (
     ClaimNotFound,
     Conflict,
     ConnectionFailed,
+    FlavorNotFound,
     Forbidden,
     MarconiClientError,
     MessageNotFound,
     MessageTooLarge,
     NotFound,
+    PoolInUse,
+    PoolNotFound,
     QueueNotFound,
     RequestTimeout,
     ServiceUnavailable,
@@ -43,13 +48,16 @@ from marconi_tx.client.errors import (
     UnsupportedByAPI,
 )
 from marconi_tx.client.listing import Listing
+from marconi_tx.client.pools import Flavor, Pool
 from marconi_tx.client.resources import Claim, Message, Queue
 from marconi_tx.client.subscriptions import Subscription
 
 __all__ = [
-    "DEFAULT_URL", "Client", "Queue", "Message", "Claim", "Subscription", "Listing",
+    "DEFAULT_URL", "Client", "Queue", "Message", "Claim", "Subscription", "Pool", "Flavor",
+    "Listing",
     "MarconiClientError", "BadRequest", "Unauthorized", "Forbidden",
     "ClaimConflict", "Conflict", "NotFound", "QueueNotFound", "MessageNotFound",
-    "ClaimNotFound", "SubscriptionNotFound", "ServiceUnavailable", "ConnectionFailed",
+    "ClaimNotFound", "SubscriptionNotFound", "PoolNotFound", "FlavorNotFound", "PoolInUse",
+    "ServiceUnavailable", "ConnectionFailed",
     "RequestTimeout", "MessageTooLarge", "UnexpectedResponse", "UnsupportedByAPI",
 ]

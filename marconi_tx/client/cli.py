@@ -1,4 +1,5 @@
-"""``marconi-cli``: queues, messages, claims and subscriptions from the command line.
+"""``marconi-cli``: queues, messages, claims, subscriptions, and pools and
+flavors (an admin's, on a pooled server), from the command line.
 
     marconi-cli [--url URL] [--project P] [--token T] [--api v1|v2] [--json] COMMAND ...
 
@@ -25,8 +26,9 @@ from twisted.internet import task
 from marconi_tx import __version__
 from marconi_tx.client import versions
 from marconi_tx.client.client import DEFAULT_URL, Client
-from marconi_tx.client.errors import MarconiClientError
+from marconi_tx.client.errors import FlavorNotFound, MarconiClientError, PoolNotFound
 from marconi_tx.client.output import ProgressBar, compact, dump_json, table
+from marconi_tx.client.pools import Flavor, Pool
 from marconi_tx.client.resources import Claim
 from marconi_tx.client.subscriptions import Subscription
 from marconi_tx.deferreds import returns_deferred
@@ -313,6 +315,58 @@ def build_parser(stdout, environ):
     sub.add_argument("queue", metavar="QUEUE")
     sub.add_argument("subscription_id", metavar="ID")
     sub.add_argument("--no", dest="confirmed", action="store_false")
+
+    pool = groups.add_parser(
+        "pool", help="v2, admin: the storage backends of a pooled server")
+    pools = pool.add_subparsers(dest="command", metavar="ACTION", required=True,
+                                parser_class=parser_class)
+    sub = command(pools, "create", pool_create,
+                  "register a storage URI as a pool (the storage must answer)")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("--uri", required=True, metavar="URI",
+                     help="its storage: sqlite:PATH or mongodb://...")
+    sub.add_argument("--weight", required=True, type=_non_negative_int, metavar="N",
+                     help="its share of new queues (0: none)")
+    sub.add_argument("--flavor", metavar="FLAVOR", help="the flavor it serves")
+    sub.add_argument("--options", type=_json_object, metavar="JSON",
+                     help="its options, a JSON object")
+    sub = command(pools, "list", pool_list, "list the pools")
+    sub.add_argument("--detailed", action="store_true", help="with their options")
+    for name, handler, help in (("get", pool_get, "show a pool"),
+                                ("delete", pool_delete, "delete a pool that no queue uses "
+                                 "(exit 1 if it did not exist)")):
+        sub = command(pools, name, handler, help)
+        sub.add_argument("name", metavar="NAME")
+    sub = command(pools, "update", pool_update,
+                  "change a pool's URI, weight, flavor or options")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("--uri", metavar="URI")
+    sub.add_argument("--weight", type=_non_negative_int, metavar="N")
+    flavored = sub.add_mutually_exclusive_group()
+    flavored.add_argument("--flavor", metavar="FLAVOR")
+    flavored.add_argument("--no-flavor", action="store_true",
+                          help="take the pool out of its flavor")
+    sub.add_argument("--options", type=_json_object, metavar="JSON",
+                     help="replaces every option")
+
+    flavor = groups.add_parser("flavor", help="v2, admin: named sets of pools")
+    flavors = flavor.add_subparsers(dest="command", metavar="ACTION", required=True,
+                                    parser_class=parser_class)
+    for name, handler, help in (("create", flavor_create, "make a flavor of pools"),
+                                ("update", flavor_update, "change a flavor's pools (the "
+                                 "ones left out leave it)")):
+        sub = command(flavors, name, handler, help)
+        sub.add_argument("name", metavar="NAME")
+        sub.add_argument("--pool", action="append", required=True, dest="pool_list",
+                         metavar="POOL", help="a pool of the flavor (repeatable)")
+        sub.add_argument("--capabilities", type=_json_object, metavar="JSON",
+                         help='capabilities to declare, e.g. {"FAST_DISK": true}')
+    command(flavors, "list", flavor_list, "list the flavors")
+    for name, handler, help in (("get", flavor_get, "show a flavor"),
+                                ("delete", flavor_delete, "delete a flavor (its pools stay) "
+                                 "(exit 1 if it did not exist)")):
+        sub = command(flavors, name, handler, help)
+        sub.add_argument("name", metavar="NAME")
 
     command(groups, "health", health, "check that the server and its storage are up")
     return parser
@@ -653,6 +707,104 @@ async def subscription_delete(session):
     await Subscription(session.client.queue(args.queue), args.subscription_id).delete()
     session.show({"id": args.subscription_id, "deleted": True},
                  f"deleted subscription {args.subscription_id}")
+    return 0
+
+
+def _pools_table(pools):
+    return table(("NAME", "URI", "WEIGHT", "FLAVOR", "OPTIONS"),
+                 [(p.name, p.uri, p.weight, p.flavor or "",
+                   "" if p.options is None else compact(p.options, BODY_WIDTH))
+                  for p in pools])
+
+
+async def pool_create(session):
+    args = session.args
+    pool = await session.client.create_pool(args.name, args.uri, args.weight, args.flavor,
+                                            args.options)
+    session.show(pool.as_dict(), _pools_table([pool]))
+    return 0
+
+
+async def pool_list(session):
+    found = await session.client.pools(detailed=session.args.detailed).collect()
+    session.show([p.as_dict() for p in found], _pools_table(found) if found else "no pools")
+    return 0
+
+
+async def pool_get(session):
+    pool = await session.client.get_pool(session.args.name)
+    session.show(pool.as_dict(), _pools_table([pool]))
+    return 0
+
+
+async def pool_update(session):
+    args = session.args
+    if (args.uri is None and args.weight is None and args.flavor is None
+            and not args.no_flavor and args.options is None):
+        session.fail("give --uri, --weight, --flavor, --no-flavor or --options")
+        return 2
+    pool = Pool(session.client, args.name)
+    await pool.update(args.uri, args.weight, args.flavor, args.options, args.no_flavor)
+    session.show(pool.as_dict(), _pools_table([pool]))
+    return 0
+
+
+async def pool_delete(session):
+    # DELETE says 204 for a pool that is not there: ask first (as queue delete).
+    name = session.args.name
+    try:
+        pool = await session.client.get_pool(name)
+    except PoolNotFound:
+        session.show({"name": name, "deleted": False}, f"pool {name} did not exist")
+        return 1
+    await pool.delete()
+    session.show({"name": name, "deleted": True}, f"deleted pool {name}")
+    return 0
+
+
+def _flavors_table(flavors):
+    return table(("NAME", "POOLS", "CAPABILITIES"),
+                 [(f.name, ",".join(f.pool_list or []), ",".join(f.capabilities or []))
+                  for f in flavors])
+
+
+async def flavor_create(session):
+    args = session.args
+    flavor = await session.client.create_flavor(args.name, args.pool_list, args.capabilities)
+    session.show(flavor.as_dict(), _flavors_table([flavor]))
+    return 0
+
+
+async def flavor_list(session):
+    found = await session.client.flavors(detailed=True).collect()
+    session.show([f.as_dict() for f in found],
+                 _flavors_table(found) if found else "no flavors")
+    return 0
+
+
+async def flavor_get(session):
+    flavor = await session.client.get_flavor(session.args.name)
+    session.show(flavor.as_dict(), _flavors_table([flavor]))
+    return 0
+
+
+async def flavor_update(session):
+    args = session.args
+    flavor = Flavor(session.client, args.name)
+    await flavor.update(args.pool_list, args.capabilities)
+    session.show(flavor.as_dict(), _flavors_table([flavor]))
+    return 0
+
+
+async def flavor_delete(session):
+    name = session.args.name
+    try:
+        flavor = await session.client.get_flavor(name)
+    except FlavorNotFound:
+        session.show({"name": name, "deleted": False}, f"flavor {name} did not exist")
+        return 1
+    await flavor.delete()
+    session.show({"name": name, "deleted": True}, f"deleted flavor {name}")
     return 0
 
 

@@ -17,9 +17,10 @@ from twisted.internet.task import deferLater
 from twisted.web.client import RequestTransmissionFailed, ResponseFailed
 from twisted.web.http import RESPONSES
 
-from marconi_tx.client import errors, signed_urls, versions
+from marconi_tx.client import errors, pools, signed_urls, versions
 from marconi_tx.client.http import Reply, boolean, with_query
 from marconi_tx.client.listing import Listing
+from marconi_tx.client.pools import Flavor, Pool
 from marconi_tx.client.resources import Queue
 from marconi_tx.deferreds import returns_deferred
 
@@ -210,6 +211,41 @@ class Client:
         """Fires with the API's JSON-home document (a dict)."""
         reply = await self.request("GET", "")
         return reply.json_of(dict, "a home document")
+
+    # v2 pools and flavors (marconi_tx.client.pools; admin, pooled servers).
+
+    def create_pool(self, name: str, uri: str, weight: int, flavor: str | None = None,
+                    options: dict | None = None) -> Deferred[Pool]:
+        """v2: register the storage at ``uri`` as pool ``name`` taking a
+        ``weight`` share of new queues (for ``flavor`` if given); fires with
+        the L{Pool}. L{Conflict} if it exists; L{BadRequest} if the storage
+        does not answer or differs from the flavor's other pools."""
+        return pools.create_pool(self, name, uri, weight, flavor, options)
+
+    def pools(self, limit: int | None = None, detailed: bool = False) -> Listing[Pool]:
+        """v2: a L{Listing} of the L{Pool}s by name (``detailed``: with
+        their options)."""
+        return pools.pool_listing(self, limit, detailed)
+
+    def get_pool(self, name: str) -> Deferred[Pool]:
+        """v2: fires with one L{Pool} (with its options); L{PoolNotFound}."""
+        return pools.get_pool(self, name)
+
+    def create_flavor(self, name: str, pool_list: list[str],
+                      capabilities: dict | None = None) -> Deferred[Flavor]:
+        """v2: make flavor ``name`` of the pools ``pool_list``; fires with the
+        L{Flavor}. L{Conflict} if it exists; L{BadRequest} for an unknown
+        pool or pools of different kinds."""
+        return pools.create_flavor(self, name, pool_list, capabilities)
+
+    def flavors(self, limit: int | None = None, detailed: bool = False) -> Listing[Flavor]:
+        """v2: a L{Listing} of the L{Flavor}s by name (``detailed``: with
+        their capabilities)."""
+        return pools.flavor_listing(self, limit, detailed)
+
+    def get_flavor(self, name: str) -> Deferred[Flavor]:
+        """v2: fires with one L{Flavor}; L{FlavorNotFound}."""
+        return pools.get_flavor(self, name)
 
     # Helpers of the resource objects.
 

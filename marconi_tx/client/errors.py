@@ -101,10 +101,23 @@ class SubscriptionNotFound(NotFound):
     """404 from a request for a subscription: unknown or expired."""
 
 
+class PoolNotFound(NotFound):
+    """404 from a request for a pool (or from a server without pooling)."""
+
+
+class FlavorNotFound(NotFound):
+    """404 from a request for a flavor (or from a server without pooling)."""
+
+
+class PoolInUse(Forbidden):
+    """403 on a pool delete: a flavor uses the pool or a queue lives in it."""
+
+
 class Conflict(MarconiClientError):
     """409: the request contradicts the resource's state (v2: a metadata
     patch replacing or removing a key the queue does not have; a second
-    subscription of one subscriber to a queue)."""
+    subscription of one subscriber to a queue; a pool or flavor that
+    exists already)."""
 
     status = 409
 

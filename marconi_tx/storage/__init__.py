@@ -6,11 +6,26 @@ from marconi_tx.config import ConfigError
 def driver_from_config(config, reactor):
     """
     The driver named by ``config.drivers.storage`` (not yet opened), on
-    ``reactor`` (its time, timers and threads).
+    ``reactor`` (its time, timers and threads): with ``[drivers] pooling``,
+    a ``PooledDriver`` whose catalog is kept in that storage.
 
     @raise ConfigError: an unknown or malformed storage URI.
     """
-    uri = config.drivers.storage
+    driver = driver_for_uri(config.drivers.storage, config, reactor)
+    if not config.drivers.pooling:
+        return driver
+    from marconi_tx.storage.pooling.driver import PooledDriver
+
+    return PooledDriver(driver, reactor, config)
+
+
+def driver_for_uri(uri, config, reactor):
+    """
+    The driver of the storage URI ``uri`` (not yet opened), with the engine
+    settings of ``config``.
+
+    @raise ConfigError: an unknown or malformed storage URI.
+    """
     if uri.startswith("sqlite:"):
         from marconi_tx.storage.sqlite.driver import SqliteDriver
 

@@ -41,6 +41,15 @@ a one-message batch registered and committed at once, and the message then
 shows in that queue in marker order (a reader that paged past its marker
 before the move sees it only from a new pass).
 
+Retries (a failover, a dropped connection): a post is run again by the
+driver after a transient failure, with a ``Publication`` shared by its
+attempts. The block and token are recorded there before step 2, so the
+retry first *settles* the earlier attempt's batch: it aborts it if it is
+still pending (never visible, then collected), or finds it committed (its
+markers are the post's answer: no duplicate). Only then does it post
+anew. A post that still fails may have committed (its last commit's answer
+was lost): the client gets 503 for messages that exist, never the reverse.
+
 Residual window: none for ordering. What remains is liveness: a producer
 that dies between register and commit stalls ordered reads of that queue
 above its ``a`` until the deadline (``2 x operation_timeout + 1`` s after the
@@ -50,6 +59,7 @@ committed on the server: the client got 503 but the messages exist (the
 usual ambiguity of a lost reply; delivery is at-least-once anyway).
 """
 
+import functools
 import math
 import secrets
 
@@ -123,9 +133,10 @@ async def view(driver, project, queue, ordered=False):
         return None
     snapshot = QueueView(doc, now)
     if ordered and snapshot.stale:
+        record = {**queue_key(project, queue), "_id": snapshot.id}
         for token in snapshot.stale:
-            await abort(driver, {"_id": snapshot.id}, token)
-        doc = await driver.db.queues.find_one({"_id": snapshot.id}, VIEW_FIELDS)
+            await abort(driver, record, token)
+        doc = await driver.db.queues.find_one(record, VIEW_FIELDS)
         if doc is None:
             return None
         snapshot = QueueView(doc, now)
@@ -139,50 +150,91 @@ def pending_window(operation_timeout):
     return math.ceil(2 * operation_timeout) + 1
 
 
-async def publish(driver, project, queue, count, expiry, build):
+class Publication:
+    """What the attempts of one post share: the batch the latest attempt
+    registered, or was registering (token and markers), until settled."""
+
+    def __init__(self):
+        self.token = None
+        self.first = self.last = 0
+
+
+async def settle(driver, name, publication, build):
+    """
+    Settle the batch an earlier attempt of this post left (see the module
+    docstring): abort it if still pending.
+
+    @return: its markers if it was committed, else None.
+    """
+    token, publication.token = publication.token, None
+    if token is None or await abort(driver, name, token):
+        return None
+    doc = await driver.db.queues.find_one(name, {f"pend.{token}": 1})
+    if doc is None or token in (doc.get("pend") or {}):
+        return None  # queue gone, or the batch aborted
+    # No entry: committed, or never registered (then none of its markers was
+    # inserted). The first message tells, if it is the one this post built.
+    first = await driver.db.messages.find_one(
+        {"_id": marker(publication.first), "q": doc["_id"]}, {"b": 1, "c": 1})
+    mine = build(doc["_id"], publication.first)[0]
+    if first is None or (first["b"], first["c"]) != (mine["b"], mine["c"]):
+        return None
+    return list(range(publication.first, publication.last + 1))
+
+
+async def publish(driver, project, queue, count, expiry, build, publication=None):
     """
     Post one batch of ``count`` messages (steps 1-4 above).
 
     @param expiry: the latest ``expires`` among the batch's messages.
     @param build: ``build(queue_id, first_marker)`` -> the documents.
+    @param publication: shared by the attempts of one post (retries).
     @return: the markers, in order.
     """
+    publication = publication or Publication()
     deadline = whole_second_after(driver.now(),
                                   pending_window(driver.settings.operation_timeout))
     name = queue_key(project, queue)
+    published = await settle(driver, name, publication, build)
+    if published is not None:
+        return published
     for _ in range(driver.settings.max_post_retries):
         last = await reserve(driver, count)
         first = last - count + 1
         token = secrets.token_hex(8)
+        publication.token, publication.first, publication.last = token, first, last
         try:
             qid = await register(driver, project, queue, first, last, token, deadline, expiry)
         except BaseException:
-            driver.background(abort(driver, name, token))
+            driver.background(functools.partial(abort, driver, name, token))
             raise
         if qid is None:
             continue  # a producer holding a later block registered first
+        record = {**name, "_id": qid}
         try:
             await driver.db.messages.insert_many(build(qid, first), ordered=True)
         except PyMongoError as e:
             if not is_duplicate_key(e):
-                driver.background(abort(driver, {"_id": qid}, token))
+                driver.background(functools.partial(abort, driver, record, token))
                 raise
             # The counter fell behind the stored ids (it was dropped or
             # restored from an old backup): skip past them and retry.
-            await abort(driver, {"_id": qid}, token)
+            await abort(driver, record, token)
+            publication.token = None
             await repair_counter(driver)
             continue
         except BaseException:
-            driver.background(abort(driver, {"_id": qid}, token))
+            driver.background(functools.partial(abort, driver, record, token))
             raise
         try:
-            committed = await commit(driver, qid, token)
+            committed = await commit(driver, record, token)
         except BaseException:
-            driver.background(abort(driver, {"_id": qid}, token))
+            driver.background(functools.partial(abort, driver, record, token))
             raise
+        publication.token = None
         if committed:
             return list(range(first, last + 1))
-        if await driver.db.queues.find_one({"_id": qid}, {"_id": 1}) is None:
+        if await driver.db.queues.find_one(record, {"_id": 1}) is None:
             raise errors.QueueDoesNotExist(queue, project)
         raise errors.StorageUnavailable(
             "the batch was rolled back: it was not published within "
@@ -212,11 +264,11 @@ async def register(driver, project, queue, first, last, token, deadline, expiry)
     return None
 
 
-async def commit(driver, qid, token):
-    """Step 4: publish a pending batch; False if it was aborted (or its
-    queue deleted) first."""
+async def commit(driver, where, token):
+    """Step 4: publish a pending batch of the queue record ``where``; False
+    if it was aborted (or its queue deleted) first."""
     result = await driver.db.queues.update_one(
-        {"_id": qid, f"pend.{token}.s": PENDING}, {"$unset": {f"pend.{token}": ""}})
+        {**where, f"pend.{token}.s": PENDING}, {"$unset": {f"pend.{token}": ""}})
     return bool(result.modified_count)
 
 
@@ -280,19 +332,20 @@ async def collect(driver, now):
     @return: the number of messages deleted.
     """
     removed = 0
-    docs = await driver.db.queues.find({"pend": {"$ne": {}}}, {"pend": 1})
+    docs = await driver.db.queues.find({"pend": {"$ne": {}}}, {"p": 1, "n": 1, "pend": 1})
     for doc in docs:
         qid = doc["_id"]
+        record = {**queue_key(doc["p"], doc["n"]), "_id": qid}
         for token, entry in (doc.get("pend") or {}).items():
             if entry["s"] == PENDING and (
-                    entry["d"] > now or not await abort(driver, {"_id": qid}, token)):
+                    entry["d"] > now or not await abort(driver, record, token)):
                 continue
             result = await driver.db.messages.delete_many(
                 {"q": qid, "_id": {"$gte": entry["a"], "$lte": entry["b"]}})
             removed += result.deleted_count
             if entry["x"] <= now:
                 await driver.db.queues.update_one(
-                    {"_id": qid, f"pend.{token}.s": ABORTED},
+                    {**record, f"pend.{token}.s": ABORTED},
                     {"$unset": {f"pend.{token}": ""}})
     return removed
 

@@ -13,8 +13,27 @@ times or more are moved (``dead_letters``) instead of claimed, and the
 claim's update requires fewer claims: a message is either moved or claimed,
 by one consumer. Moved messages use up their places in the claim's
 ``limit``, as the other drivers count them.
+
+Retries (a failover, a dropped connection): the claim id is fixed before
+the first attempt, so messages an attempt tagged before it failed (its
+answer lost) belong to the claim a retry returns: the retry first renews
+them and counts them against the limit. A claim that fails for good must
+not leave messages held by a claim nobody got: messages are first tagged
+until a *provisional* expiry (``batches.pending_window``: past the time
+any attempt can take) and given the claim's own expiry by the claim's last
+write; a claim that fails is also released in the background. So what a
+failed claim tagged is free again within that window at worst (a lasting
+outage, a daemon killed mid-claim), not when its ttl ends. The residue: a
+last write that ran but whose answer was lost, then no retry nor release
+reaching the server: those messages wait for the claim's ttl. The price
+is that last write (one more round trip when the ttl exceeds the window),
+paid back when no message needs its life extended for the claim (the
+candidates' expiries tell; the extension's round trip is then skipped).
 """
 
+import itertools
+
+from twisted.internet import defer
 from txmongo import filter as qf
 from zope.interface import implementer
 
@@ -44,25 +63,52 @@ class ClaimController:
     def __init__(self, driver):
         self.driver = driver
 
-    @storage_call
-    async def create(self, project, queue, ttl, grace, limit, dead_letter=None):
+    def create(self, project, queue, ttl, grace, limit, dead_letter=None):
         if limit <= 0:
-            return None
+            return defer.succeed(None)
+        claim_id = new_claim_id()
+        attempts = itertools.count()
+        d = self.driver.retried(lambda: self._create(
+            project, queue, ttl, grace, limit, dead_letter, claim_id, next(attempts) > 0))
+
+        def release(failure):
+            # Until the claim would have ended: what an attempt tagged is
+            # freed even if the storage stays away for a while.
+            self.driver.background(lambda: self._release(project, queue, claim_id),
+                                   until=self.driver.now() + ttl)
+            return failure
+
+        return d.addErrback(release)
+
+    async def _create(self, project, queue, ttl, grace, limit, dead_letter, claim_id, retry):
         snapshot = await batches.view(self.driver, project, queue, ordered=True)
         if snapshot is None:
             return None
         messages = self.driver.db.messages
         now = self.driver.now()
-        claim_id = new_claim_id()
         expires = whole_second_after(now, ttl)
+        window = batches.pending_window(self.driver.settings.operation_timeout)
+        provisional = min(expires, whole_second_after(now, window))
+        until = whole_second_after(expires, grace)
         condition = {"q": snapshot.id, "e": {"$gt": now}, **free(now)}
-        fields = ID_ONLY
+        fields = {"_id": 1, "e": 1}
         if dead_letter is not None:
             condition["cc"] = {"$lt": dead_letter.max_claims}
-            fields = {"_id": 1, "cc": 1}
+            fields["cc"] = 1
         won = moved = 0
+        # Whether a tagged message may expire before the claim's end plus
+        # grace (it then needs extending; messages an earlier attempt tagged
+        # are not known here).
+        short_lived = retry
+        if retry:
+            # What an earlier attempt tagged is this claim's: renewed, counted.
+            result = await messages.update_many(
+                {"q": snapshot.id, "ci": claim_id}, {"$set": {"ce": provisional, "ct": ttl}})
+            won = result.matched_count
         for _ in range(TAKE_ROUNDS):
             wanted = limit - won - moved
+            if wanted <= 0:
+                break
             candidates = await self._free(messages, snapshot, now, wanted, fields)
             if not candidates:
                 break
@@ -76,14 +122,24 @@ class ClaimController:
             if markers:
                 result = await messages.update_many(
                     {"_id": {"$in": markers}, **condition},
-                    {"$set": {"ci": claim_id, "ce": expires, "ct": ttl}, "$inc": {"cc": 1}})
+                    {"$set": {"ci": claim_id, "ce": provisional, "ct": ttl}, "$inc": {"cc": 1}})
                 won += result.modified_count
+                tagged = set(markers)
+                short_lived = short_lived or any(
+                    doc["e"] < until for doc in candidates if doc["_id"] in tagged)
             if won + moved >= limit or len(candidates) < wanted:
                 break
         if not won:
             return None
-        await self._extend(snapshot.id, claim_id, expires, ttl, grace)
+        if short_lived:
+            await self._extend(snapshot.id, claim_id, expires, ttl, grace, tagged=provisional)
         docs = await messages.find({"q": snapshot.id, "ci": claim_id}, sort=BY_MARKER)
+        if provisional < expires:
+            # The last write: the claim is whole (a retry would renew it).
+            await messages.update_many({"q": snapshot.id, "ci": claim_id},
+                                       {"$set": {"ce": expires}})
+            for doc in docs:
+                doc["ce"] = expires
         return to_claim(claim_id, ttl, expires, docs, now)
 
     @staticmethod
@@ -104,11 +160,13 @@ class ClaimController:
                                          sort=FREE_ORDER, limit=wanted)
         return sorted(found, key=lambda doc: doc["_id"])[:wanted]
 
-    async def _extend(self, qid, claim_id, expires, ttl, grace):
-        # semantics.md 3.3: a claimed message outlives its claim by the grace.
+    async def _extend(self, qid, claim_id, expires, ttl, grace, tagged=None):
+        """semantics.md 3.3: a claimed message outlives its claim (expiring
+        at ``expires``) by the grace. ``tagged``: the claim expiry its
+        messages carry now, if not ``expires`` (a claim being created)."""
         until = whole_second_after(expires, grace)
         await self.driver.db.messages.update_many(
-            {"q": qid, "ci": claim_id, "ce": expires, "e": {"$lt": until}},
+            {"q": qid, "ci": claim_id, "ce": tagged or expires, "e": {"$lt": until}},
             {"$set": {"e": until, "t": min(ttl + grace, INT64_MAX)}})
 
     async def _queue_id(self, project, queue, claim_id):
@@ -144,8 +202,11 @@ class ClaimController:
 
     @storage_call
     async def delete(self, project, queue, claim_id):
-        if not is_claim_id(claim_id):
-            return
+        if is_claim_id(claim_id):
+            await self._release(project, queue, claim_id)
+
+    async def _release(self, project, queue, claim_id):
+        """Free the messages ``claim_id`` holds in (project, queue)."""
         doc = await find_queue(self.driver, project, queue)
         if doc is not None:
             result = await self.driver.db.messages.update_many(

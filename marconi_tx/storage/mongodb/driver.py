@@ -15,15 +15,29 @@ Failures: every call gives up after ``operation_timeout`` seconds; a server
 that cannot be reached, times out or answers with an error becomes
 ``errors.StorageUnavailable``. The pool reconnects by itself (every
 ``RECONNECT_INTERVAL`` seconds while the server is away).
+
+Failover: what a replica set does while it changes primary (a "not
+primary" or "node is recovering" answer, a dropped connection) is
+``transient``: a call that is safe to run again (``storage_call``) is run
+again, up to ``max_retries`` times after a doubling ``retry_backoff``,
+within the same ``operation_timeout``. txmongo has no retryable writes, so
+safety comes from the operations themselves: reads, conditional updates
+and deletes are idempotent; posts, claims and creations fix their ids
+before the first attempt and find out on a retry what an earlier attempt
+did (see ``batches.settle``, ``ClaimController.create``). The few calls
+that cannot (``storage_call_once``: pops, the line protocol's state
+changes) answer StorageUnavailable at once. A slow primary is only
+bounded by ``operation_timeout``: a retry would wait for the same server.
 """
 
 import functools
+import itertools
 from types import SimpleNamespace
 
 from bson.errors import InvalidDocument
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet import error as net_error
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -52,17 +66,69 @@ from marconi_tx.storage.mongodb.schema import (
 DEFAULT_DATABASE = "marconi"
 #: Seconds between reconnection attempts while the server is unreachable.
 RECONNECT_INTERVAL = 1.0
+#: Seconds between two tries of a clean-up with a deadline (``background``).
+BACKGROUND_PAUSE = 1.0
 
 #: Exceptions meaning "the engine failed or could not be reached".
 ENGINE_FAILURES = (PyMongoError, TimeExceeded, net_error.ConnectError,
                    net_error.ConnectionLost, net_error.ConnectionDone, ConnectionError)
 TIMEOUTS = (defer.TimeoutError, net_error.TimeoutError, defer.CancelledError)
+#: Failures of the connection itself (the request may or may not have run).
+CONNECTION_FAILURES = (ConnectionFailure, net_error.ConnectError, net_error.ConnectionLost,
+                       net_error.ConnectionDone, ConnectionError)
+#: Server error codes of a replica set changing primary, shutting down or
+#: failing to reach a member: the retryable writes specification's list.
+TRANSIENT_CODES = frozenset({
+    10107,  # NotWritablePrimary
+    13435,  # NotPrimaryNoSecondaryOk
+    13436,  # NotPrimaryOrSecondary
+    10058,  # LegacyNotPrimary
+    11602,  # InterruptedDueToReplStateChange
+    189,    # PrimarySteppedDown
+    91,     # ShutdownInProgress
+    11600,  # InterruptedAtShutdown
+    7,      # HostNotFound
+    6,      # HostUnreachable
+    89,     # NetworkTimeout
+    9001,   # SocketException
+    262,    # ExceededTimeLimit
+    134,    # ReadConcernMajorityNotAvailableYet
+})
+
+
+def transient(error):
+    """Whether ``error`` is what a failover or a dropped connection raises:
+    the operation may succeed if run again (once it is safe to)."""
+    while isinstance(error, defer.FirstError):  # from gatherResults
+        error = error.subFailure.value
+    if isinstance(error, CONNECTION_FAILURES):
+        return True
+    if isinstance(error, BulkWriteError):
+        details = error.details or {}
+        codes = [e.get("code") for e in details.get("writeConcernErrors", ())]
+        codes += [e.get("code") for e in details.get("writeErrors", ())]
+        return bool(codes) and all(code in TRANSIENT_CODES for code in codes)
+    if isinstance(error, OperationFailure):
+        return error.code in TRANSIENT_CODES or error.has_error_label("RetryableWriteError")
+    return False
 
 
 def storage_call(method):
-    """Make an ``async`` controller method go through ``MongoDriver.call``:
-    a Deferred, bounded by ``operation_timeout``, with engine failures as
-    ``StorageUnavailable``."""
+    """Make an ``async`` controller method go through ``MongoDriver.retried``:
+    a Deferred, bounded by ``operation_timeout``, run again after a
+    transient failure (the method must be safe to run again), with engine
+    failures as ``StorageUnavailable``."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        return self.driver.retried(lambda: method(self, *args, **kwargs))
+
+    return wrapper
+
+
+def storage_call_once(method):
+    """``storage_call`` for a method that is not safe to run again after an
+    unknown outcome: any failure is StorageUnavailable at once."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -195,9 +261,30 @@ class MongoDriver:
 
         return d.addErrback(translate)
 
-    def background(self, coroutine):
-        """Run clean-up work nobody waits for (bounded, errors logged)."""
-        d = self.call(coroutine)
+    def retried(self, operation, timeout=None):
+        """``call`` of ``operation()`` (a coroutine function), run again after
+        a transient failure up to ``max_retries`` times, waiting
+        ``retry_backoff`` seconds, doubled at each retry; all within the
+        one ``timeout``."""
+        return self.call(self._attempts(operation), timeout)
+
+    async def _attempts(self, operation):
+        for attempt in itertools.count():
+            try:
+                return await operation()
+            except Exception as e:
+                if attempt >= self.settings.max_retries or not transient(e):
+                    raise
+            await task.deferLater(self.reactor, self.settings.retry_backoff * 2 ** attempt)
+
+    def background(self, operation, until=None):
+        """Run clean-up work nobody waits for (``operation()``, retried:
+        it must be safe to run again; errors logged). With ``until`` (epoch
+        seconds of the driver's clock) it is tried again, every
+        ``BACKGROUND_PAUSE`` seconds, while the storage stays unavailable
+        until then: a clean-up that a fault storm outlasts still happens
+        once the storage is back."""
+        d = defer.ensureDeferred(self._persist(operation, until))
         self._background.add(d)
 
         def done(result):
@@ -208,9 +295,18 @@ class MongoDriver:
 
         d.addBoth(done)
 
+    async def _persist(self, operation, until):
+        while True:
+            try:
+                return await self.retried(operation)
+            except errors.StorageUnavailable:
+                if until is None or self.now() >= until:
+                    raise
+            await task.deferLater(self.reactor, BACKGROUND_PAUSE)
+
     def open(self):
-        return self.call(self._open(), self.settings.connect_timeout
-                         + self.settings.operation_timeout)
+        return self.retried(self._open, self.settings.connect_timeout
+                            + self.settings.operation_timeout)
 
     async def _open(self):
         if self.pool is None:
@@ -221,6 +317,12 @@ class MongoDriver:
                 self.uri, pool_size=s.pool_size, retry_delay=s.connect_timeout,
                 max_delay=RECONNECT_INTERVAL, w=self.w, j=s.journal,
                 wtimeout=int(s.operation_timeout * 1000))
+            for connection in self.pool.getprotocols():
+                # A connection dropped after it was up waits this long before
+                # reconnecting (connect_timeout, otherwise): a failover's
+                # dropped connections come back within RECONNECT_INTERVAL.
+                # It is also the reconnection's handshake timeout.
+                connection.initialDelay = RECONNECT_INTERVAL
             db = self.pool[self.database]
             self._db = SimpleNamespace(queues=db[QUEUES], messages=db[MESSAGES],
                                        counters=db[COUNTERS],
@@ -249,14 +351,14 @@ class MongoDriver:
     def is_alive(self):
         if self.pool is None:
             return defer.succeed(False)
-        return self.call(self._ping()).addErrback(lambda _: False)
+        return self.retried(self._ping).addErrback(lambda _: False)
 
     async def _ping(self):
         await self.pool[self.database].command("ping")
         return True
 
     def gc(self):
-        return self.call(self._gc())
+        return self.retried(self._gc)
 
     async def _gc(self):
         now = self.now()

@@ -13,6 +13,11 @@ two live claims whichever transport asks. Every later change to a reserved
 job is conditioned on its recorded claim id, so a stale reserver can never
 undo another's reservation. The burial order comes from a counter on the
 queue record (``bn``), taken with one atomic ``$inc``.
+
+Retries (see ``driver``): puts, reads and touches are run again after a
+failover; the other state changes answer what they did only on their first
+run (a retried release would find its claim gone and say NOT_FOUND; a
+retried reserve could leave a job reserved by nobody), so they are not.
 """
 
 from pymongo import ReturnDocument
@@ -23,7 +28,7 @@ from marconi_tx import json_text
 from marconi_tx.storage.ids import is_job_id, new_claim_id
 from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
 from marconi_tx.storage.mongodb import batches
-from marconi_tx.storage.mongodb.driver import storage_call
+from marconi_tx.storage.mongodb.driver import storage_call, storage_call_once
 from marconi_tx.storage.mongodb.messages import documents, free, publish
 from marconi_tx.storage.mongodb.schema import marker, queue_key
 from marconi_tx.storage.records import Job, JobCounts
@@ -116,7 +121,7 @@ class JobController:
         """Extend the message to outlast its claim (semantics.md 3.3, no
         grace); conditioned on the claim, so a lost race changes nothing."""
         await self.messages.update_one(
-            {"_id": doc["_id"], "ci": claim_id, "e": {"$lt": expires}},
+            {"_id": doc["_id"], "q": doc["q"], "ci": claim_id, "e": {"$lt": expires}},
             {"$set": {"e": expires, "t": ttr}})
         doc["e"], doc["t"] = expires, ttr
 
@@ -154,18 +159,22 @@ class JobController:
 
     # -- IJobController ----------------------------------------------------
 
-    @storage_call
-    async def put(self, project, queue, body, ttl, priority, delay, ttr):
+    def put(self, project, queue, body, ttl, priority, delay, ttr):
         now = self.driver.now()
+        publication = batches.Publication()  # see messages.MessageController.post
+        return self.driver.retried(lambda: self._put(
+            project, queue, body, ttl, priority, delay, ttr, now, publication))
+
+    async def _put(self, project, queue, body, ttl, priority, delay, ttr, now, publication):
         [row] = documents([{"body": body, "ttl": ttl, "priority": priority}], now)
         row["av"] = self._after(delay) if delay else now
         row["tr"], row["dl"] = ttr, delay
-
-        [job_id] = await publish(self.driver, project, queue, [row], create=True)
+        [job_id] = await publish(self.driver, project, queue, [row], create=True,
+                                 publication=publication)
         self.driver.events.notify(project, queue)
         return job_id
 
-    @storage_call
+    @storage_call_once
     async def reserve(self, project, queues):
         views = await self._views(project, queues, ordered=True)
         # A lost race means another consumer took that job: look again until
@@ -188,7 +197,7 @@ class JobController:
             if taken is not None:
                 return to_job(taken, queue, now)
 
-    @storage_call
+    @storage_call_once
     async def reserve_job(self, project, job_id):
         now = self.driver.now()
         found = await self._lookup(project, job_id, now)
@@ -226,14 +235,15 @@ class JobController:
         ttr = int(doc.get("tr", DEFAULT_TTR))
         expires = self._after(ttr)
         result = await self.messages.update_one(
-            {"_id": doc["_id"], "ci": claim_id, "ce": {"$gt": now}}, {"$set": {"ce": expires}})
+            {"_id": doc["_id"], "q": doc["q"], "ci": claim_id, "ce": {"$gt": now}},
+            {"$set": {"ce": expires}})
         if not result.modified_count:
             return False
         if doc["e"] < expires:
             await self._outlive(doc, claim_id, expires, ttr)
         return True
 
-    @storage_call
+    @storage_call_once
     async def release(self, project, job_id, claim_id, priority, delay):
         now = self.driver.now()
         queue = await self._end_claim(project, job_id, claim_id, now, {
@@ -244,7 +254,7 @@ class JobController:
         self.driver.events.notify(project, queue)
         return True
 
-    @storage_call
+    @storage_call_once
     async def bury(self, project, job_id, claim_id, priority):
         now = self.driver.now()
         found = await self._lookup(project, job_id, now)
@@ -252,7 +262,8 @@ class JobController:
             return False
         # Taking a burial number that ends up unused only leaves a gap.
         record = await self.driver.db.queues.find_one_and_update(
-            {"_id": found[0]["q"]}, {"$inc": {"bn": 1}}, projection={"bn": 1},
+            {**queue_key(project, found[1]), "_id": found[0]["q"]}, {"$inc": {"bn": 1}},
+            projection={"bn": 1},
             return_document=ReturnDocument.AFTER)
         if record is None:
             return False
@@ -260,7 +271,7 @@ class JobController:
             "$set": {"pr": priority, "bu": True, "bo": record["bn"]}, "$inc": {"bc": 1}})
         return queue is not None
 
-    @storage_call
+    @storage_call_once
     async def abandon(self, project, job_id, claim_id, timed_out):
         now = self.driver.now()
         update = {"$inc": {"to": 1}} if timed_out else {}
@@ -270,7 +281,7 @@ class JobController:
         self.driver.events.notify(project, queue)
         return True
 
-    @storage_call
+    @storage_call_once
     async def delete(self, project, job_id, claim_id=None):
         now = self.driver.now()
         found = await self._lookup(project, job_id, now)
@@ -303,7 +314,7 @@ class JobController:
     async def peek_buried(self, project, queue):
         return await self._first(project, queue, {"bu": True}, BY_BURIAL)
 
-    @storage_call
+    @storage_call_once
     async def kick(self, project, queue, bound):
         if bound <= 0:
             return 0
@@ -332,7 +343,7 @@ class JobController:
             self.driver.events.notify(project, queue)
         return kicked
 
-    @storage_call
+    @storage_call_once
     async def kick_job(self, project, job_id):
         now = self.driver.now()
         found = await self._lookup(project, job_id, now)

@@ -18,7 +18,7 @@ from marconi_tx import errors
 from marconi_tx.storage.ids import is_claim_id, parse_ids, parse_message_id
 from marconi_tx.storage.interfaces import DEFAULT_PRIORITY, IMessageController
 from marconi_tx.storage.mongodb import batches
-from marconi_tx.storage.mongodb.driver import storage_call
+from marconi_tx.storage.mongodb.driver import storage_call, storage_call_once
 from marconi_tx.storage.mongodb.queues import create as create_queue
 from marconi_tx.storage.mongodb.schema import dump_json, find_queue, marker, to_message
 from marconi_tx.storage.rules import check_claim_id, check_delete, whole_second_after
@@ -54,11 +54,13 @@ def documents(messages, now, client_uuid=None):
     return rows
 
 
-async def publish(driver, project, queue, rows, create=False):
+async def publish(driver, project, queue, rows, create=False, publication=None):
     """
     Post the message ``rows`` (from ``documents``) as one batch
     (``batches.publish``); with ``create``, a missing queue is created.
 
+    @param publication: a ``batches.Publication`` shared by the attempts of
+        one post.
     @return: the markers, in order.
     @raise QueueDoesNotExist: the queue is missing and not ``create``.
     """
@@ -70,7 +72,8 @@ async def publish(driver, project, queue, rows, create=False):
         if attempt:
             await create_queue(driver, project, queue)
         try:
-            return await batches.publish(driver, project, queue, len(rows), expiry, build)
+            return await batches.publish(driver, project, queue, len(rows), expiry, build,
+                                         publication)
         except errors.QueueDoesNotExist:
             if not create:
                 raise
@@ -83,16 +86,22 @@ class MessageController:
     def __init__(self, driver):
         self.driver = driver
 
-    @storage_call
-    async def post(self, project, queue, messages, client_uuid=None, create=False):
-        rows = documents(messages, self.driver.now(), client_uuid)
+    def post(self, project, queue, messages, client_uuid=None, create=False):
+        # The post's time and publication are fixed before the first
+        # attempt: a retry settles what an earlier one published (batches).
+        now = self.driver.now()
+        publication = batches.Publication()
+        return self.driver.retried(lambda: self._post(
+            project, queue, documents(messages, now, client_uuid), create, publication))
+
+    async def _post(self, project, queue, rows, create, publication):
         if not rows:
             if create:
                 await create_queue(self.driver, project, queue)
             elif await find_queue(self.driver, project, queue) is None:
                 raise errors.QueueDoesNotExist(queue, project)
             return []
-        ids = await publish(self.driver, project, queue, rows, create)
+        ids = await publish(self.driver, project, queue, rows, create, publication)
         # Wakes consumers of this process waiting on the queue (after commit).
         self.driver.events.notify(project, queue)
         return [str(i) for i in ids]
@@ -188,7 +197,9 @@ class MessageController:
             await self.driver.db.messages.delete_many(
                 {"q": record["_id"], "_id": {"$in": [marker(i) for i in ids]}})
 
-    @storage_call
+    # Not run again: what a failed attempt popped (deleted) is lost to the
+    # client; a 503 says so, where a retry would hide it behind others.
+    @storage_call_once
     async def pop(self, project, queue, limit):
         if limit <= 0:
             return []

@@ -36,7 +36,7 @@ from marconi_tx.storage.interfaces import (
     IFlavorController,
     IPoolController,
 )
-from marconi_tx.storage.mongodb.driver import storage_call
+from marconi_tx.storage.mongodb.driver import storage_call, storage_call_once
 from marconi_tx.storage.mongodb.schema import POOL_NUMBER_COUNTER, dump_json
 from marconi_tx.storage.records import Flavor, Pool
 
@@ -87,7 +87,9 @@ class PoolController:
     def __init__(self, driver):
         self.driver = driver
 
-    @storage_call
+    # Not run again (nor delete, nor a flavor's create): a retry would meet
+    # its own first run's document and answer "exists" (or "not found").
+    @storage_call_once
     async def create(self, name, uri, weight, flavor=None, options=None):
         pools = self.driver.db.pools
         # A taken name costs no number, save in a race with its creator.
@@ -133,7 +135,7 @@ class PoolController:
             raise errors.PoolDoesNotExist(name)
         return to_pool(doc)
 
-    @storage_call
+    @storage_call_once
     async def delete(self, name):
         result = await self.driver.db.pools.delete_one({"_id": name})
         if not result.deleted_count:
@@ -145,7 +147,7 @@ class FlavorController:
     def __init__(self, driver):
         self.driver = driver
 
-    @storage_call
+    @storage_call_once
     async def create(self, name, capabilities=None):
         doc = {"_id": name, "c": dump_json(capabilities or {})}
         try:

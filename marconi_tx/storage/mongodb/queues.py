@@ -32,17 +32,24 @@ SCAN_PAGE = 100
 BY_NAME = qf.sort(qf.ASCENDING("n"))
 
 
-async def create(driver, project, queue, metadata=None):
-    """Create the queue record; False if it existed (``IQueueController``)."""
-    # Not retried on a lost connection: a retry could see its own insert
-    # and misreport "already existed" (semantics.md 8.3).
+async def create(driver, project, queue, metadata=None, record_id=None):
+    """
+    Create the queue record; False if it existed (``IQueueController``).
+
+    @param record_id: the new record's id, fixed by the caller when the
+        creation may be retried: a retry that finds the record its first
+        run inserted (the answer lost) reports it created (semantics.md
+        8.3), not "already existed".
+    """
+    record_id = record_id or ObjectId()
     try:
         await driver.db.queues.insert_one({
-            "_id": ObjectId(), **queue_key(project, queue),
+            "_id": record_id, **queue_key(project, queue),
             "m": dump_json(metadata or {}), "c": driver.now(),
             "top": marker(0), "pend": {}})
     except DuplicateKeyError:
-        return False
+        doc = await find_queue(driver, project, queue)
+        return doc is not None and doc["_id"] == record_id
     return True
 
 
@@ -51,9 +58,10 @@ class QueueController:
     def __init__(self, driver):
         self.driver = driver
 
-    @storage_call
-    async def create(self, project, queue, metadata=None):
-        return await create(self.driver, project, queue, metadata)
+    def create(self, project, queue, metadata=None):
+        record_id = ObjectId()
+        return self.driver.retried(
+            lambda: create(self.driver, project, queue, metadata, record_id))
 
     @storage_call
     async def exists(self, project, queue):

@@ -50,13 +50,19 @@ class SubscriptionController:
     def _live(self, project, queue, now, **fields):
         return {"p": project, "q": queue, "e": {"$gt": now}, **fields}
 
-    @storage_call
-    async def create(self, project, queue, subscriber, ttl, options):
+    def create(self, project, queue, subscriber, ttl, options):
+        # The id is fixed before the first attempt: a retry that meets the
+        # subscription its first run inserted (the answer lost) reports it
+        # created, not "already exists".
+        sid = new_subscription_id(self.driver.now())
+        return self.driver.retried(
+            lambda: self._create(project, queue, subscriber, ttl, options, sid))
+
+    async def _create(self, project, queue, subscriber, ttl, options, sid):
         db, now = self.driver.db, self.driver.now()
         key = {"p": project, "q": queue, "s": subscriber}
         await db.subscriptions.delete_many({**key, "e": {"$lte": now}})
         await create_queue(self.driver, project, queue)
-        sid = new_subscription_id(now)
         try:
             await db.subscriptions.insert_one({
                 "_id": sid, **key, "t": ttl, "c": now, "e": now + ttl,
@@ -66,6 +72,8 @@ class SubscriptionController:
             existing = await db.subscriptions.find_one(key, {"cf": 1})
             if existing is None:  # deleted meanwhile: the caller may retry
                 raise errors.StorageUnavailable("a subscription changed during its creation")
+            if existing["_id"] == sid:
+                return sid, True
             if existing["cf"]:
                 raise errors.SubscriptionExists(subscriber)
             return existing["_id"], False

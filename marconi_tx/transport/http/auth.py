@@ -11,8 +11,9 @@ Every API version then follows the same rules:
   v1.1 and v2 too: it is required only without a strategy); one that names
   another project is 403, unless the token has the ``admin`` role: an admin
   may name any project.
-* The admin routes (``/v1.1/health``, ``/v2/health``, and ``/metrics``:
-  it shows every project's queue names) need the ``admin`` role (403).
+* The admin routes (``/v1.1/health``, ``/v2/health``, ``/v2/pools...``,
+  ``/v2/flavors...``, and ``/metrics``: it shows every project's queue
+  names) need the ``admin`` role (403).
   ``/metrics`` also takes ``Authorization: Bearer TOKEN``, which scrapers
   such as Prometheus send.
 * A v2 request with a ``URL-Signature`` needs no token: the signature is its
@@ -77,6 +78,8 @@ def route_kind(prefix, path):
     if path in ("/", prefix, "/v1/health") or path == f"{prefix}/ping":
         return "public"
     if path == f"{prefix}/health":  # v1.1 and v2's admin report
+        return "admin"
+    if path.startswith((f"{prefix}/pools", f"{prefix}/flavors")):  # v2's pooling admin
         return "admin"
     return "project"
 

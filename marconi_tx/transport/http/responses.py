@@ -159,6 +159,7 @@ JSON_ERROR_ANSWERS: ErrorAnswers = (
     (errors.MessageIsClaimed, _unable_to_delete),
     (errors.MessageNotClaimed, _unable_to_delete),
     (errors.ClaimMismatch, _unable_to_delete),
+    (errors.PoolInUse, _unable_to_delete),
     (errors.Conflict, lambda r, e: error_body(r, 409, "Conflict", str(e))),
     (errors.UnsupportedMediaType,
      lambda r, e: error_body(r, 415, "Unsupported media type", str(e))),

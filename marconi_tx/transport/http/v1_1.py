@@ -215,11 +215,15 @@ class V1_1API(V1API):
         metadata = optional_json(request, self.limits.max_queue_metadata,
                                  self.metadata_nesting)
         metadata = {} if metadata is None else validation.document_type(metadata, dict)
-        queue_attributes.check(metadata, self.limits)
+        await self.check_new_queue(metadata)
         created = await self.driver.queues.create(project, queue_name, metadata)
         self.metadata.forget(project, queue_name)
         return empty(request, 201 if created else 204,
                      Location=queue_href(self.prefix, queue_name))
+
+    async def check_new_queue(self, metadata):
+        """Refuse (400) the metadata of a queue PUT."""
+        queue_attributes.check(metadata, self.limits)
 
     async def queue_metadata(self, project, queue_name):
         """The queue's metadata; {} for a missing queue (lazy queues)."""

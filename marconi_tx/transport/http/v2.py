@@ -37,6 +37,13 @@ What api-v2.md leaves open, and the choices made here:
 * Subscriptions (``transport/http/subscriptions.py``): purging
   ``subscriptions`` removes every one of the queue (not the first 10 as
   upstream); deleting the queue keeps them (api-v2.md §2.6).
+* With ``[drivers] pooling``, a queue PUT's ``_flavor`` must name a
+  flavor (400 otherwise, even when the queue exists and the body is
+  ignored); the pooled driver places a new queue by it. It acts at
+  creation only: a PATCH may change the stored value, which moves
+  nothing. Without pooling it is plain metadata. (v1 and v1.1 PUTs do not
+  check it: with pooling, an unknown flavor there leaves the new queue no
+  pool, a 503.) The pool and flavor routes: ``pools``, ``flavors``.
 * ``503`` answers still carry ``Retry-After`` (v2 dropped it; a hint costs
   clients nothing).
 """
@@ -47,6 +54,7 @@ import re
 
 from marconi_tx import errors, json_patch, queue_attributes, validation
 from marconi_tx.transport.http import signed_urls
+from marconi_tx.transport.http.flavors import FlavorRoutes
 from marconi_tx.transport.http.inputs import (
     client_uuid,
     optional_json,
@@ -54,6 +62,7 @@ from marconi_tx.transport.http.inputs import (
     query,
     read_json,
 )
+from marconi_tx.transport.http.pools import PoolRoutes
 from marconi_tx.transport.http.responses import empty, json_body, json_string, with_member
 from marconi_tx.transport.http.subscriptions import SubscriptionRoutes
 from marconi_tx.transport.http.v1_1 import V1_1API
@@ -84,7 +93,7 @@ def checksum(body):
                                 usedforsecurity=False).hexdigest()
 
 
-class V2API(SubscriptionRoutes, V1_1API):
+class V2API(FlavorRoutes, PoolRoutes, SubscriptionRoutes, V1_1API):
     prefix = PREFIX
     dotted_names = True
     listing_params = (*V1_1API.listing_params, "include_delayed")
@@ -94,6 +103,10 @@ class V2API(SubscriptionRoutes, V1_1API):
         self.enable_checksum = config.drivers.enable_checksum
         self.secret_key = config.signed_url.secret_key
         self.subscription_config = config
+        #: The pool and flavor routes are served (``[drivers] admin_mode``
+        #: and ``pooling``); the driver is then an IPooledDriver.
+        self.pool_admin = self.admin_mode and config.drivers.pooling
+        self.pooling = config.drivers.pooling
         #: The post policy of a queue without reserved attributes.
         self.default_policy = queue_attributes.post_policy({}, self.limits)
 
@@ -128,6 +141,9 @@ class V2API(SubscriptionRoutes, V1_1API):
         table[f"{q}/purge"] = {"POST": self.purge}
         table[f"{q}/share"] = {"POST": self.share}
         self.subscription_routes(table)
+        if self.pool_admin:
+            self.pool_routes(table)
+            self.flavor_routes(table)
         return table
 
     def home_resources(self):
@@ -153,12 +169,25 @@ class V2API(SubscriptionRoutes, V1_1API):
         })
         if self.admin_mode:
             resources["rel/health"] = (f"{self.prefix}/health", ["GET"], {})
+        if self.pool_admin:
+            resources.update(self.pool_home())
         return resources
 
     # -- queues ---------------------------------------------------------------
 
     def shown(self, metadata):
         return queue_attributes.shown(metadata, self.limits)
+
+    async def check_new_queue(self, metadata):
+        """With pooling, a ``_flavor`` must name a flavor (400)."""
+        await super().check_new_queue(metadata)
+        flavor = queue_attributes.flavor(metadata) if self.pooling else None
+        if flavor is not None:
+            try:
+                await self.driver.flavors.get(flavor)
+            except errors.FlavorDoesNotExist:
+                raise errors.ValidationError(f"Flavor {flavor!r} does not exist.",
+                                             title="Invalid queue attribute")
 
     async def list_queues(self, request, project):
         filters = {key: int(value) if _INTEGER.fullmatch(value) else value

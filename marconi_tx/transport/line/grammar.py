@@ -142,6 +142,29 @@ _COMMANDS = (
 )
 
 
+_RESERVE = ("reserve", ())
+
+
+def _usual(line):
+    """The commands of a put/reserve/delete cycle in their usual form (single
+    spaces, plain digits), parsed with bytes operations; None for any other
+    line, which the general rules then parse (to the same result for these)."""
+    if line == b"reserve":
+        return _RESERVE
+    parts = line.split(b" ")
+    if len(parts) == 5 and parts[0] == b"put":
+        _, priority, delay, ttr, size = parts
+        if priority.isdigit() and delay.isdigit() and ttr.isdigit() and size.isdigit():
+            values = int(priority), int(delay), int(ttr), int(size)
+            if max(values) <= U32_MAX:
+                return "put", values
+    elif len(parts) == 2 and parts[0] == b"delete" and parts[1].isdigit():
+        job_id = int(parts[1])
+        if job_id <= U64_MAX:
+            return "delete", (job_id,)
+    return None
+
+
 def parse(line):
     """
     The command of ``line`` (bytes, without its CRLF) and its arguments.
@@ -150,9 +173,15 @@ def parse(line):
     @raise BadFormat: malformed arguments (or a NUL byte in the line).
     @raise UnknownCommand: no command matches.
     """
+    return _usual(line) or general(line)
+
+
+def general(line):
+    """``parse`` by beanstalkd's rules alone, without the fast path."""
     if b"\0" in line:
         raise BadFormat()
     for prefix, command, arguments in _COMMANDS:
         if line.startswith(prefix):
             return command, arguments(line[len(prefix):])
     raise UnknownCommand()
+
