@@ -290,7 +290,7 @@ class MongoDriver:
         def done(result):
             self._background.discard(d)
             if isinstance(result, Failure) and not result.check(
-                    errors.StorageUnavailable):
+                    errors.StorageUnavailable, defer.CancelledError):  # close() cancels
                 self.log.failure("MongoDB background clean-up failed", result)
 
         d.addBoth(done)
