@@ -10,8 +10,6 @@ skipped when it returns None, the default), as ``tests.storage_conformance``
 does.
 """
 
-from twisted.internet import task
-from twisted.trial.unittest import SkipTest
 from zope.interface.verify import verifyObject
 
 from marconi_tx import errors
@@ -22,7 +20,7 @@ from marconi_tx.storage.interfaces import (
     IPoolingStorage,
 )
 from marconi_tx.storage.records import Flavor, Pool
-from tests.storage_conformance import START, concurrently
+from tests.storage_conformance import DriverCaseMixin, concurrently
 
 URI = "sqlite:/var/lib/marconi/pool.db"
 #: Options and capabilities as clients may send them: nested, null, keys an
@@ -30,36 +28,16 @@ URI = "sqlite:/var/lib/marconi/pool.db"
 AWKWARD = {"a": [1, {"b": None}], "$set": {"x.y": True}, "text": "é\u2603", "n": 1.5}
 
 
-class PoolStoreConformanceMixin:
+class PoolStoreConformanceMixin(DriverCaseMixin):
     """Catalog-store tests for any ``IPoolingStorage``; see the module
     docstring."""
 
-    def make_second_driver(self, clock):
-        """Override to return a second unopened driver on the same database."""
-        return None
-
     def setUp(self):
-        super().setUp()
-        self.clock = task.Clock()
-        self.clock.advance(START)
-        self.driver = self.make_driver(self.clock)
+        d = super().setUp()
         self.pools = self.driver.pools
         self.flavors = self.driver.flavors
         self.catalog = self.driver.catalog
-        return self.open(self.driver)
-
-    def open(self, driver):
-        d = driver.open()
-        d.addCallback(lambda _: self.addCleanup(driver.close))
         return d
-
-    async def second_driver(self):
-        """The second driver, opened, or skip the test."""
-        second = self.make_second_driver(self.clock)
-        if second is None:
-            raise SkipTest("this driver has no second connection to the same database")
-        await self.open(second)
-        return second
 
     def test_provides_interfaces(self):
         """The driver provides IPoolingStorage and its pools, flavors and

@@ -71,8 +71,10 @@ def concurrently(*calls):
                                consumeErrors=True)
 
 
-class StorageConformanceMixin:
-    """Driver-agnostic storage tests; see the module docstring."""
+class DriverCaseMixin:
+    """A driver (``make_driver(clock)``) opened on a ``task.Clock`` at
+    ``START`` for each test, closed after it; ``second_driver`` opens a
+    second one on the same database when the test case can make one."""
 
     def make_second_driver(self, clock):
         """Override to return a second unopened driver on the same database."""
@@ -83,9 +85,6 @@ class StorageConformanceMixin:
         self.clock = task.Clock()
         self.clock.advance(START)
         self.driver = self.make_driver(self.clock)
-        self.queues = self.driver.queues
-        self.messages = self.driver.messages
-        self.claims = self.driver.claims
         return self._open(self.driver)
 
     def _open(self, driver):
@@ -100,6 +99,17 @@ class StorageConformanceMixin:
             raise SkipTest("this driver has no second connection to one database")
         await self._open(driver)
         return driver
+
+
+class StorageConformanceMixin(DriverCaseMixin):
+    """Driver-agnostic storage tests; see the module docstring."""
+
+    def setUp(self):
+        d = super().setUp()
+        self.queues = self.driver.queues
+        self.messages = self.driver.messages
+        self.claims = self.driver.claims
+        return d
 
     # -- helpers ---------------------------------------------------------
 
