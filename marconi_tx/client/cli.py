@@ -749,17 +749,22 @@ async def pool_update(session):
     return 0
 
 
-async def pool_delete(session):
-    # DELETE says 204 for a pool that is not there: ask first (as queue delete).
+async def _delete_asked_first(session, kind, get, not_found):
+    # DELETE says 204 for a pool or flavor that is not there: ask first (as
+    # queue delete).
     name = session.args.name
     try:
-        pool = await session.client.get_pool(name)
-    except PoolNotFound:
-        session.show({"name": name, "deleted": False}, f"pool {name} did not exist")
+        found = await get(name)
+    except not_found:
+        session.show({"name": name, "deleted": False}, f"{kind} {name} did not exist")
         return 1
-    await pool.delete()
-    session.show({"name": name, "deleted": True}, f"deleted pool {name}")
+    await found.delete()
+    session.show({"name": name, "deleted": True}, f"deleted {kind} {name}")
     return 0
+
+
+async def pool_delete(session):
+    return await _delete_asked_first(session, "pool", session.client.get_pool, PoolNotFound)
 
 
 def _flavors_table(flavors):
@@ -797,15 +802,8 @@ async def flavor_update(session):
 
 
 async def flavor_delete(session):
-    name = session.args.name
-    try:
-        flavor = await session.client.get_flavor(name)
-    except FlavorNotFound:
-        session.show({"name": name, "deleted": False}, f"flavor {name} did not exist")
-        return 1
-    await flavor.delete()
-    session.show({"name": name, "deleted": True}, f"deleted flavor {name}")
-    return 0
+    return await _delete_asked_first(session, "flavor", session.client.get_flavor,
+                                     FlavorNotFound)
 
 
 async def health(session):
