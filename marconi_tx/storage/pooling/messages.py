@@ -24,7 +24,7 @@ class MessageController:
                 raise errors.QueueDoesNotExist(queue, project)
         posted = await pool.driver.messages.post(project, queue, messages, client_uuid, create)
         number = pool.number
-        return [str(int(local) * ids.SPACING + number) for local in posted]
+        return [str(ids.to_global(int(local), number)) for local in posted]
 
     @returns_deferred
     async def list(self, project, queue, marker=None, limit=10, echo=False, client_uuid=None,
