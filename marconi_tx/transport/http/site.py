@@ -16,7 +16,6 @@ first sees it (``adopt``): tests may serve the resource either way.
 from io import BytesIO
 from urllib.parse import unquote_to_bytes
 
-from twisted.internet import tcp
 from twisted.protocols import basic
 from twisted.python.failure import Failure
 from twisted.web import http, server
@@ -26,6 +25,7 @@ from twisted.web.iweb import INonQueuedRequestFactory
 from marconi_tx import limits
 from marconi_tx.transport.http import head
 from marconi_tx.transport.http.log_limit import LimitedLogger, LogLimiter
+from marconi_tx.transport.sending import send_now
 
 
 class BoundedBuffer(BytesIO):
@@ -229,17 +229,7 @@ class Channel(http.HTTPChannel):
             return
         data = b"".join(self._held)
         self._held.clear()
-        transport = self.transport
-        if (type(transport) is tcp.Server and transport.connected
-                and not transport.disconnecting and not transport._tempDataLen
-                and transport.offset == len(transport.dataBuffer)):
-            try:
-                sent = transport.socket.send(data)
-            except OSError:  # full, or gone: the transport finds out
-                sent = 0
-            data = data[sent:]
-        if data:
-            transport.write(data)
+        send_now(self.transport, data)
 
 
 def _plain(request):

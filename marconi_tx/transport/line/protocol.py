@@ -22,6 +22,7 @@ from zope.interface import implementer
 
 from marconi_tx import errors, validation
 from marconi_tx.transport.line import bodies, grammar, replies
+from marconi_tx.transport.sending import send_now
 from marconi_tx.waiting import IWaiter
 
 #: The last second of a reservation, in which ``reserve`` answers
@@ -322,7 +323,10 @@ class LineProtocol(Protocol):
 
     def _reply(self, answer):
         if answer is not None and not self._closed:
-            self.transport.write(answer)
+            if self._buffer:  # more commands to answer: one send for all
+                self.transport.write(answer)
+            else:
+                send_now(self.transport, answer)
         self._busy = False
         if not self._pumping:
             self._pump()
