@@ -837,6 +837,18 @@ class StorageConformanceMixin(DriverCaseMixin):
         self.assertEqual(await self.everything(), [long])
         self.assertEqual((await self.messages.get(None, QUEUE, long)).ttl, 300)
 
+    async def test_claim_mixing_extended_and_kept_messages(self):
+        """One claim over messages of which only some need extending holds
+        them all, in marker order, each with its own resulting ttl."""
+        await self.make_queue()
+        ids = [(await self.post(1, ttl=ttl))[0] for ttl in (300, 60, 300, 90)]
+        claim = await self.claim(ttl=60, grace=60)
+        self.assertEqual([(m.id, m.ttl) for m in claim.messages],
+                         list(zip(ids, (300, 120, 300, 120))))
+        held = await self.claims.get(None, QUEUE, claim.id)
+        self.assertEqual(ids_of(held.messages), ids)
+        self.assertEqual(await self.listed(), [])
+
     async def test_claim_get_age_and_ttl(self):
         """A claim read later reports its ttl, its age since creation, and its
         messages with their own ages."""

@@ -29,9 +29,10 @@ from marconi_tx.storage.sqlite.transactions import deferred, writes
 # cost), where now only the expired range is sorted. The literal conditions
 # select the partial indexes (schema.py). Delayed and expired messages not
 # yet collected are still walked over: they are skipped, not indexed.
-FREE = ("SELECT id FROM (SELECT id FROM messages WHERE queue_id=?1 AND claim_expires = 0 "
-        "AND buried = 0 AND expires>?2 AND available_at<=?2 ORDER BY id LIMIT ?3) "
-        "UNION ALL SELECT id FROM (SELECT id FROM messages WHERE queue_id=?1 "
+FREE = ("SELECT id, expires FROM (SELECT id, expires FROM messages WHERE queue_id=?1 "
+        "AND claim_expires = 0 AND buried = 0 AND expires>?2 AND available_at<=?2 "
+        "ORDER BY id LIMIT ?3) "
+        "UNION ALL SELECT id, expires FROM (SELECT id, expires FROM messages WHERE queue_id=?1 "
         "AND claim_expires > 0 AND claim_expires<=?2 AND buried = 0 AND expires>?2 "
         "AND available_at<=?2 ORDER BY id LIMIT ?3)")
 
@@ -51,7 +52,8 @@ class ClaimController:
         qid = self.driver.queue_id(db, project, queue)
         if qid is None:
             return None
-        ids = sorted([mid for mid, in db.execute(FREE, (qid, now, limit))])[:limit]
+        free = sorted(db.execute(FREE, (qid, now, limit)))[:limit]
+        ids = [mid for mid, _ in free]
         if ids and dead_letter is not None:
             ids = self._move_dead(db, project, ids, dead_letter, now)
         if not ids:
@@ -60,7 +62,16 @@ class ClaimController:
         expires = now + ttl
         db.execute("INSERT INTO claims (id, queue_id, ttl, expires) VALUES (?,?,?,?)",
                    (claim_id, qid, ttl, expires))
-        rows = self._tag(db, claim_id, expires, ttl, grace, ids)
+        # Messages must outlive the claim by the grace (semantics.md 3.3).
+        # Those that already do keep their expiry: an UPDATE that sets
+        # ``expires`` rewrites their entry in messages_by_expiry.
+        kept = {mid for mid, ends in free if ends >= expires + grace}
+        rows = self._tag(db, claim_id, expires, ttl, grace,
+                         [mid for mid in ids if mid in kept], extend=False)
+        extended = [mid for mid in ids if mid not in kept]
+        if extended:
+            more = self._tag(db, claim_id, expires, ttl, grace, extended, extend=True)
+            rows = None if rows is None or more is None else rows + more
         if rows is None:
             messages = self._messages(db, claim_id, now)
         else:  # every tagged row is live: free, it outlives the claim
@@ -90,19 +101,24 @@ class ClaimController:
         return [mid for mid in ids if mid not in moved]
 
     @staticmethod
-    def _tag(db, claim_id, expires, ttl, grace, ids):
-        """Tag the messages of ``ids`` with the claim; their rows (of
-        ``COLUMNS``, in no order) when sqlite returns them (``RETURNING``),
-        else None."""
-        # Messages must outlive the claim by the grace (semantics.md 3.3);
-        # sqlite evaluates every right-hand side on the old row, so the
-        # ttl test sees the old expires.
+    def _tag(db, claim_id, expires, ttl, grace, ids, extend):
+        """Tag the messages of ``ids`` with the claim, extending their
+        expiry to the claim's end plus ``grace`` when ``extend``; their rows
+        (of ``COLUMNS``, in no order) when sqlite returns them
+        (``RETURNING``), else None."""
+        if not ids:
+            return []
+        sets = "claim_id=?, claim_expires=?, claim_count=claim_count+1"
+        args = [claim_id, expires]
+        if extend:
+            # sqlite evaluates every right-hand side on the old row, so the
+            # ttl test sees the old expires.
+            sets += ", expires=max(expires, ?), ttl=CASE WHEN expires<? THEN ? ELSE ttl END"
+            args += [expires + grace, expires + grace, ttl + grace]
         marks = ",".join("?" * len(ids))
         rows = db.execute(
-            "UPDATE messages SET claim_id=?, claim_expires=?, claim_count=claim_count+1, "
-            "expires=max(expires, ?), ttl=CASE WHEN expires<? THEN ? ELSE ttl END "
-            f"WHERE id IN ({marks})" + (f" RETURNING {COLUMNS}" if RETURNING else ""),
-            (claim_id, expires, expires + grace, expires + grace, ttl + grace, *ids))
+            f"UPDATE messages SET {sets} WHERE id IN ({marks})"
+            + (f" RETURNING {COLUMNS}" if RETURNING else ""), (*args, *ids))
         return rows.fetchall() if RETURNING else None
 
     @staticmethod
