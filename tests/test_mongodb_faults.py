@@ -334,6 +334,56 @@ class OneFaultTests(FaultCase):
         return self.each_command("writeConcernError")
 
 
+class LineStateChangeTests(FaultCase):
+    """The line protocol's state changes, which are not run again after a
+    write with an unknown outcome, through one fault on a read or a write."""
+
+    async def put(self, n=1, queue=QUEUE):
+        return [await self.driver.jobs.put(None, queue, f"job {i}", 300, 10, 0, 60)
+                for i in range(n)]
+
+    async def test_failed_reads_are_run_again(self):
+        """A fault on the read of a reserve, a release, a bury, a kick and a
+        delete (before their first write) runs the call again: each
+        succeeds with its usual result."""
+        jobs = self.driver.jobs
+        for fault in ("NotWritablePrimary", "closeConnection", "PrimarySteppedDown"):
+            [first, second] = await self.put(2)
+            self.faults.arm(fault, ["find"], mode={"times": 1})
+            job = await jobs.reserve(None, [QUEUE])
+            self.assertEqual(job.id, first, fault)
+            self.faults.arm(fault, ["find"], mode={"times": 1})
+            self.assertTrue(await jobs.release(None, first, job.claim_id, 5, 0), fault)
+            job = await jobs.reserve(None, [QUEUE])
+            self.assertEqual((job.id, job.priority), (first, 5), fault)
+            self.faults.arm(fault, ["find"], mode={"times": 1})
+            self.assertTrue(await jobs.bury(None, first, job.claim_id, 7), fault)
+            self.faults.arm(fault, ["find"], mode={"times": 1})
+            self.assertEqual(await jobs.kick(None, QUEUE, 10), 1, fault)
+            self.faults.arm(fault, ["find"], mode={"times": 1})
+            self.assertIsNotNone(await jobs.delete(None, second), fault)
+            self.faults.off()
+            self.assertEqual([m.id for m in await self.listed()], [str(first)], fault)
+            await self.driver.messages.delete(None, QUEUE, str(first))
+
+    async def test_failed_writes_are_not_run_again(self):
+        """A fault on a reserve's write answers StorageUnavailable at once
+        (the write may have run: it is not run again), or, when the write
+        ran and txmongo does not see its failed write concern, the
+        reservation: one job held at most, and it is the one answered."""
+        for fault in ("NotWritablePrimary", "closeConnection", "PrimarySteppedDown",
+                      "writeConcernError"):
+            await self.put(2, queue=fault)
+            self.faults.arm(fault, ["findAndModify"], mode={"times": 1})
+            ok, job = await self.outcome(self.driver.jobs.reserve(None, [fault]))
+            self.faults.off()
+            held = [m.id for m in await self.listed(fault) if m.claimed]
+            if ok:
+                self.assertEqual(held, [str(job.id)], fault)
+            else:
+                self.assertLessEqual(len(held), 1, fault)
+
+
 class UnknownOutcomeTests(FaultCase):
     """Writes that ran on the server but answered as failed: the retry
     must find out what the first attempt did."""

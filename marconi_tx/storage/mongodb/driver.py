@@ -24,10 +24,15 @@ within the same ``operation_timeout``. txmongo has no retryable writes, so
 safety comes from the operations themselves: reads, conditional updates
 and deletes are idempotent; posts, claims and creations fix their ids
 before the first attempt and find out on a retry what an earlier attempt
-did (see ``batches.settle``, ``ClaimController.create``). The few calls
-that cannot (``storage_call_once``: pops, the line protocol's state
-changes) answer StorageUnavailable at once. A slow primary is only
-bounded by ``operation_timeout``: a retry would wait for the same server.
+did (see ``batches.settle``, ``ClaimController.create``). The line
+protocol's state changes cannot, but they read before they write: they
+are run again when a read failed before their first write
+(``storage_call_unless_run``, ``read_first``), and answer
+StorageUnavailable at once after a failure of a write (txmongo reports a
+"not primary" refusal, which ran nothing, and a primary stepping down
+during the write alike). A pop, whose rounds each delete, is never run
+again (``storage_call_once``). A slow primary is only bounded by
+``operation_timeout``: a retry would wait for the same server.
 """
 
 import functools
@@ -101,6 +106,8 @@ def transient(error):
     the operation may succeed if run again (once it is safe to)."""
     while isinstance(error, defer.FirstError):  # from gatherResults
         error = error.subFailure.value
+    if isinstance(error, NotRun):
+        return True
     if isinstance(error, CONNECTION_FAILURES):
         return True
     if isinstance(error, BulkWriteError):
@@ -111,6 +118,27 @@ def transient(error):
     if isinstance(error, OperationFailure):
         return error.code in TRANSIENT_CODES or error.has_error_label("RetryableWriteError")
     return False
+
+
+class NotRun(Exception):
+    """The transient failure ``error`` of a read made before its call's
+    first write (``read_first``): the call changed nothing yet."""
+
+    def __init__(self, error):
+        super().__init__(error)
+        self.error = error
+
+
+async def read_first(awaitable):
+    """Await a read that comes before the calling method's first write; a
+    transient failure of it is raised as ``NotRun``, which
+    ``storage_call_unless_run`` runs again."""
+    try:
+        return await awaitable
+    except Exception as e:
+        if transient(e):
+            raise NotRun(e) from e
+        raise
 
 
 def storage_call(method):
@@ -133,6 +161,21 @@ def storage_call_once(method):
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         return self.driver.call(method(self, *args, **kwargs))
+
+    return wrapper
+
+
+def storage_call_unless_run(method):
+    """``storage_call`` for a method whose writes are not safe to run again
+    (the line protocol's state changes), but whose reads come first
+    (``read_first``): run again after a transient failure of those reads,
+    when it had changed nothing; after any other failure,
+    StorageUnavailable at once."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        return self.driver.retried(lambda: method(self, *args, **kwargs),
+                                   retry_if=lambda e: isinstance(e, NotRun))
 
     return wrapper
 
@@ -261,19 +304,21 @@ class MongoDriver:
 
         return d.addErrback(translate)
 
-    def retried(self, operation, timeout=None):
+    def retried(self, operation, timeout=None, retry_if=transient):
         """``call`` of ``operation()`` (a coroutine function), run again after
-        a transient failure up to ``max_retries`` times, waiting
-        ``retry_backoff`` seconds, doubled at each retry; all within the
-        one ``timeout``."""
-        return self.call(self._attempts(operation), timeout)
+        a failure that ``retry_if`` accepts (by default a transient one) up
+        to ``max_retries`` times, waiting ``retry_backoff`` seconds, doubled
+        at each retry; all within the one ``timeout``."""
+        return self.call(self._attempts(operation, retry_if), timeout)
 
-    async def _attempts(self, operation):
+    async def _attempts(self, operation, retry_if):
         for attempt in itertools.count():
             try:
                 return await operation()
             except Exception as e:
-                if attempt >= self.settings.max_retries or not transient(e):
+                if attempt >= self.settings.max_retries or not retry_if(e):
+                    if isinstance(e, NotRun):
+                        raise e.error from None
                     raise
             await task.deferLater(self.reactor, self.settings.retry_backoff * 2 ** attempt)
 

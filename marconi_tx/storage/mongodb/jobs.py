@@ -15,9 +15,13 @@ undo another's reservation. The burial order comes from a counter on the
 queue record (``bn``), taken with one atomic ``$inc``.
 
 Retries (see ``driver``): puts, reads and touches are run again after a
-failover; the other state changes answer what they did only on their first
-run (a retried release would find its claim gone and say NOT_FOUND; a
-retried reserve could leave a job reserved by nobody), so they are not.
+failover. The other state changes answer what they did only on their first
+run (a release run again after its write would find its claim gone and
+say NOT_FOUND; a reserve could leave a job reserved by nobody), so they
+are run again only when one of their reads failed before their first
+write (``storage_call_unless_run``; those reads go through
+``read_first``). A bury reads its job again after taking a burial number:
+run again then, it only leaves a gap in the numbers.
 """
 
 from pymongo import ReturnDocument
@@ -28,7 +32,7 @@ from marconi_tx import json_text
 from marconi_tx.storage.ids import is_job_id, new_claim_id
 from marconi_tx.storage.interfaces import DEFAULT_TTR, IJobController
 from marconi_tx.storage.mongodb import batches
-from marconi_tx.storage.mongodb.driver import storage_call, storage_call_once
+from marconi_tx.storage.mongodb.driver import read_first, storage_call, storage_call_unless_run
 from marconi_tx.storage.mongodb.messages import documents, free, publish
 from marconi_tx.storage.mongodb.schema import marker, queue_key
 from marconi_tx.storage.records import Job, JobCounts
@@ -86,10 +90,12 @@ class JobController:
         None."""
         if not is_job_id(job_id):
             return None
-        doc = await self.messages.find_one({"_id": marker(job_id), "e": {"$gt": now}})
+        doc = await read_first(self.messages.find_one({"_id": marker(job_id),
+                                                        "e": {"$gt": now}}))
         if doc is None:
             return None
-        record = await self.driver.db.queues.find_one({"_id": doc["q"]}, RECORD_FIELDS)
+        record = await read_first(self.driver.db.queues.find_one({"_id": doc["q"]},
+                                                                 RECORD_FIELDS))
         # A message of a deleted queue, of another project, or of a batch not
         # yet published is no job.
         if (record is None or record["p"] != project
@@ -142,7 +148,7 @@ class JobController:
         """(name, ``QueueView``) of each existing queue among ``queues``."""
         views = []
         for queue in queues:
-            view = await batches.view(self.driver, project, queue, ordered=ordered)
+            view = await read_first(batches.view(self.driver, project, queue, ordered=ordered))
             if view is not None:
                 views.append((queue, view))
         return views
@@ -174,7 +180,7 @@ class JobController:
         self.driver.events.notify(project, queue)
         return job_id
 
-    @storage_call_once
+    @storage_call_unless_run
     async def reserve(self, project, queues):
         views = await self._views(project, queues, ordered=True)
         # A lost race means another consumer took that job: look again until
@@ -185,8 +191,8 @@ class JobController:
             now = self.driver.now()
             best = None
             for queue, view in views:
-                docs = await self.messages.find(
-                    {**view.query(now, ordered=True), **ready(now)}, sort=BY_PRIORITY, limit=1)
+                docs = await read_first(self.messages.find(
+                    {**view.query(now, ordered=True), **ready(now)}, sort=BY_PRIORITY, limit=1))
                 if docs and (best is None or (docs[0]["pr"], docs[0]["_id"])
                              < (best[0]["pr"], best[0]["_id"])):
                     best = docs[0], queue
@@ -197,7 +203,7 @@ class JobController:
             if taken is not None:
                 return to_job(taken, queue, now)
 
-    @storage_call_once
+    @storage_call_unless_run
     async def reserve_job(self, project, job_id):
         now = self.driver.now()
         found = await self._lookup(project, job_id, now)
@@ -243,7 +249,7 @@ class JobController:
             await self._outlive(doc, claim_id, expires, ttr)
         return True
 
-    @storage_call_once
+    @storage_call_unless_run
     async def release(self, project, job_id, claim_id, priority, delay):
         now = self.driver.now()
         queue = await self._end_claim(project, job_id, claim_id, now, {
@@ -254,7 +260,7 @@ class JobController:
         self.driver.events.notify(project, queue)
         return True
 
-    @storage_call_once
+    @storage_call_unless_run
     async def bury(self, project, job_id, claim_id, priority):
         now = self.driver.now()
         found = await self._lookup(project, job_id, now)
@@ -271,7 +277,7 @@ class JobController:
             "$set": {"pr": priority, "bu": True, "bo": record["bn"]}, "$inc": {"bc": 1}})
         return queue is not None
 
-    @storage_call_once
+    @storage_call_unless_run
     async def abandon(self, project, job_id, claim_id, timed_out):
         now = self.driver.now()
         update = {"$inc": {"to": 1}} if timed_out else {}
@@ -281,7 +287,7 @@ class JobController:
         self.driver.events.notify(project, queue)
         return True
 
-    @storage_call_once
+    @storage_call_unless_run
     async def delete(self, project, job_id, claim_id=None):
         now = self.driver.now()
         found = await self._lookup(project, job_id, now)
@@ -314,12 +320,12 @@ class JobController:
     async def peek_buried(self, project, queue):
         return await self._first(project, queue, {"bu": True}, BY_BURIAL)
 
-    @storage_call_once
+    @storage_call_unless_run
     async def kick(self, project, queue, bound):
         if bound <= 0:
             return 0
         now = self.driver.now()
-        view = await batches.view(self.driver, project, queue)
+        view = await read_first(batches.view(self.driver, project, queue))
         if view is None:
             return 0
         visible = view.query(now)
@@ -330,8 +336,8 @@ class JobController:
                 ({"bu": True}, BY_BURIAL,
                  {"$set": {"bu": False}, "$unset": {"bo": ""}, "$min": {"av": now}}),
                 (delayed(now), BY_AVAILABILITY, {"$set": {"av": now}})):
-            docs = await self.messages.find({**visible, **condition}, {"_id": 1},
-                                            sort=sort, limit=bound)
+            docs = await read_first(self.messages.find({**visible, **condition}, {"_id": 1},
+                                                       sort=sort, limit=bound))
             if not docs:
                 continue
             result = await self.messages.update_many(
@@ -343,7 +349,7 @@ class JobController:
             self.driver.events.notify(project, queue)
         return kicked
 
-    @storage_call_once
+    @storage_call_unless_run
     async def kick_job(self, project, job_id):
         now = self.driver.now()
         found = await self._lookup(project, job_id, now)
