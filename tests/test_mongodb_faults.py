@@ -169,6 +169,45 @@ class RetryPolicyTests(unittest.SynchronousTestCase):
                       first_error(ValueError("bug"))):
             self.assertFalse(transient(error), error)
 
+    def test_a_read_failed_before_the_first_write_only(self):
+        """storage_call_unless_run runs a call again after a read's
+        transient failure (read_first: NotRun), not after the same failure
+        of a write; a NotRun it gives up on, or one no retry wraps, is
+        answered as the failure it carries: StorageUnavailable."""
+        from pymongo.errors import AutoReconnect
+
+        from marconi_tx.storage.mongodb.driver import read_first, storage_call_unless_run
+
+        clock = task.Clock()
+        driver = MongoDriver("mongodb://127.0.0.1:1/q", clock,
+                             settings(retry_backoff=1, max_retries=2))
+        attempts = []
+
+        async def failing():
+            raise AutoReconnect("gone")
+
+        class Controller:
+            def __init__(self):
+                self.driver = driver
+
+            @storage_call_unless_run
+            async def change(self, read_fails):
+                attempts.append(clock.seconds())
+                if read_fails(len(attempts)):
+                    await read_first(failing())
+                await failing()  # the write
+
+        d = Controller().change(lambda n: n == 1)
+        clock.pump([1] * 5)
+        self.failureResultOf(d, errors.StorageUnavailable)
+        self.assertEqual(attempts, [0, 1])  # again after the read, not after the write
+        del attempts[:]
+        d = Controller().change(lambda n: True)
+        clock.pump([1] * 10)
+        self.failureResultOf(d, errors.StorageUnavailable)
+        self.assertEqual(len(attempts), 3)  # max_retries spent
+        self.failureResultOf(driver.call(read_first(failing())), errors.StorageUnavailable)
+
     def attempts(self, failures, **overrides):
         """A driver on a Clock, and a call of it failing transiently
         ``failures`` times before answering "done"; (clock, Deferred, the

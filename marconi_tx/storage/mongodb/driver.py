@@ -290,6 +290,8 @@ class MongoDriver:
         def translate(failure):
             while failure.check(defer.FirstError):  # from gatherResults
                 failure = failure.value.subFailure
+            if failure.check(NotRun):  # not run again: the failure itself
+                failure = Failure(failure.value.error)
             if failure.check(*TIMEOUTS):
                 raise errors.StorageUnavailable(f"MongoDB did not answer within {limit} s")
             if failure.check(InvalidDocument) or too_large(failure.value):
@@ -317,8 +319,6 @@ class MongoDriver:
                 return await operation()
             except Exception as e:
                 if attempt >= self.settings.max_retries or not retry_if(e):
-                    if isinstance(e, NotRun):
-                        raise e.error from None
                     raise
             await task.deferLater(self.reactor, self.settings.retry_backoff * 2 ** attempt)
 
