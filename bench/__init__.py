@@ -14,5 +14,6 @@ trampoline), ``prefill`` (deep queues written directly), ``probe``
 (sequential latency), ``profile`` (py-spy), ``report`` (summary, table,
 file), ``comparisons`` (ratios between servers: the ceilings, Zaqar),
 ``deps`` (installing wrk and beanstalkd), ``line_cycle`` (the line
-endpoint against beanstalkd).
+endpoint against beanstalkd and ``line_ceiling``, a bare Twisted line
+protocol).
 """

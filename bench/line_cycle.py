@@ -12,7 +12,9 @@ noise:
   process speaking the protocol, each connection in its own cycle loop (a
   Python client; at this concurrency it can be what limits beanstalkd).
 
-Targets: ``beanstalkd`` (in memory, no binlog: nothing survives a restart),
+Targets: ``line-ceiling`` (``bench.line_ceiling``: a bare Twisted protocol
+writing fixed replies, storing nothing: the floor of any Twisted line
+server), ``beanstalkd`` (in memory, no binlog: nothing survives a restart),
 ``beanstalkd-binlog`` (``-b DIR``, its default fsync at most every 50 ms: a
 job is written to the binlog before it is answered, so it survives a
 ``kill -9``; the last 50 ms may be lost to a power failure) and
@@ -199,6 +201,8 @@ def run(workdir, count=5000, repeats=3, log=print, connections=(1, 16)):
                 log("line: beanstalkd is not installed; measuring marconi_tx only")
                 break
             targets.append((beanstalkd.name, beanstalkd, beanstalkd.port))
+        ceiling = servers.start_line_ceiling(workdir)
+        targets.append((ceiling.name, ceiling, ceiling.port))
         db = os.path.join(workdir, "line.db")
         marconi = servers.start_marconi(workdir, db, line=True, name="marconi-line")
         targets.append(("marconi_tx", marconi, marconi.line_port))

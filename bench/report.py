@@ -82,9 +82,9 @@ def _ratio(value, reference):
 
 
 #: The line section's references: each rate is also given as a ratio to
-#: theirs at the same number of connections (beanstalkd in memory, and
-#: with its binlog: ``bench.line_cycle``).
-LINE_REFERENCES = ("beanstalkd", "beanstalkd-binlog")
+#: theirs at the same number of connections (beanstalkd in memory, with its
+#: binlog, and the bare Twisted line protocol: ``bench.line_cycle``).
+LINE_REFERENCES = ("beanstalkd", "beanstalkd-binlog", "line-ceiling")
 
 
 def _line(runs):
@@ -346,7 +346,7 @@ def format_table(result):
                  *[_fmt(row.get(f"ratio_to_{ref}"), 3) for ref in LINE_REFERENCES]]
                 for row in summary["line"]]
         out += _table(["server", "conns", "cycles/s", "p50 ms", "p99 ms", "cpu us/cycle",
-                       "vs beanstalkd", "vs beanstalkd -b"], rows)
+                       "vs beanstalkd", "vs beanstalkd -b", "vs line ceiling"], rows)
     if summary.get("long_poll"):
         out += ["", "Long-poll claims (wake-up: a post to a waiting claim's 201)"]
         rows = [[row["waiters"], row["samples"], _fmt(row["p50_ms"], 3),

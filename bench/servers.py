@@ -239,6 +239,14 @@ def start_ceiling(workdir, processes=None, name="ceiling"):
     return server
 
 
+def start_line_ceiling(workdir, name="line-ceiling"):
+    """The bare line protocol of ``bench.line_ceiling``, listening."""
+    server = _start(name, lambda tcp: [sys.executable, "-m", "bench.line_ceiling", tcp],
+                    workdir, None, repo_root())
+    wait_listening(server)
+    return server
+
+
 #: twistd run by this Python (``python -m twisted`` is the newer ``twist``
 #: runner, which has no ``-n``/``--pidfile``).
 TWISTD = (sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; "

@@ -459,6 +459,40 @@ class RawCeilingTests(SynchronousTestCase):
         self.assertEqual(raw_ceiling.body_length(b"x" + head), len(body))
 
 
+class LineCeilingTests(SynchronousTestCase):
+    def _connected(self):
+        from twisted.internet.protocol import Factory
+        from twisted.internet.testing import StringTransport
+
+        from bench import line_ceiling
+
+        proto = Factory.forProtocol(line_ceiling.FixedReplies).buildProtocol(None)
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        return proto, transport
+
+    def test_replies_to_a_cycle(self):
+        """A put whose body comes in two reads is answered once it is whole;
+        reserve hands back that body; delete, use, watch and ignore get
+        their fixed replies, pipelined commands answered in order."""
+        proto, transport = self._connected()
+        proto.dataReceived(b"use t\r\nwatch t\r\nignore default\r\nput 1 0 60 5\r\nab")
+        self.assertEqual(transport.value(), b"USING t\r\nWATCHING 1\r\nWATCHING 1\r\n")
+        transport.clear()
+        proto.dataReceived(b"cde\r\nreserve-with-timeout 10\r\ndelete 1\r\n")
+        self.assertEqual(transport.value(),
+                         b"INSERTED 1\r\nRESERVED 1 5\r\nabcde\r\nDELETED\r\n")
+
+    def test_unknown_commands(self):
+        """A command the cycle does not use is answered UNKNOWN_COMMAND, and
+        an incomplete line waits for the rest."""
+        proto, transport = self._connected()
+        proto.dataReceived(b"stats\r\nres")
+        self.assertEqual(transport.value(), b"UNKNOWN_COMMAND\r\n")
+        proto.dataReceived(b"erve\r\n")
+        self.assertEqual(transport.value(), b"UNKNOWN_COMMAND\r\nRESERVED 1 3\r\njob\r\n")
+
+
 class PrefillTests(SynchronousTestCase):
     def test_prefilled_messages_are_what_the_driver_reads(self):
         """Rows written by the prefill are ordinary messages to the real
@@ -638,6 +672,9 @@ class SmokeRunTests(SynchronousTestCase):
         # The line endpoint needs no wrk; beanstalkd is measured when present.
         line = {row["target"]: row for row in summary["line"]}
         self.assertGreater(line["marconi_tx"]["cycles_per_s"], 0)
+        # ... and over the bare Twisted line protocol of the same run.
+        self.assertGreater(line["line-ceiling"]["cycles_per_s"], 0)
+        self.assertGreater(line["marconi_tx"]["ratio_to_line-ceiling"], 0)
         self.assertEqual("beanstalkd" in line, shutil.which("beanstalkd") is not None)
         # Wake-up of waiting claims: a row per number of waiting claims.
         self.assertEqual([(row["waiters"], row["samples"]) for row in summary["long_poll"]],
