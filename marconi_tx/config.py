@@ -145,8 +145,9 @@ OPTIONS = (
            minimum=0.0),
     Option("drivers:storage:sqlite", "wal_max_bytes", int, 64 * 1024 * 1024,
            "Bound of the WAL file (bytes): past it, writes wait a moment while a "
-           "checkpoint copies the WAL into the database and truncates it (0: no "
-           "bound; the file then grows under steady load).",
+           "checkpoint copies the WAL into the database and restarts it, and the "
+           "next commit cuts the file back to this size (0: no bound; the file "
+           "then grows under steady load).",
            minimum=0, maximum=_INT64),
 
     Option("drivers:storage:mongodb", "pool_size", int, 10,

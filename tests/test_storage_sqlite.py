@@ -289,25 +289,27 @@ class SqliteDriverTests(unittest.TestCase):
             await driver.wal.running
 
     async def test_wal_stays_under_its_bound(self):
-        """Under steady posting and consuming the WAL file is truncated
-        whenever a look finds it past its bound: after each look it is within
-        the bound (it overshoots only by what is written between two looks);
-        every message written before a truncation is still there, after a
-        reopen too."""
+        """Under steady posting and consuming the WAL is restarted whenever a
+        look finds it past its bound, and the next commit cuts the file back
+        to the bound: it overshoots only by what is written between two
+        looks; every message written before a restart is still there, after
+        a reopen too."""
         bound = 128 * 1024
         driver = await self.wal_driver(bound)
         self.assertEqual(driver.db.execute("PRAGMA journal_size_limit").fetchone()[0], bound)
         await driver.queues.create(None, "kept")
         kept = []
+        sizes = []
         for _ in range(60):
             kept += await self.post(1, "kept", driver=driver)
+            sizes.append(driver.wal.size())
             await self.post(20, driver=driver)
             claim = await driver.claims.create(None, QUEUE, 60, 60, 20)
             for message in claim.messages:
                 await driver.messages.delete(None, QUEUE, message.id, claim.id)
             await self.wal_check(driver)
-            self.assertLessEqual(driver.wal.size(), bound)
-        self.assertGreater(driver.wal.truncations, 3)
+        self.assertLessEqual(max(sizes[1:]), bound)  # those after a look
+        self.assertGreater(driver.wal.restarts, 3)
         listed = await driver.messages.list(None, "kept", limit=100)
         self.assertEqual(ids_of(listed), kept)
         await driver.close()
@@ -317,10 +319,10 @@ class SqliteDriverTests(unittest.TestCase):
         self.assertEqual(ids_of(listed), kept)
         self.assertEqual(await reopened.messages.list(None, QUEUE, include_claimed=True), [])
 
-    async def test_writes_wait_for_a_truncation_and_then_commit(self):
-        """While a TRUNCATE checkpoint runs the driver's writes stay queued
-        (they would stop it from emptying the WAL), then commit in order;
-        reads go on meanwhile."""
+    async def test_writes_wait_for_a_restart_and_then_commit(self):
+        """While a RESTART checkpoint runs the driver's writes stay queued
+        (they would stop it from copying the whole WAL), then commit in
+        order; reads go on meanwhile."""
         driver = await self.wal_driver(4096)
         first = await self.post(50, driver=driver)
         posted, listed = [], []
@@ -338,14 +340,34 @@ class SqliteDriverTests(unittest.TestCase):
         await driver.wal.running
         self.assertEqual(len(await listed[0]), 50)
         [late] = await posted[0]
-        self.assertEqual(driver.wal.truncations, 1)
+        self.assertEqual(driver.wal.restarts, 1)
         self.assertGreater(int(late), int(first[-1]))
+
+    async def test_restarted_wal_waits_for_a_writer(self):
+        """A restarted WAL keeps its size until the next commit: looks in
+        between start no checkpoint and hold no writes; once writes have
+        filled it past its bound again it is restarted again."""
+        driver = await self.wal_driver(4096)
+        await self.post(50, driver=driver)
+        await self.wal_check(driver)
+        self.assertEqual(driver.wal.restarts, 1)
+        grown = driver.wal.size()
+        self.assertGreater(grown, 4096)
+        for _ in range(5):
+            self.clock.advance(wal.CHECK_INTERVAL)
+            self.assertIsNone(driver.wal.running)
+            self.assertFalse(driver._held)
+        self.assertEqual(driver.wal.size(), grown)
+        await self.post(50, driver=driver)
+        await self.wal_check(driver)
+        self.assertEqual(driver.wal.restarts, 2)
 
     async def test_long_reader_does_not_stall_writes(self):
         """A reader holding an old snapshot keeps the WAL from being
-        truncated: the attempt gives up after a short wait, writes go on, and
+        restarted: the attempt gives up after a short wait, writes go on, and
         later looks back off instead of holding writes each time; once the
-        reader is done the WAL is truncated."""
+        reader is done the WAL is restarted, and the next commit cuts the
+        file back."""
         driver = await self.wal_driver(4096)
         await self.post(10, driver=driver)
         reader = sqlite3.connect(driver.path, isolation_level=None)
@@ -354,7 +376,7 @@ class SqliteDriverTests(unittest.TestCase):
         reader.execute("SELECT count(*) FROM messages").fetchone()
         await self.post(50, driver=driver)
         await self.wal_check(driver)
-        self.assertEqual((driver.wal.truncations, driver.wal.failures), (0, 1))
+        self.assertEqual((driver.wal.restarts, driver.wal.failures), (0, 1))
         self.assertFalse(driver._held)
         self.assertLess(driver.wal.longest_hold, 1.0)
         await self.post(5, driver=driver)
@@ -366,9 +388,11 @@ class SqliteDriverTests(unittest.TestCase):
         reader.execute("COMMIT")
         self.clock.advance(wal.CHECKPOINT_INTERVAL)
         await self.wal_check(driver)
-        self.assertEqual(driver.wal.truncations, 1)
-        self.assertEqual(driver.wal.size(), 0)
-        self.assertEqual(len(await driver.messages.list(None, QUEUE, limit=100)), 65)
+        self.assertEqual(driver.wal.restarts, 1)
+        grown = driver.wal.size()
+        await self.post(1, driver=driver)
+        self.assertLess(driver.wal.size(), grown)
+        self.assertEqual(len(await driver.messages.list(None, QUEUE, limit=100)), 66)
 
     async def test_wal_unbounded_when_zero(self):
         """wal_max_bytes 0 keeps the earlier behaviour: PASSIVE checkpoints
@@ -379,7 +403,7 @@ class SqliteDriverTests(unittest.TestCase):
         for _ in range(12):
             await self.wal_check(driver)
             self.assertFalse(driver._held)
-        self.assertEqual(driver.wal.truncations + driver.wal.failures, 0)
+        self.assertEqual(driver.wal.restarts + driver.wal.failures, 0)
         self.assertGreater(driver.wal.size(), 0)
 
     async def test_stats_scan_runs_off_the_reactor_thread(self):

@@ -140,7 +140,7 @@ class SqliteDriver:
         # Reads whose cost grows with the data (stats) run on their own
         # connection, in one worker thread when the reactor has threads: WAL
         # lets them read beside the writer, and sqlite releases the GIL while
-        # it works. Its busy wait only matters to TRUNCATE checkpoints
+        # it works. Its busy wait only matters to RESTART checkpoints
         # (wal.py): reads take no lock in WAL mode.
         self._scanning = sqlite3.connect(self.path, isolation_level=None,
                                          check_same_thread=False,
@@ -337,7 +337,7 @@ class SqliteDriver:
 
     def hold(self):
         """Keep writes queued, not taking the lock, until ``resume``: a
-        TRUNCATE checkpoint needs a moment with no writer (wal.py)."""
+        RESTART checkpoint needs a moment with no writer (wal.py)."""
         self._held = True
 
     def resume(self):
