@@ -24,8 +24,9 @@ together, sent at once as marconi_tx's line endpoint sends them
 
 import sys
 
-from twisted.internet import endpoints, protocol, reactor
+from twisted.internet import protocol
 
+from bench import raw_ceiling
 from marconi_tx.transport.sending import send_now
 
 CRLF = b"\r\n"
@@ -73,13 +74,7 @@ class FixedReplies(protocol.Protocol):
 
 
 def main(argv):
-    """Serve on ``argv[1]``: a port number or a strports description."""
-    description = argv[1]
-    if description.isdigit():
-        description = f"tcp:{description}:interface=127.0.0.1"
-    endpoint = endpoints.serverFromString(reactor, description)
-    endpoint.listen(protocol.Factory.forProtocol(FixedReplies))
-    reactor.run()
+    raw_ceiling.serve(argv, FixedReplies)
 
 
 if __name__ == "__main__":

@@ -86,14 +86,19 @@ class FixedAnswer(protocol.Protocol):
             self.transport.write(out)
 
 
-def main(argv):
-    """Serve on ``argv[1]``: a port number or a strports description."""
+def serve(argv, protocol_class):
+    """Serve ``protocol_class`` on ``argv[1]`` (a port number or a strports
+    description) until the process is stopped."""
     description = argv[1]
     if description.isdigit():
         description = f"tcp:{description}:interface=127.0.0.1"
     endpoint = endpoints.serverFromString(reactor, description)
-    endpoint.listen(protocol.Factory.forProtocol(FixedAnswer))
+    endpoint.listen(protocol.Factory.forProtocol(protocol_class))
     reactor.run()
+
+
+def main(argv):
+    serve(argv, FixedAnswer)
 
 
 if __name__ == "__main__":
