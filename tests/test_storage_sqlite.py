@@ -345,20 +345,27 @@ class SqliteDriverTests(unittest.TestCase):
 
     async def test_restarted_wal_waits_for_a_writer(self):
         """A restarted WAL keeps its size until the next commit: looks in
-        between start no checkpoint and hold no writes; once writes have
-        filled it past its bound again it is restarted again."""
-        driver = await self.wal_driver(4096)
+        between start no checkpoint and hold no writes. That commit cuts the
+        file to its bound, not to nothing (later commits overwrite the
+        file's blocks); once writes have filled it past its bound again it
+        is restarted again."""
+        bound = 64 * 1024
+        driver = await self.wal_driver(bound)
         await self.post(50, driver=driver)
         await self.wal_check(driver)
         self.assertEqual(driver.wal.restarts, 1)
         grown = driver.wal.size()
-        self.assertGreater(grown, 4096)
+        self.assertGreater(grown, bound)
         for _ in range(5):
             self.clock.advance(wal.CHECK_INTERVAL)
             self.assertIsNone(driver.wal.running)
             self.assertFalse(driver._held)
         self.assertEqual(driver.wal.size(), grown)
-        await self.post(50, driver=driver)
+        await self.post(1, driver=driver)
+        self.assertEqual(driver.wal.size(), bound)
+        for _ in range(30):
+            await self.post(1, driver=driver)
+        self.assertGreater(driver.wal.size(), bound)
         await self.wal_check(driver)
         self.assertEqual(driver.wal.restarts, 2)
 
