@@ -118,10 +118,9 @@ class WalKeeper:
         has been written since the last one), a PASSIVE one if it is time;
         the Deferred of either (the loop waits for it), or None."""
         now = self.reactor.seconds()
-        if self.max_bytes and now >= self._not_before:
-            size = self.size()
-            if size > self.max_bytes and self.header() != self._restarted_header:
-                return self._restart()
+        if (self.max_bytes and now >= self._not_before and self.size() > self.max_bytes
+                and self.header() != self._restarted_header):
+            return self._restart()
         if now - self._last_passive >= CHECKPOINT_INTERVAL:
             self._last_passive = now
             self.running = self.driver.scan(passive)
@@ -147,7 +146,7 @@ class WalKeeper:
         return d
 
     def _restarted(self, done, started):
-        if done:
+        if done:  # read while the writes are still held
             self._restarted_header = self.header()
         self._resume(started)
         if done:
